@@ -1,0 +1,37 @@
+//! The management function: health, tenants (admin), endpoints, and the delivery log.
+
+mod endpoints;
+mod events;
+mod tenants;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::{get, post};
+use hookline_shared::web::{ApiError, AppState};
+use serde_json::{Value, json};
+
+/// The routes this function serves, for the Lambda and for the local dev server.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/tenants", post(tenants::create))
+        .route("/v1/endpoints", post(endpoints::create).get(endpoints::list))
+        .route("/v1/endpoints/{id}", get(endpoints::get))
+        .route("/v1/events/{id}", get(events::get))
+        .route("/v1/events/{id}/attempts", get(events::attempts))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// A list response: `{"data": [...]}`, the shape every list route shares.
+#[derive(serde::Serialize)]
+pub struct List<T> {
+    pub data: Vec<T>,
+}
+
+/// An id from the path. A malformed id names nothing, so it is a 404 like an unknown one.
+fn path_id<T>(what: &'static str, parsed: Result<T, hookline_shared::ids::IdError>) -> Result<T, ApiError> {
+    parsed.map_err(|_| ApiError::NotFound(what))
+}

@@ -1,0 +1,119 @@
+//! The ingest function: `POST /v1/events`. It fans an event out to the tenant's subscribed
+//! endpoints and answers 202 only once every delivery is durably on the queue.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use hookline_shared::domain::{Event, NewEvent, NewEventRequest};
+use hookline_shared::ids::{EventId, TenantId};
+use hookline_shared::queue::DeliveryJob;
+use hookline_shared::store::{ClaimState, IdempotencyClaim};
+use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// After this long, a request that claimed an idempotency key and never finished is taken to
+/// be dead (the function's timeout in `template.yaml` is shorter), and a retry takes over.
+pub const ABANDONED_CLAIM_AFTER: Duration = Duration::from_secs(30);
+
+/// The routes this function serves, for the Lambda and for the local dev server.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/events", post(create_event))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    pub id: EventId,
+    pub deliveries: usize,
+}
+
+async fn create_event(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    JsonBody(request): JsonBody<NewEventRequest>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let new = NewEvent::parse(request)?;
+    let accepted = match new.idempotency_key.clone() {
+        None => publish(&state, &tenant, EventId::generate(), new).await?,
+        Some(key) => publish_once(&state, &tenant, &key, new).await?,
+    };
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// Publishes an event at most once per idempotency key. A request that finds the key taken
+/// answers with the first event; if that request died half-way, this one finishes its work.
+async fn publish_once(state: &AppState, tenant: &TenantId, key: &str, new: NewEvent) -> Result<Accepted, ApiError> {
+    let id = EventId::generate();
+    let (id, resume) = match state.store.claim_idempotency_key(tenant, key, &id).await? {
+        IdempotencyClaim::Claimed => (id, false),
+        IdempotencyClaim::Taken { event_id, state: ClaimState::Enqueued, .. } => {
+            let event = state.store.get_event(tenant, &event_id).await?;
+            let deliveries = event.map_or(0, |e| e.endpoint_ids.len());
+            return Ok(Accepted { id: event_id, deliveries });
+        }
+        IdempotencyClaim::Taken { event_id, state: claim, age }
+            if claim == ClaimState::Interrupted || age >= ABANDONED_CLAIM_AFTER =>
+        {
+            (event_id, true)
+        }
+        IdempotencyClaim::Taken { .. } => {
+            return Err(ApiError::Conflict {
+                code: "idempotency_in_progress",
+                message: "a request with this idempotency key is still being processed; retry in a few seconds".into(),
+            });
+        }
+    };
+    let result = if resume {
+        match state.store.get_event(tenant, &id).await? {
+            // The event was written: queue its deliveries again. A delivery already queued gets a
+            // second message, which the delivery log turns into a no-op.
+            Some(event) => enqueue(state, &event).await.map(|()| Accepted { id, deliveries: event.endpoint_ids.len() }),
+            None => publish(state, tenant, id, new).await,
+        }
+    } else {
+        publish(state, tenant, id, new).await
+    };
+    let outcome = if result.is_ok() { ClaimState::Enqueued } else { ClaimState::Interrupted };
+    if let Err(err) = state.store.mark_idempotency_key(tenant, key, outcome).await {
+        // Enqueued but not marked: a retry re-sends the same deliveries, which is harmless.
+        tracing::warn!(error = %err, "could not record the idempotency key's state");
+    }
+    result
+}
+
+/// Writes the event with one pending delivery per subscribed endpoint, then queues them.
+async fn publish(state: &AppState, tenant: &TenantId, id: EventId, new: NewEvent) -> Result<Accepted, ApiError> {
+    let endpoints = state.store.list_endpoints(tenant).await?;
+    let endpoint_ids = endpoints.into_iter().filter(|ep| ep.subscribes_to(&new.event_type)).map(|ep| ep.id).collect();
+    let event = Event {
+        id,
+        tenant_id: tenant.clone(),
+        event_type: new.event_type,
+        payload: new.payload,
+        idempotency_key: new.idempotency_key,
+        endpoint_ids,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    state.store.put_event_with_deliveries(&event).await?;
+    enqueue(state, &event).await?;
+    tracing::info!(tenant_id = %tenant, event_id = %event.id, deliveries = event.endpoint_ids.len(), "event accepted");
+    Ok(Accepted { deliveries: event.endpoint_ids.len(), id: event.id })
+}
+
+async fn enqueue(state: &AppState, event: &Event) -> Result<(), ApiError> {
+    let jobs: Vec<DeliveryJob> = event
+        .endpoint_ids
+        .iter()
+        .map(|endpoint_id| DeliveryJob {
+            tenant_id: event.tenant_id.clone(),
+            event_id: event.id.clone(),
+            endpoint_id: endpoint_id.clone(),
+        })
+        .collect();
+    state.queue.enqueue(&jobs).await?;
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Sending one request: through the address guard, without following redirects, with a
+//! timeout, keeping at most the first kilobyte of the answer.
+
+use std::error::Error as _;
+use std::time::{Duration, Instant};
+
+use url::Host;
+
+use super::request::OutgoingRequest;
+use crate::domain::{AttemptError, ErrorKind};
+use crate::guard::{AddressPolicy, BlockedAddress, GuardedResolver};
+
+/// How much of a response body an attempt keeps.
+pub const BODY_EXCERPT_BYTES: usize = 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What happened on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpResult {
+    pub status: Option<u16>,
+    pub error: Option<AttemptError>,
+    pub latency_ms: u64,
+    pub body_excerpt: String,
+}
+
+impl HttpResult {
+    pub fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    fn failed(kind: ErrorKind, message: impl Into<String>, started: Instant) -> Self {
+        Self {
+            status: None,
+            error: Some(AttemptError { kind, message: message.into() }),
+            latency_ms: elapsed_ms(started),
+            body_excerpt: String::new(),
+        }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
+/// The HTTP client deliveries go through. Build one per process and share it: it pools
+/// connections.
+#[derive(Clone, Debug)]
+pub struct Sender {
+    client: reqwest::Client,
+    policy: AddressPolicy,
+}
+
+impl Sender {
+    pub fn new(policy: AddressPolicy) -> Result<Self, ClientError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(GuardedResolver { policy })
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self { client, policy })
+    }
+
+    pub async fn send(&self, request: OutgoingRequest) -> HttpResult {
+        let started = Instant::now();
+        // The resolver guards names; IP-literal hosts never reach it, so they are checked here.
+        let literal = match request.url.host() {
+            Some(Host::Ipv4(ip)) => Some(ip.into()),
+            Some(Host::Ipv6(ip)) => Some(ip.into()),
+            _ => None,
+        };
+        if let Some(ip) = literal.filter(|ip| !self.policy.permits(*ip)) {
+            return HttpResult::failed(ErrorKind::Blocked, BlockedAddress(ip).to_string(), started);
+        }
+        let sent = self
+            .client
+            .post(request.url)
+            .headers(request.headers)
+            .body(request.body)
+            .timeout(request.timeout)
+            .send()
+            .await;
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(err) => {
+                let (kind, message) = classify(&err);
+                return HttpResult::failed(kind, message, started);
+            }
+        };
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        // Reading the excerpt stays within the request's timeout; a receiver that stalls its body
+        // keeps the status it already sent.
+        while body.len() < BODY_EXCERPT_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        HttpResult { status: Some(status), error: None, latency_ms: elapsed_ms(started), body_excerpt: excerpt(&body) }
+    }
+}
+
+/// At most [`BODY_EXCERPT_BYTES`] of `body` as text, cut on a character boundary.
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(BODY_EXCERPT_BYTES)]);
+    let mut end = text.len().min(BODY_EXCERPT_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+fn classify(err: &reqwest::Error) -> (ErrorKind, String) {
+    let mut source = err.source();
+    while let Some(inner) = source {
+        if let Some(blocked) = inner.downcast_ref::<BlockedAddress>() {
+            return (ErrorKind::Blocked, blocked.to_string());
+        }
+        source = inner.source();
+    }
+    let detail = chain(err);
+    let kind = if err.is_timeout() {
+        ErrorKind::Timeout
+    } else if err.is_dns() {
+        ErrorKind::Dns
+    } else if detail.contains("certificate") || detail.contains("tls") || detail.contains("TLS") {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Connect
+    };
+    (kind, detail)
+}
+
+/// The error and its causes on one line, without the URL (which may carry a token in its query).
+fn chain(err: &reqwest::Error) -> String {
+    let mut first = err.to_string();
+    if let Some(url) = err.url() {
+        first = first.replace(url.as_str(), &format!("{}{}", url.origin().ascii_serialization(), url.path()));
+    }
+    let mut parts = vec![first];
+    let mut source = err.source();
+    while let Some(inner) = source {
+        parts.push(inner.to_string());
+        source = inner.source();
+    }
+    parts.dedup();
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_stop_at_a_kilobyte_on_a_character_boundary() {
+        let body = "é".repeat(600); // 1200 bytes
+        let cut = excerpt(body.as_bytes());
+        assert!(cut.len() <= BODY_EXCERPT_BYTES);
+        assert_eq!(cut.len(), 1024);
+        assert!(cut.chars().all(|c| c == 'é'));
+        assert_eq!(excerpt(b"ok"), "ok");
+    }
+}

@@ -1,0 +1,16 @@
+//! The delivery engine: one SQS message in, one HTTP attempt out, the attempt recorded.
+//!
+//! Each step is its own small piece: [`request::build`] makes the signed request (pure),
+//! [`http::Sender`] sends it through the address guard, [`verdict::judge`] decides what the
+//! result means under the endpoint's policy (pure), and [`engine::Deliverer`] ties them to the
+//! store.
+
+pub mod engine;
+pub mod http;
+pub mod request;
+pub mod verdict;
+
+pub use engine::{Deliverer, DeliveryError, Outcome};
+pub use http::{HttpResult, Sender};
+pub use request::OutgoingRequest;
+pub use verdict::Verdict;

@@ -1,0 +1,106 @@
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::ids::{EndpointId, EventId};
+
+/// Where one event stands with one endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "delivered" => Some(Self::Delivered),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    /// A finished delivery is never sent again by the queue (only by an explicit replay).
+    pub fn is_final(self) -> bool {
+        self != Self::Pending
+    }
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Clone, Debug, Serialize)]
+pub struct Delivery {
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
+    pub status: DeliveryStatus,
+    /// Attempts recorded so far; the next attempt's number is this plus one.
+    pub attempts: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_attempt_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+}
+
+/// Why an attempt did not get a 2xx.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Timeout,
+    Connect,
+    Dns,
+    Tls,
+    /// The address guard refused the target; nothing was sent.
+    Blocked,
+    /// The receiver answered with a status other than 2xx.
+    HttpStatus,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connect => "connect",
+            Self::Dns => "dns",
+            Self::Tls => "tls",
+            Self::Blocked => "blocked",
+            Self::HttpStatus => "http_status",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Timeout, Self::Connect, Self::Dns, Self::Tls, Self::Blocked, Self::HttpStatus]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttemptError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// One HTTP request made for a delivery, as recorded.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempt {
+    pub endpoint_id: EndpointId,
+    pub number: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub succeeded: bool,
+    pub response_status: Option<u16>,
+    pub error: Option<AttemptError>,
+    pub latency_ms: u64,
+    /// The first kilobyte (at most) of the response body.
+    pub response_body: String,
+}

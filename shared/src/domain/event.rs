@@ -1,0 +1,87 @@
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+use super::{EventType, FieldError, Invalid};
+use crate::ids::{EndpointId, EventId, TenantId};
+
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
+
+/// An accepted event. The payload is kept as the exact bytes the sender posted, because the
+/// `json` body format delivers it as sent.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub id: EventId,
+    pub tenant_id: TenantId,
+    pub event_type: EventType,
+    pub payload: Box<RawValue>,
+    pub idempotency_key: Option<String>,
+    /// The endpoints subscribed when the event arrived: one delivery each.
+    pub endpoint_ids: Vec<EndpointId>,
+    pub created_at: OffsetDateTime,
+}
+
+/// The request body of `POST /v1/events`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEventRequest {
+    pub event_type: String,
+    pub payload: Box<RawValue>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct NewEvent {
+    pub event_type: EventType,
+    pub payload: Box<RawValue>,
+    pub idempotency_key: Option<String>,
+}
+
+impl NewEvent {
+    pub fn parse(req: NewEventRequest) -> Result<Self, Invalid> {
+        let mut errors = Vec::new();
+        let event_type =
+            EventType::parse(&req.event_type).map_err(|m| errors.push(FieldError::new("event_type", m))).ok();
+        if !req.payload.get().starts_with('{') {
+            errors.push(FieldError::new("payload", "the payload is a JSON object"));
+        }
+        if let Some(key) = &req.idempotency_key {
+            let printable = key.bytes().all(|b| (0x21..=0x7E).contains(&b));
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !printable {
+                errors.push(FieldError::new(
+                    "idempotency_key",
+                    format!("1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters without spaces"),
+                ));
+            }
+        }
+        match event_type {
+            Some(event_type) if errors.is_empty() => {
+                Ok(Self { event_type, payload: req.payload, idempotency_key: req.idempotency_key })
+            }
+            _ => Err(Invalid(errors)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: &str) -> NewEventRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn keeps_the_payload_bytes_as_sent() {
+        let ev = NewEvent::parse(request(r#"{"event_type":"a.b","payload":{"z": 1,  "a":"é"}}"#)).unwrap();
+        assert_eq!(ev.payload.get(), r#"{"z": 1,  "a":"é"}"#);
+    }
+
+    #[test]
+    fn refuses_non_object_payloads_and_bad_keys() {
+        let err = NewEvent::parse(request(r#"{"event_type":"a b","payload":[1],"idempotency_key":"has space"}"#))
+            .unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["event_type", "payload", "idempotency_key"]);
+    }
+}

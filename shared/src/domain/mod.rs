@@ -1,0 +1,40 @@
+//! Domain types. Each is parsed once at the edge (`parse` constructors), so a value that exists is
+//! valid and the rest of the code does not check it again.
+
+mod delivery;
+mod endpoint;
+mod event;
+mod event_type;
+mod retry;
+
+pub use delivery::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
+pub use endpoint::{Endpoint, EndpointStatus, EndpointUrl, NewEndpoint, NewEndpointRequest, UrlRules};
+pub use event::{Event, NewEvent, NewEventRequest};
+pub use event_type::{EventType, EventTypePattern};
+pub use retry::RetryPolicy;
+
+use serde::Serialize;
+
+/// One reason an input was refused, named by the JSON path of the field (`retry.schedule_seconds[2]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// Every reason an input was refused, so a caller can fix them all at once.
+#[derive(Debug, Clone, PartialEq, Eq, Default, thiserror::Error)]
+#[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+pub struct Invalid(pub Vec<FieldError>);
+
+impl Invalid {
+    pub fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self(vec![FieldError::new(field, message)])
+    }
+}

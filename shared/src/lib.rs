@@ -1,0 +1,16 @@
+//! Hookline's shared library: the domain, the DynamoDB store, the SQS queue, signing and the
+//! delivery engine. It knows nothing of Lambda: the functions adapt their events to it.
+
+#![forbid(unsafe_code)]
+
+pub mod aws;
+pub mod config;
+pub mod delivery;
+pub mod domain;
+pub mod guard;
+pub mod ids;
+pub mod queue;
+pub mod signing;
+pub mod store;
+pub mod telemetry;
+pub mod web;

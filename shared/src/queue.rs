@@ -1,0 +1,104 @@
+//! The deliveries queue on SQS: one message per delivery, carrying only ids.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EndpointId, EventId, TenantId};
+
+const SEND_BATCH_LIMIT: usize = 10;
+const SEND_ROUNDS: u32 = 5;
+/// The most SQS lets a received message stay hidden.
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// The body of a deliveries-queue message. The payload and endpoint settings are read from
+/// DynamoDB when the delivery runs, so a message is small and never stale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("SQS {op} failed: {message}")]
+    Aws { op: &'static str, message: String },
+    #[error("{0} deliveries could not be queued")]
+    NotQueued(usize),
+}
+
+#[derive(Clone, Debug)]
+pub struct Queue {
+    client: Client,
+    url: String,
+}
+
+impl Queue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Puts every job on the queue, or fails. Entries SQS refuses are sent again a few times, so
+    /// success means each job is durably queued.
+    pub async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
+        for chunk in jobs.chunks(SEND_BATCH_LIMIT) {
+            self.send_batch(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_batch(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
+        let mut pending: Vec<(String, String)> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| serde_json::to_string(job).map(|body| (i.to_string(), body)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })?;
+        for round in 0..SEND_ROUNDS {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << round)).await;
+            }
+            let entries = pending
+                .iter()
+                .map(|(id, body)| SendMessageBatchRequestEntry::builder().id(id).message_body(body).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })?;
+            let out =
+                self.client.send_message_batch().queue_url(&self.url).set_entries(Some(entries)).send().await.map_err(
+                    |e| QueueError::Aws { op: "SendMessageBatch", message: DisplayErrorContext(&e).to_string() },
+                )?;
+            let failed: Vec<&str> = out.failed.iter().map(|f| f.id.as_str()).collect();
+            pending.retain(|(id, _)| failed.contains(&id.as_str()));
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tracing::warn!(failed = pending.len(), round, "SQS refused some entries; sending them again");
+        }
+        Err(QueueError::NotQueued(pending.len()))
+    }
+
+    /// Hides a received message for `delay`, so SQS hands it over again when the wait is over.
+    pub async fn retry_in(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        let seconds = delay.min(MAX_VISIBILITY).as_secs();
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(i32::try_from(seconds).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| QueueError::Aws {
+                op: "ChangeMessageVisibility",
+                message: DisplayErrorContext(&e).to_string(),
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use time::OffsetDateTime;
+
+use super::attrs::{Item, get_n, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
+use super::{Store, StoreError, event_pk};
+use crate::domain::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
+use crate::ids::{EndpointId, EventId, TenantId};
+
+/// Whether an attempt was written, or another copy of the same SQS message got there first.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Recorded,
+    AlreadyRecorded,
+}
+
+fn attempt_sk(endpoint: &EndpointId, number: u32) -> String {
+    // Zero-padded so attempts sort by number.
+    format!("ATT#{endpoint}#{number:06}")
+}
+
+fn delivery_from_item(event: &EventId, item: &Item) -> Result<Delivery, StoreError> {
+    let endpoint = get_s(item, "sk")?.trim_start_matches("DLV#");
+    let status = get_s(item, "status")?;
+    Ok(Delivery {
+        event_id: event.clone(),
+        endpoint_id: parse("sk", EndpointId::parse(endpoint))?,
+        status: DeliveryStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{status}`")))?,
+        attempts: get_n(item, "attempts")?,
+        last_attempt_at: opt_ts(item, "last_attempt_at")?,
+        next_attempt_at: opt_ts(item, "next_attempt_at")?,
+        last_error: opt_s(item, "last_error").map(str::to_owned),
+    })
+}
+
+fn attempt_from_item(item: &Item) -> Result<Attempt, StoreError> {
+    let error = match opt_s(item, "error_kind") {
+        None => None,
+        Some(kind) => Some(AttemptError {
+            kind: ErrorKind::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("error kind `{kind}`")))?,
+            message: opt_s(item, "error_message").unwrap_or_default().to_owned(),
+        }),
+    };
+    Ok(Attempt {
+        endpoint_id: parse("endpoint_id", EndpointId::parse(get_s(item, "endpoint_id")?))?,
+        number: get_n(item, "number")?,
+        at: get_ts(item, "at")?,
+        succeeded: item.get("succeeded").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        response_status: opt_n(item, "response_status")?,
+        error,
+        latency_ms: get_n(item, "latency_ms")?,
+        response_body: opt_s(item, "response_body").unwrap_or_default().to_owned(),
+    })
+}
+
+/// What a recorded attempt leaves the delivery as.
+#[derive(Debug)]
+pub struct DeliveryUpdate {
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    pub async fn get_delivery(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        endpoint: &EndpointId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(event_pk(tenant, event)))
+            .key("sk", s(format!("DLV#{endpoint}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::aws("GetItem"))?;
+        out.item.map(|item| delivery_from_item(event, &item)).transpose()
+    }
+
+    pub async fn list_deliveries(&self, tenant: &TenantId, event: &EventId) -> Result<Vec<Delivery>, StoreError> {
+        let items = self.query_prefix(event_pk(tenant, event), "DLV#").await?;
+        items.iter().map(|item| delivery_from_item(event, item)).collect()
+    }
+
+    /// Every attempt for an event, by endpoint then number.
+    pub async fn list_attempts(&self, tenant: &TenantId, event: &EventId) -> Result<Vec<Attempt>, StoreError> {
+        let items = self.query_prefix(event_pk(tenant, event), "ATT#").await?;
+        items.iter().map(attempt_from_item).collect()
+    }
+
+    /// Writes attempt `attempt.number` and moves the delivery on, in one transaction that only
+    /// succeeds if no attempt with that number exists and the delivery has exactly the attempts
+    /// before it. A second copy of the same SQS message therefore cannot record twice.
+    pub async fn record_attempt(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        attempt: &Attempt,
+        update: DeliveryUpdate,
+    ) -> Result<RecordOutcome, StoreError> {
+        let pk = event_pk(tenant, event);
+        let mut item: Item = [
+            ("pk".to_owned(), s(pk.clone())),
+            ("sk".to_owned(), s(attempt_sk(&attempt.endpoint_id, attempt.number))),
+            ("endpoint_id".to_owned(), s(attempt.endpoint_id.as_str())),
+            ("number".to_owned(), n(attempt.number)),
+            ("at".to_owned(), ts(attempt.at)),
+            ("succeeded".to_owned(), aws_sdk_dynamodb::types::AttributeValue::Bool(attempt.succeeded)),
+            ("latency_ms".to_owned(), n(attempt.latency_ms)),
+            ("expires_at".to_owned(), n(self.expires_at())),
+        ]
+        .into();
+        if let Some(status) = attempt.response_status {
+            item.insert("response_status".to_owned(), n(status));
+        }
+        if let Some(err) = &attempt.error {
+            item.insert("error_kind".to_owned(), s(err.kind.as_str()));
+            item.insert("error_message".to_owned(), s(&err.message));
+        }
+        if !attempt.response_body.is_empty() {
+            item.insert("response_body".to_owned(), s(&attempt.response_body));
+        }
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+
+        let mut set = vec!["attempts = :n", "#status = :status", "last_attempt_at = :at"];
+        let mut remove = Vec::new();
+        let mut builder = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(format!("DLV#{}", attempt.endpoint_id)))
+            .condition_expression("attempts = :prev AND #status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":n", n(attempt.number))
+            .expression_attribute_values(":prev", n(attempt.number.saturating_sub(1)))
+            .expression_attribute_values(":status", s(update.status.as_str()))
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":at", ts(attempt.at));
+        match update.next_attempt_at {
+            Some(at) => {
+                set.push("next_attempt_at = :next");
+                builder = builder.expression_attribute_values(":next", ts(at));
+            }
+            None => remove.push("next_attempt_at"),
+        }
+        match update.last_error {
+            Some(err) => {
+                set.push("last_error = :err");
+                builder = builder.expression_attribute_values(":err", s(err));
+            }
+            None => remove.push("last_error"),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let update = builder.update_expression(expression).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(RecordOutcome::Recorded),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => {
+                Ok(RecordOutcome::AlreadyRecorded)
+            }
+            Err(err) => Err(StoreError::aws("TransactWriteItems")(err)),
+        }
+    }
+}
