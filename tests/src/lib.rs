@@ -1,1 +1,157 @@
+//! The end-to-end test harness: a private copy of Hookline per test (its own table and queues
+//! in the local AWS server, its own HTTP server on 127.0.0.1, its own poller) and receivers
+//! that are real HTTP servers on 127.0.0.1.
+//!
+//! Run through `make test`, which starts the local AWS server and exports its URL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod receiver;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use hookline_local::clients::{endpoint_from_env, local_clients};
+use hookline_local::poller::Poller;
+use hookline_local::provision::{LocalResources, provision};
+use hookline_local::template::Resources;
+use hookline_shared::aws::Clients;
+use hookline_shared::config::Config;
+use hookline_shared::web::{AppState, with_fallbacks};
+use rand::Rng;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub use receiver::{Received, Receiver};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// How long a test waits for something that should happen in well under a second or two.
+/// A bound, not a measurement: it only stops a broken test from hanging.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+pub struct Hookline {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub clients: Clients,
+    pub resources: LocalResources,
+    pub poller: Poller,
+}
+
+/// A tenant's id and API key.
+pub struct Tenant {
+    pub id: String,
+    pub key: String,
+}
+
+impl Hookline {
+    /// Provisions fresh resources from `template.yaml` and serves both HTTP functions' routes.
+    pub async fn start() -> Self {
+        let endpoint = endpoint_from_env().expect("run the end-to-end tests with `make test`");
+        let clients = local_clients(&endpoint).await;
+        let prefix = format!("t{:016x}", rand::rng().random::<u64>());
+        let resources = provision(&clients, &Resources::from_template().unwrap(), &prefix).await.unwrap();
+        let config = Config {
+            table: resources.table.clone(),
+            queue_url: resources.queue_url.clone(),
+            admin_token: Some(ADMIN_TOKEN.to_owned()),
+            retention: Duration::from_secs(86_400),
+            dev_allow_loopback: true,
+        };
+        let handler = deliver::Handler::from_config(&config, &clients).unwrap();
+        let poller =
+            Poller::new(clients.sqs.clone(), resources.queue_url.clone(), resources.queue_arn.clone(), handler);
+        let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config, &clients)));
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, http: reqwest::Client::new(), clients, resources, poller }
+    }
+
+    /// Sends a request with an optional bearer token and a raw body; returns status and JSON.
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let bytes = response.bytes().await.unwrap();
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("{path} answered {status} with non-JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+        });
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", path, Some(token), Some(&body.to_string())).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn create_tenant(&self, name: &str) -> Tenant {
+        let (status, body) = self.post("/v1/tenants", ADMIN_TOKEN, json!({"name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        Tenant { id: body["id"].as_str().unwrap().to_owned(), key: body["api_key"].as_str().unwrap().to_owned() }
+    }
+
+    /// Creates an endpoint; returns the whole creation response (it holds `id` and `secret`).
+    pub async fn create_endpoint(&self, tenant: &Tenant, body: Value) -> Value {
+        let (status, created) = self.post("/v1/endpoints", &tenant.key, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
+    }
+
+    /// Publishes an event and returns the 202 answer.
+    pub async fn publish(&self, tenant: &Tenant, body: Value) -> Value {
+        let (status, accepted) = self.post("/v1/events", &tenant.key, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        accepted
+    }
+
+    /// Runs the poller (as Lambda's event source mapping would) until `done` holds.
+    pub async fn deliver_until<F, Fut>(&self, mut done: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !done().await {
+            assert!(tokio::time::Instant::now() < deadline, "gave up waiting for deliveries");
+            self.poller.poll_once(Duration::from_secs(1)).await.unwrap();
+        }
+    }
+
+    /// The event with its deliveries, as the API shows it.
+    pub async fn event(&self, tenant: &Tenant, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/events/{id}"), &tenant.key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Messages on the deliveries queue, visible or in flight.
+    pub async fn queued_messages(&self) -> u64 {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.resources.queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let attrs = out.attributes.unwrap_or_default();
+        [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
+            .iter()
+            .map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+            .sum()
+    }
+}

@@ -71,10 +71,10 @@ impl Deliverer {
             return Ok(Err(Outcome::Done));
         }
         // A message handed over early (a lost visibility change, a crash) waits out its schedule.
-        if let Some(wait) = delivery.next_attempt_at.map(|at| at - OffsetDateTime::now_utc()) {
-            if wait > time::Duration::seconds(1) {
-                return Ok(Err(Outcome::RetryIn(wait.unsigned_abs())));
-            }
+        if let Some(wait) = delivery.next_attempt_at.map(|at| at - OffsetDateTime::now_utc())
+            && wait > time::Duration::seconds(1)
+        {
+            return Ok(Err(Outcome::RetryIn(wait.unsigned_abs())));
         }
         let Some(endpoint) = self.store.get_endpoint(tenant_id, endpoint_id).await? else {
             tracing::warn!("endpoint deleted; dropping the delivery");
@@ -149,9 +149,5 @@ impl Deliverer {
 }
 
 fn describe_failure(result: &HttpResult) -> Option<String> {
-    match (&result.error, result.status) {
-        (Some(err), _) => Some(format!("{}: {}", err.kind.as_str(), err.message)),
-        (None, Some(status)) if !result.succeeded() => Some(format!("http_status: {status}")),
-        _ => None,
-    }
+    result.error.as_ref().map(|err| format!("{}: {}", err.kind.as_str(), err.message))
 }

@@ -101,7 +101,17 @@ impl Sender {
                 Ok(None) | Err(_) => break,
             }
         }
-        HttpResult { status: Some(status), error: None, latency_ms: elapsed_ms(started), body_excerpt: excerpt(&body) }
+        let error = match status {
+            200..=299 => None,
+            300..=399 => Some(format!("{status} (redirects are not followed)")),
+            _ => Some(status.to_string()),
+        };
+        HttpResult {
+            status: Some(status),
+            error: error.map(|message| AttemptError { kind: ErrorKind::HttpStatus, message }),
+            latency_ms: elapsed_ms(started),
+            body_excerpt: excerpt(&body),
+        }
     }
 }
 

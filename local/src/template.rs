@@ -1,0 +1,169 @@
+//! The table and queues of `template.yaml`, read from the template itself so the local
+//! resources cannot drift from the deployed ones. A property this module does not know is an
+//! error: whoever adds one to the template must decide here how it is emulated.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_yaml::Value;
+
+/// `template.yaml`, compiled in so every binary and test reads the same text.
+pub const TEMPLATE: &str = include_str!("../../template.yaml");
+
+pub const TABLE: &str = "Table";
+pub const DELIVERIES_QUEUE: &str = "DeliveriesQueue";
+pub const DEAD_LETTER_QUEUE: &str = "DeadLetterQueue";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template.yaml does not parse: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("template.yaml has no resource `{0}`")]
+    Missing(&'static str),
+    #[error("resource `{0}`: {1}")]
+    Resource(&'static str, String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDefinition {
+    pub attribute_name: String,
+    pub attribute_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeySchemaElement {
+    pub attribute_name: String,
+    pub key_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeToLive {
+    pub attribute_name: String,
+    pub enabled: bool,
+}
+
+/// `AWS::DynamoDB::Table` properties.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct TableSpec {
+    pub attribute_definitions: Vec<AttributeDefinition>,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub billing_mode: String,
+    #[serde(default)]
+    pub time_to_live_specification: Option<TimeToLive>,
+    /// Backups and encryption at rest have no local meaning.
+    #[serde(default)]
+    pub point_in_time_recovery_specification: Option<Value>,
+    #[serde(default, rename = "SSESpecification")]
+    pub sse_specification: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RedrivePolicy {
+    /// `!GetAtt <LogicalId>.Arn`, kept as the logical id of the target queue.
+    #[serde(deserialize_with = "get_att_arn")]
+    pub dead_letter_target_arn: String,
+    pub max_receive_count: u32,
+}
+
+/// `AWS::SQS::Queue` properties.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct QueueSpec {
+    #[serde(default)]
+    pub visibility_timeout: Option<u32>,
+    #[serde(default)]
+    pub message_retention_period: Option<u32>,
+    #[serde(default)]
+    pub redrive_policy: Option<RedrivePolicy>,
+    /// Encryption at rest has no local meaning.
+    #[serde(default)]
+    pub sqs_managed_sse_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resources {
+    pub table: TableSpec,
+    pub deliveries_queue: QueueSpec,
+    pub dead_letter_queue: QueueSpec,
+}
+
+#[derive(Deserialize)]
+struct Template {
+    #[serde(rename = "Resources")]
+    resources: BTreeMap<String, Value>,
+}
+
+impl Resources {
+    pub fn from_template() -> Result<Self, TemplateError> {
+        Self::parse(TEMPLATE)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        let template: Template = serde_yaml::from_str(text)?;
+        Ok(Self {
+            table: properties(&template, TABLE, "AWS::DynamoDB::Table")?,
+            deliveries_queue: properties(&template, DELIVERIES_QUEUE, "AWS::SQS::Queue")?,
+            dead_letter_queue: properties(&template, DEAD_LETTER_QUEUE, "AWS::SQS::Queue")?,
+        })
+    }
+}
+
+fn properties<T: serde::de::DeserializeOwned>(
+    template: &Template,
+    name: &'static str,
+    kind: &str,
+) -> Result<T, TemplateError> {
+    let resource = template.resources.get(name).ok_or(TemplateError::Missing(name))?;
+    let found = resource.get("Type").and_then(Value::as_str).unwrap_or_default();
+    if found != kind {
+        return Err(TemplateError::Resource(name, format!("type is `{found}`, expected `{kind}`")));
+    }
+    let props = resource.get("Properties").cloned().unwrap_or(Value::Mapping(Default::default()));
+    serde_yaml::from_value(props).map_err(|e| TemplateError::Resource(name, e.to_string()))
+}
+
+fn get_att_arn<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    use serde::de::Error;
+    let value = Value::deserialize(deserializer)?;
+    let target = match &value {
+        Value::Tagged(tagged) if tagged.tag == "!GetAtt" => tagged.value.as_str().map(str::to_owned),
+        Value::Mapping(map) => map.get("Fn::GetAtt").and_then(|v| match v {
+            Value::Sequence(parts) => match parts.as_slice() {
+                [id, attr] => Some(format!("{}.{}", id.as_str()?, attr.as_str()?)),
+                _ => None,
+            },
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    target
+        .and_then(|t| t.strip_suffix(".Arn").map(str::to_owned))
+        .ok_or_else(|| D::Error::custom("deadLetterTargetArn must be `!GetAtt <Queue>.Arn`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_project_template() {
+        let r = Resources::from_template().unwrap();
+        assert_eq!(r.table.key_schema.len(), 2);
+        let redrive = r.deliveries_queue.redrive_policy.unwrap();
+        assert_eq!(redrive.dead_letter_target_arn, DEAD_LETTER_QUEUE);
+    }
+
+    #[test]
+    fn an_unknown_property_is_an_error_not_ignored() {
+        let text = TEMPLATE.replace("VisibilityTimeout: 360", "VisibilityTimeout: 360\n      DelaySeconds: 5");
+        assert_ne!(text, TEMPLATE);
+        let err = Resources::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("DelaySeconds"), "{err}");
+    }
+}

@@ -1,0 +1,151 @@
+//! The local resources are the template's resources, and the poller behaves like Lambda's SQS
+//! event source mapping.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::path::Path;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
+use aws_sdk_dynamodb::types::TimeToLiveStatus;
+use aws_sdk_sqs::types::QueueAttributeName;
+use hookline_local::template::TEMPLATE;
+use hookline_tests::Hookline;
+use serde_yaml::Value;
+
+fn template() -> Value {
+    serde_yaml::from_str(TEMPLATE).unwrap()
+}
+
+fn property<'a>(template: &'a Value, resource: &str, path: &[&str]) -> &'a Value {
+    let mut value = &template["Resources"][resource]["Properties"];
+    for key in path {
+        value = &value[*key];
+    }
+    assert!(!value.is_null(), "template.yaml has no {resource}.{}", path.join("."));
+    value
+}
+
+#[tokio::test]
+async fn local_table_and_queues_match_the_template() {
+    let hookline = Hookline::start().await;
+    let template = template();
+
+    let table = hookline.clients.dynamodb.describe_table().table_name(&hookline.resources.table).send().await.unwrap();
+    let table = table.table.unwrap();
+    let keys: Vec<(String, String)> =
+        table.key_schema().iter().map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned())).collect();
+    let expected: Vec<(String, String)> = property(&template, "Table", &["KeySchema"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| (k["AttributeName"].as_str().unwrap().to_owned(), k["KeyType"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(keys, expected);
+    let billing = table.billing_mode_summary().and_then(|b| b.billing_mode()).map(|m| m.as_str().to_owned());
+    assert_eq!(billing.as_deref(), property(&template, "Table", &["BillingMode"]).as_str());
+    let ttl = hookline
+        .clients
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&hookline.resources.table)
+        .send()
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
+    assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+    assert_eq!(
+        ttl.attribute_name(),
+        property(&template, "Table", &["TimeToLiveSpecification", "AttributeName"]).as_str()
+    );
+
+    let attrs = hookline
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&hookline.resources.queue_url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let number = |v: &Value| v.as_u64().unwrap().to_string();
+    assert_eq!(
+        attrs[&QueueAttributeName::VisibilityTimeout],
+        number(property(&template, "DeliveriesQueue", &["VisibilityTimeout"]))
+    );
+    assert_eq!(
+        attrs[&QueueAttributeName::MessageRetentionPeriod],
+        number(property(&template, "DeliveriesQueue", &["MessageRetentionPeriod"]))
+    );
+    let redrive: serde_json::Value = serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+    let max_receives = property(&template, "DeliveriesQueue", &["RedrivePolicy", "maxReceiveCount"]).as_u64();
+    assert_eq!(redrive["maxReceiveCount"].as_u64(), max_receives);
+    assert!(redrive["deadLetterTargetArn"].as_str().unwrap().ends_with("-dlq"));
+}
+
+#[test]
+fn every_function_in_the_template_is_a_workspace_binary() {
+    let template = template();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut binaries = Vec::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        assert_eq!(resource["Metadata"]["BuildMethod"], "rust-cargolambda");
+        assert_eq!(template["Globals"]["Function"]["Runtime"], "provided.al2023");
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let manifest = std::fs::read_to_string(root.join("functions").join(binary).join("Cargo.toml")).unwrap();
+        assert!(manifest.contains(&format!("name = \"{binary}\"")), "functions/{binary} is not the package `{binary}`");
+        assert!(root.join("functions").join(binary).join("src/main.rs").exists());
+        binaries.push(binary.to_owned());
+    }
+    binaries.sort();
+    assert_eq!(binaries, ["api", "deliver", "ingest"]);
+}
+
+#[test]
+fn the_template_never_turns_on_local_delivery_to_loopback() {
+    assert!(!TEMPLATE.contains("HOOKLINE_DEV_ALLOW_LOOPBACK"));
+}
+
+#[tokio::test]
+async fn the_poller_passes_receive_counts_and_keeps_only_reported_failures() {
+    let hookline = Hookline::start().await;
+    let sqs = &hookline.clients.sqs;
+    let url = &hookline.resources.queue_url;
+    for body in ["one", "two"] {
+        sqs.send_message().queue_url(url).message_body(body).send().await.unwrap();
+    }
+    let first = hookline.poller.receive(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first.records.len(), 2);
+    for record in &first.records {
+        assert_eq!(record.attributes.get("ApproximateReceiveCount").map(String::as_str), Some("1"));
+        assert_eq!(record.event_source.as_deref(), Some("aws:sqs"));
+        assert_eq!(record.event_source_arn.as_deref(), Some(hookline.resources.queue_arn.as_str()));
+    }
+    // Report "two" as failed and make it visible again at once; "one" is deleted.
+    let two = first.records.iter().find(|r| r.body.as_deref() == Some("two")).unwrap();
+    sqs.change_message_visibility()
+        .queue_url(url)
+        .receipt_handle(two.receipt_handle.clone().unwrap())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = two.message_id.clone().unwrap();
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures.push(failure);
+    hookline.poller.acknowledge(&first, &response).await.unwrap();
+
+    let second = hookline.poller.receive(Duration::from_secs(1)).await.unwrap();
+    let bodies: Vec<_> = second.records.iter().map(|r| r.body.clone().unwrap()).collect();
+    assert_eq!(bodies, ["two"]);
+    assert_eq!(second.records[0].attributes["ApproximateReceiveCount"], "2");
+    hookline.poller.acknowledge(&second, &SqsBatchResponse::default()).await.unwrap();
+    assert_eq!(hookline.queued_messages().await, 0);
+}
