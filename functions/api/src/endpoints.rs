@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{
-    Endpoint, EndpointStatus, EventTypePattern, NewEndpoint, NewEndpointRequest, RetryPolicy,
+    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EventTypePattern, NewEndpoint, NewEndpointRequest,
+    RetryPolicy,
 };
 use hookline_shared::ids::EndpointId;
 use hookline_shared::signing::SigningSecret;
@@ -22,7 +23,11 @@ pub struct EndpointView {
     description: String,
     event_types: Vec<EventTypePattern>,
     retry: RetryPolicy,
+    #[serde(flatten)]
+    limits: DeliveryLimits,
     status: EndpointStatus,
+    disabled_reason: Option<String>,
+    health: EndpointHealth,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -35,7 +40,10 @@ impl From<&Endpoint> for EndpointView {
             description: ep.description.clone(),
             event_types: ep.event_types.clone(),
             retry: ep.retry.clone(),
+            limits: ep.limits.clone(),
             status: ep.status,
+            disabled_reason: ep.health.disabled_reason.clone(),
+            health: ep.health.clone(),
             created_at: ep.created_at,
         }
     }
@@ -62,8 +70,10 @@ pub async fn create(
         description: new.description,
         event_types: new.event_types,
         retry: new.retry,
+        limits: new.limits,
         secret: SigningSecret::generate(),
         status: EndpointStatus::Active,
+        health: EndpointHealth::default(),
         created_at: OffsetDateTime::now_utc(),
     };
     state.store.put_endpoint(&endpoint).await?;

@@ -1,15 +1,18 @@
-//! One delivery attempt, from the queue message to the recorded result.
+//! One delivery attempt, from the queue message to the recorded result, under the endpoint's
+//! policy: disabled endpoints pause, open circuits and rate limits defer (no attempt spent),
+//! and every attempt's outcome feeds the endpoint's health.
 
 use std::time::Duration;
 
+use rand::Rng;
 use time::OffsetDateTime;
 
 use super::http::{HttpResult, Sender};
 use super::request;
 use super::verdict::{self, Verdict};
-use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, Event};
+use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStatus, Event};
 use crate::queue::DeliveryJob;
-use crate::store::{DeliveryUpdate, RecordOutcome, Store, StoreError};
+use crate::store::{DeliveryUpdate, HealthChange, RateSlot, RecordOutcome, Store, StoreError};
 
 /// What to do with the queue message once the attempt is over.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,6 +29,38 @@ pub enum DeliveryError {
     Store(#[from] StoreError),
 }
 
+/// The delivery policy's tunable numbers.
+#[derive(Clone, Debug)]
+pub struct PolicySettings {
+    /// Circuit breaker: the window failures are counted in…
+    pub circuit_window: Duration,
+    /// …the attempts it takes before the ratio means anything…
+    pub circuit_min_attempts: u32,
+    /// …the failing share that opens the circuit…
+    pub circuit_failure_ratio: f64,
+    /// …and the first cool-down, doubled on each consecutive opening up to the maximum.
+    pub circuit_cooldown: Duration,
+    pub circuit_max_cooldown: Duration,
+    /// A rate-limit slot this close is waited for in the function rather than on the queue.
+    pub rate_wait_in_process: Duration,
+    /// Statuses that mean the endpoint no longer exists.
+    pub gone_statuses: &'static [u16],
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            circuit_window: Duration::from_secs(300),
+            circuit_min_attempts: 10,
+            circuit_failure_ratio: 0.7,
+            circuit_cooldown: Duration::from_secs(60),
+            circuit_max_cooldown: Duration::from_secs(3600),
+            rate_wait_in_process: Duration::from_secs(2),
+            gone_statuses: &[410],
+        }
+    }
+}
+
 /// A delivery that is due: everything needed to make attempt number `attempt`.
 struct PendingDispatch {
     delivery: Delivery,
@@ -38,11 +73,16 @@ struct PendingDispatch {
 pub struct Deliverer {
     store: Store,
     sender: Sender,
+    settings: PolicySettings,
 }
 
 impl Deliverer {
     pub fn new(store: Store, sender: Sender) -> Self {
-        Self { store, sender }
+        Self::with_settings(store, sender, PolicySettings::default())
+    }
+
+    pub fn with_settings(store: Store, sender: Sender, settings: PolicySettings) -> Self {
+        Self { store, sender, settings }
     }
 
     /// Runs one queue message. Safe to call twice for the same message: the attempt log in
@@ -55,7 +95,10 @@ impl Deliverer {
         let now = OffsetDateTime::now_utc();
         let outgoing = request::build(&pending.endpoint, &pending.event, now.unix_timestamp());
         let result = self.sender.send(outgoing).await;
-        let verdict = verdict::judge(&result, &pending.endpoint.retry, pending.attempt);
+        let verdict = {
+            let mut rng = rand::rng();
+            verdict::judge(&result, &pending.endpoint.retry, pending.attempt, self.settings.gone_statuses, &mut rng)
+        };
         self.complete(job, &pending, now, result, verdict).await
     }
 
@@ -70,8 +113,9 @@ impl Deliverer {
             tracing::info!(status = delivery.status.as_str(), "delivery already finished");
             return Ok(Err(Outcome::Done));
         }
+        let now = OffsetDateTime::now_utc();
         // A message handed over early (a lost visibility change, a crash) waits out its schedule.
-        if let Some(wait) = delivery.next_attempt_at.map(|at| at - OffsetDateTime::now_utc())
+        if let Some(wait) = delivery.next_attempt_at.map(|at| at - now)
             && wait > time::Duration::seconds(1)
         {
             return Ok(Err(Outcome::RetryIn(wait.unsigned_abs())));
@@ -80,6 +124,42 @@ impl Deliverer {
             tracing::warn!("endpoint deleted; dropping the delivery");
             return Ok(Err(Outcome::Done));
         };
+        if endpoint.status == EndpointStatus::Disabled {
+            // Kept for a recovery, not lost: the delivery waits as `paused`.
+            self.store.pause_delivery(tenant_id, event_id, endpoint_id).await?;
+            tracing::info!("endpoint disabled; delivery paused");
+            return Ok(Err(Outcome::Done));
+        }
+        if let Some(until) = endpoint.health.circuit_open_until
+            && until > now
+        {
+            // Spread the deferred deliveries over a fifth of the cool-down, so the probes
+            // after it do not all arrive at once.
+            let spread = self.settings.circuit_cooldown.mul_f64(rand::rng().random_range(0.0..0.2));
+            tracing::info!(until = %until, "circuit open; delivery deferred");
+            return Ok(Err(Outcome::RetryIn((until - now).unsigned_abs() + spread)));
+        }
+        if let Some(limit) = endpoint.rate_limit() {
+            let slot = match delivery.rate_slot_ms {
+                Some(at_ms) => RateSlot { at_ms },
+                None => {
+                    let interval = Duration::from_secs(1).div_f64(f64::from(limit.per_second));
+                    self.store.reserve_rate_slot(&limit.key, interval).await?
+                }
+            };
+            let wait = slot.wait_from(OffsetDateTime::now_utc());
+            if wait > self.settings.rate_wait_in_process {
+                // Hold the slot and come back just before it; no attempt is spent.
+                if delivery.rate_slot_ms.is_none() {
+                    self.store.hold_rate_slot(tenant_id, event_id, endpoint_id, slot.at_ms).await?;
+                }
+                tracing::info!(wait_ms = wait.as_millis() as u64, "rate limited; delivery deferred");
+                return Ok(Err(Outcome::RetryIn(
+                    wait.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1)),
+                )));
+            }
+            tokio::time::sleep(wait).await;
+        }
         let Some(event) = self.store.get_event(tenant_id, event_id).await? else {
             tracing::warn!("event expired; dropping the delivery");
             return Ok(Err(Outcome::Done));
@@ -98,11 +178,12 @@ impl Deliverer {
         verdict: Verdict,
     ) -> Result<Outcome, DeliveryError> {
         let last_error = describe_failure(&result);
+        let succeeded = result.succeeded();
         let attempt = Attempt {
             endpoint_id: pending.endpoint.id.clone(),
             number: pending.attempt,
             at,
-            succeeded: result.succeeded(),
+            succeeded,
             response_status: result.status,
             error: result.error,
             latency_ms: result.latency_ms,
@@ -117,7 +198,9 @@ impl Deliverer {
                 next_attempt_at: Some(OffsetDateTime::now_utc() + *delay),
                 last_error,
             },
-            Verdict::GiveUp => DeliveryUpdate { status: DeliveryStatus::Failed, next_attempt_at: None, last_error },
+            Verdict::Failed { .. } => {
+                DeliveryUpdate { status: DeliveryStatus::Failed, next_attempt_at: None, last_error }
+            }
         };
         let recorded = self.store.record_attempt(&job.tenant_id, &job.event_id, &attempt, update).await?;
         if recorded == RecordOutcome::AlreadyRecorded {
@@ -141,10 +224,64 @@ impl Deliverer {
             previous_attempts = pending.delivery.attempts,
             "attempt recorded"
         );
+        // Health bookkeeping must not turn a recorded attempt into a retry: log and go on.
+        if let Err(err) = self.update_health(&pending.endpoint, succeeded, &verdict).await {
+            tracing::warn!(error = %err, "could not update the endpoint's health");
+        }
         Ok(match verdict {
-            Verdict::Delivered | Verdict::GiveUp => Outcome::Done,
+            Verdict::Delivered | Verdict::Failed { .. } => Outcome::Done,
             Verdict::RetryIn(delay) => Outcome::RetryIn(delay),
         })
+    }
+
+    /// Feeds the attempt into the circuit breaker and the disable clock.
+    async fn update_health(&self, endpoint: &Endpoint, succeeded: bool, verdict: &Verdict) -> Result<(), StoreError> {
+        let (tenant, id, health) = (&endpoint.tenant_id, &endpoint.id, &endpoint.health);
+        let now = OffsetDateTime::now_utc();
+        let window_seconds = i64::try_from(self.settings.circuit_window.as_secs().max(1)).unwrap_or(300);
+        let (attempts, failures) =
+            self.store.count_attempt(tenant, id, now.unix_timestamp() / window_seconds, !succeeded).await?;
+        if succeeded {
+            if health.failing_since.is_some() || health.circuit_opens > 0 || health.circuit_open_until.is_some() {
+                self.store.update_endpoint_health(tenant, id, HealthChange::Recovered).await?;
+            }
+            return Ok(());
+        }
+        if let Verdict::Failed { disable: Some(reason), .. } = verdict {
+            tracing::warn!(reason = %reason, "disabling the endpoint");
+            return self
+                .store
+                .update_endpoint_health(tenant, id, HealthChange::Disable { reason: reason.clone() })
+                .await;
+        }
+        match health.failing_since {
+            None => self.store.update_endpoint_health(tenant, id, HealthChange::Failing { at: now }).await?,
+            Some(since) if now - since >= time::Duration::hours(i64::from(endpoint.limits.disable_after_hours)) => {
+                let reason = format!(
+                    "no successful delivery for {} hours (failing since {since})",
+                    endpoint.limits.disable_after_hours
+                );
+                tracing::warn!(reason = %reason, "disabling the endpoint");
+                return self.store.update_endpoint_health(tenant, id, HealthChange::Disable { reason }).await;
+            }
+            Some(_) => {}
+        }
+        let tripped = attempts >= self.settings.circuit_min_attempts
+            && f64::from(failures) >= self.settings.circuit_failure_ratio * f64::from(attempts);
+        let already_open = health.circuit_open_until.is_some_and(|until| until > now);
+        if tripped && !already_open {
+            let opens = health.circuit_opens.saturating_add(1);
+            let cooldown = self
+                .settings
+                .circuit_cooldown
+                .saturating_mul(1 << (opens - 1).min(16))
+                .min(self.settings.circuit_max_cooldown);
+            tracing::warn!(attempts, failures, cooldown_s = cooldown.as_secs(), "opening the circuit");
+            self.store
+                .update_endpoint_health(tenant, id, HealthChange::OpenCircuit { until: now + cooldown, opens })
+                .await?;
+        }
+        Ok(())
     }
 }
 

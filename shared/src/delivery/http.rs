@@ -15,12 +15,14 @@ pub const BODY_EXCERPT_BYTES: usize = 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What happened on the wire.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HttpResult {
     pub status: Option<u16>,
     pub error: Option<AttemptError>,
     pub latency_ms: u64,
     pub body_excerpt: String,
+    /// The response's `Retry-After`, in seconds or as an HTTP date, as a wait from now.
+    pub retry_after: Option<Duration>,
 }
 
 impl HttpResult {
@@ -34,6 +36,7 @@ impl HttpResult {
             error: Some(AttemptError { kind, message: message.into() }),
             latency_ms: elapsed_ms(started),
             body_excerpt: String::new(),
+            retry_after: None,
         }
     }
 }
@@ -92,6 +95,11 @@ impl Sender {
             }
         };
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
         let mut body = Vec::new();
         // Reading the excerpt stays within the request's timeout; a receiver that stalls its body
         // keeps the status it already sent.
@@ -111,8 +119,20 @@ impl Sender {
             error: error.map(|message| AttemptError { kind: ErrorKind::HttpStatus, message }),
             latency_ms: elapsed_ms(started),
             body_excerpt: excerpt(&body),
+            retry_after,
         }
     }
+}
+
+/// Reads `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3). A date in the
+/// past means now.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
 }
 
 /// At most [`BODY_EXCERPT_BYTES`] of `body` as text, cut on a character boundary.
@@ -165,6 +185,17 @@ fn chain(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:29:30 GMT", now), Some(Duration::from_secs(90)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
 
     #[test]
     fn excerpts_stop_at_a_kilobyte_on_a_character_boundary() {

@@ -10,7 +10,7 @@ pub mod http;
 pub mod request;
 pub mod verdict;
 
-pub use engine::{Deliverer, DeliveryError, Outcome};
+pub use engine::{Deliverer, DeliveryError, Outcome, PolicySettings};
 pub use http::{HttpResult, Sender};
 pub use request::OutgoingRequest;
 pub use verdict::Verdict;

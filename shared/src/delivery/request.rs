@@ -9,7 +9,6 @@ use url::Url;
 use crate::domain::{Endpoint, Event};
 
 pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A request ready to go on the wire.
 #[derive(Debug)]
@@ -37,7 +36,7 @@ pub fn build(endpoint: &Endpoint, event: &Event, timestamp: i64) -> OutgoingRequ
     set("webhook-id", event.id.to_string());
     set("webhook-timestamp", timestamp.to_string());
     set("webhook-signature", signature);
-    OutgoingRequest { url: endpoint.url.as_url().clone(), headers, body, timeout: DEFAULT_TIMEOUT }
+    OutgoingRequest { url: endpoint.url.as_url().clone(), headers, body, timeout: endpoint.timeout() }
 }
 
 #[cfg(test)]
@@ -46,7 +45,9 @@ mod tests {
     use time::OffsetDateTime;
 
     use super::*;
-    use crate::domain::{EndpointStatus, EndpointUrl, EventType, EventTypePattern, RetryPolicy, UrlRules};
+    use crate::domain::{
+        DeliveryLimits, EndpointHealth, EndpointStatus, EndpointUrl, EventType, EventTypePattern, RetryPolicy, UrlRules,
+    };
     use crate::ids::{EndpointId, EventId, TenantId};
     use crate::signing::SigningSecret;
 
@@ -60,8 +61,10 @@ mod tests {
             description: String::new(),
             event_types: vec![EventTypePattern::All],
             retry: RetryPolicy::default(),
+            limits: DeliveryLimits::default(),
             secret: SigningSecret::generate(),
             status: EndpointStatus::Active,
+            health: EndpointHealth::default(),
             created_at: OffsetDateTime::now_utc(),
         };
         let event = Event {
@@ -78,6 +81,7 @@ mod tests {
         assert_eq!(req.headers["webhook-id"], event.id.as_str());
         assert_eq!(req.headers["webhook-timestamp"], "1700000000");
         assert_eq!(req.headers["content-type"], "application/json");
+        assert_eq!(req.timeout, Duration::from_secs(15));
         assert!(req.headers["user-agent"].to_str().unwrap().starts_with("Hookline/"));
         let sig = req.headers["webhook-signature"].to_str().unwrap();
         assert!(endpoint.secret.verify(event.id.as_str(), 1_700_000_000, &req.body, sig));

@@ -10,6 +10,8 @@ pub enum DeliveryStatus {
     Pending,
     Delivered,
     Failed,
+    /// Held while its endpoint is disabled; a recovery queues it again.
+    Paused,
 }
 
 impl DeliveryStatus {
@@ -18,6 +20,7 @@ impl DeliveryStatus {
             Self::Pending => "pending",
             Self::Delivered => "delivered",
             Self::Failed => "failed",
+            Self::Paused => "paused",
         }
     }
 
@@ -26,11 +29,12 @@ impl DeliveryStatus {
             "pending" => Some(Self::Pending),
             "delivered" => Some(Self::Delivered),
             "failed" => Some(Self::Failed),
+            "paused" => Some(Self::Paused),
             _ => None,
         }
     }
 
-    /// A finished delivery is never sent again by the queue (only by an explicit replay).
+    /// A finished (or paused) delivery is never sent by the queue (only by a replay or recovery).
     pub fn is_final(self) -> bool {
         self != Self::Pending
     }
@@ -49,6 +53,9 @@ pub struct Delivery {
     #[serde(with = "time::serde::rfc3339::option")]
     pub next_attempt_at: Option<OffsetDateTime>,
     pub last_error: Option<String>,
+    /// A rate-limiter slot this delivery reserved and was deferred to (Unix ms).
+    #[serde(skip)]
+    pub rate_slot_ms: Option<i64>,
 }
 
 /// Why an attempt did not get a 2xx.

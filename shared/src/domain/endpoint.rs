@@ -91,14 +91,81 @@ pub struct Endpoint {
     pub description: String,
     pub event_types: Vec<EventTypePattern>,
     pub retry: RetryPolicy,
+    pub limits: DeliveryLimits,
     pub secret: SigningSecret,
     pub status: EndpointStatus,
+    pub health: EndpointHealth,
     pub created_at: OffsetDateTime,
+}
+
+/// How hard and how long Hookline may push an endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryLimits {
+    /// Per-request timeout.
+    pub timeout_ms: u32,
+    /// Requests per second, shared by every endpoint with the same `rate_limit_key`.
+    pub rate_limit_per_second: Option<u32>,
+    pub rate_limit_key: Option<String>,
+    /// An endpoint with no success for this long is disabled.
+    pub disable_after_hours: u32,
+}
+
+pub const DEFAULT_TIMEOUT_MS: u32 = 15_000;
+pub const MAX_TIMEOUT_MS: u32 = 30_000;
+pub const DEFAULT_DISABLE_AFTER_HOURS: u32 = 120;
+
+impl Default for DeliveryLimits {
+    fn default() -> Self {
+        Self {
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            rate_limit_per_second: None,
+            rate_limit_key: None,
+            disable_after_hours: DEFAULT_DISABLE_AFTER_HOURS,
+        }
+    }
+}
+
+/// What deliveries have taught about the endpoint; written by the deliver function only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EndpointHealth {
+    /// Why the endpoint was disabled, when it is.
+    pub disabled_reason: Option<String>,
+    /// The first failure since the last success.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub failing_since: Option<OffsetDateTime>,
+    /// While in the future, deliveries wait instead of being sent (the circuit is open).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub circuit_open_until: Option<OffsetDateTime>,
+    /// Consecutive openings, to lengthen each cool-down.
+    pub circuit_opens: u32,
+}
+
+/// Where a rate-limited endpoint's quota lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// The limiter item's key: the tenant's explicit key, or the endpoint.
+    pub key: String,
+    pub per_second: u32,
 }
 
 impl Endpoint {
     pub fn subscribes_to(&self, event_type: &EventType) -> bool {
         self.status == EndpointStatus::Active && self.event_types.iter().any(|p| p.matches(event_type))
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::from(self.limits.timeout_ms))
+    }
+
+    /// The endpoint's rate limit, if it has one. An explicit key is scoped to the tenant, so
+    /// tenants cannot spend each other's quota by choosing the same name.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        let per_second = self.limits.rate_limit_per_second?;
+        let key = match &self.limits.rate_limit_key {
+            Some(key) => format!("{}#{key}", self.tenant_id),
+            None => format!("{}#{}", self.tenant_id, self.id),
+        };
+        Some(RateLimit { key, per_second })
     }
 }
 
@@ -113,6 +180,14 @@ pub struct NewEndpointRequest {
     pub event_types: Option<Vec<String>>,
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
+    #[serde(default)]
+    pub timeout_ms: Option<u32>,
+    #[serde(default)]
+    pub rate_limit_per_second: Option<u32>,
+    #[serde(default)]
+    pub rate_limit_key: Option<String>,
+    #[serde(default)]
+    pub disable_after_hours: Option<u32>,
 }
 
 /// A validated endpoint, ready to be given an id and a secret.
@@ -122,6 +197,36 @@ pub struct NewEndpoint {
     pub description: String,
     pub event_types: Vec<EventTypePattern>,
     pub retry: RetryPolicy,
+    pub limits: DeliveryLimits,
+}
+
+/// Checks the limits fields of a request, adding every problem to `errors`.
+pub fn parse_limits(
+    timeout_ms: Option<u32>,
+    rate_limit_per_second: Option<u32>,
+    rate_limit_key: Option<String>,
+    disable_after_hours: Option<u32>,
+    errors: &mut Vec<FieldError>,
+) -> DeliveryLimits {
+    let timeout_ms = timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if !(1_000..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+        errors.push(FieldError::new("timeout_ms", format!("1000 to {MAX_TIMEOUT_MS} milliseconds")));
+    }
+    if rate_limit_per_second.is_some_and(|r| !(1..=1000).contains(&r)) {
+        errors.push(FieldError::new("rate_limit_per_second", "1 to 1000 requests per second"));
+    }
+    if let Some(key) = &rate_limit_key {
+        let ok =
+            (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        if !ok {
+            errors.push(FieldError::new("rate_limit_key", "1 to 128 characters: letters, digits, `.`, `_`, `:`, `-`"));
+        }
+    }
+    let disable_after_hours = disable_after_hours.unwrap_or(DEFAULT_DISABLE_AFTER_HOURS);
+    if !(1..=24 * 30).contains(&disable_after_hours) {
+        errors.push(FieldError::new("disable_after_hours", "1 to 720 hours"));
+    }
+    DeliveryLimits { timeout_ms, rate_limit_per_second, rate_limit_key, disable_after_hours }
 }
 
 impl NewEndpoint {
@@ -150,8 +255,15 @@ impl NewEndpoint {
                 None
             }
         };
+        let limits = parse_limits(
+            req.timeout_ms,
+            req.rate_limit_per_second,
+            req.rate_limit_key,
+            req.disable_after_hours,
+            &mut errors,
+        );
         match (url, retry) {
-            (Some(url), Some(retry)) if errors.is_empty() => Ok(Self { url, description, event_types, retry }),
+            (Some(url), Some(retry)) if errors.is_empty() => Ok(Self { url, description, event_types, retry, limits }),
             _ => Err(Invalid(errors)),
         }
     }
@@ -192,18 +304,22 @@ mod tests {
             url: "ftp://x".into(),
             description: None,
             event_types: Some(vec!["ok.type".into(), "bad type".into()]),
-            retry: Some(RetryPolicy { schedule_seconds: vec![0] }),
+            retry: Some(RetryPolicy::schedule(vec![0])),
+            timeout_ms: Some(100),
+            rate_limit_per_second: None,
+            rate_limit_key: Some("no spaces".into()),
+            disable_after_hours: None,
         };
         let fields: Vec<_> = NewEndpoint::parse(req, PROD).unwrap_err().0.into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["url", "event_types[1]", "retry.schedule_seconds[0]"]);
+        assert_eq!(fields, ["url", "event_types[1]", "retry.schedule_seconds[0]", "timeout_ms", "rate_limit_key"]);
     }
 
     #[test]
     fn event_types_default_to_everything() {
-        let req =
-            NewEndpointRequest { url: "https://example.com".into(), description: None, event_types: None, retry: None };
+        let req: NewEndpointRequest = serde_json::from_str(r#"{"url": "https://example.com"}"#).unwrap();
         let ep = NewEndpoint::parse(req, PROD).unwrap();
         assert_eq!(ep.event_types, vec![EventTypePattern::All]);
         assert_eq!(ep.retry, RetryPolicy::default());
+        assert_eq!(ep.limits, DeliveryLimits::default());
     }
 }

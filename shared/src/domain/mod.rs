@@ -8,7 +8,10 @@ mod event_type;
 mod retry;
 
 pub use delivery::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
-pub use endpoint::{Endpoint, EndpointStatus, EndpointUrl, NewEndpoint, NewEndpointRequest, UrlRules};
+pub use endpoint::{
+    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, NewEndpoint, NewEndpointRequest, RateLimit,
+    UrlRules,
+};
 pub use event::{Event, NewEvent, NewEventRequest};
 pub use event_type::{EventType, EventTypePattern};
 pub use retry::RetryPolicy;

@@ -30,6 +30,7 @@ fn delivery_from_item(event: &EventId, item: &Item) -> Result<Delivery, StoreErr
         last_attempt_at: opt_ts(item, "last_attempt_at")?,
         next_attempt_at: opt_ts(item, "next_attempt_at")?,
         last_error: opt_s(item, "last_error").map(str::to_owned),
+        rate_slot_ms: opt_n(item, "rate_slot_ms")?,
     })
 }
 
@@ -92,6 +93,62 @@ impl Store {
         items.iter().map(attempt_from_item).collect()
     }
 
+    /// Marks a pending delivery paused (its endpoint is disabled). Returns false if it was not
+    /// pending any more.
+    pub async fn pause_delivery(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        endpoint: &EndpointId,
+    ) -> Result<bool, StoreError> {
+        self.set_pending_delivery(tenant, event, endpoint, "SET #status = :paused REMOVE next_attempt_at", |u| {
+            u.expression_attribute_values(":paused", s(DeliveryStatus::Paused.as_str()))
+        })
+        .await
+    }
+
+    /// Remembers the rate-limiter slot a deferred delivery holds, so it does not queue again
+    /// when it comes back.
+    pub async fn hold_rate_slot(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        endpoint: &EndpointId,
+        slot_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.set_pending_delivery(tenant, event, endpoint, "SET rate_slot_ms = :slot", |u| {
+            u.expression_attribute_values(":slot", n(slot_ms))
+        })
+        .await
+    }
+
+    async fn set_pending_delivery(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        endpoint: &EndpointId,
+        expression: &str,
+        values: impl FnOnce(
+            aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(event_pk(tenant, event)))
+            .key("sk", s(format!("DLV#{endpoint}")))
+            .update_expression(expression)
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()));
+        match values(request).send().await {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
+    }
+
     /// Writes attempt `attempt.number` and moves the delivery on, in one transaction that only
     /// succeeds if no attempt with that number exists and the delivery has exactly the attempts
     /// before it. A second copy of the same SQS message therefore cannot record twice.
@@ -151,6 +208,7 @@ impl Store {
             }
             None => remove.push("next_attempt_at"),
         }
+        remove.push("rate_slot_ms");
         match update.last_error {
             Some(err) => {
                 set.push("last_error = :err");

@@ -1,19 +1,46 @@
 use serde::{Deserialize, Serialize};
 
-use super::attrs::{Item, get_s, get_ts, parse, s, ts};
+use time::OffsetDateTime;
+
+use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::{Store, StoreError, tenant_pk};
-use crate::domain::{Endpoint, EndpointStatus, EndpointUrl, EventTypePattern, RetryPolicy};
+use crate::domain::{
+    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, EventTypePattern, RetryPolicy,
+};
 use crate::ids::{EndpointId, TenantId};
 use crate::signing::SigningSecret;
 
 /// The endpoint's settings, kept as one JSON attribute so new options do not need new columns.
+/// Status and health are separate attributes: the deliver function updates them in place, and
+/// a settings change must not undo that.
 #[derive(Serialize, Deserialize)]
 struct Settings {
     url: EndpointUrl,
     description: String,
     event_types: Vec<EventTypePattern>,
     retry: RetryPolicy,
-    status: EndpointStatus,
+    #[serde(default)]
+    limits: DeliveryLimits,
+}
+
+/// A change the deliver function makes to an endpoint's health.
+#[derive(Debug)]
+pub enum HealthChange {
+    /// A failure: remember when failing started, unless it already had.
+    Failing { at: OffsetDateTime },
+    /// A success: the endpoint is healthy again, and its circuit closed.
+    Recovered,
+    /// Too many failures: hold deliveries back until `until`.
+    OpenCircuit { until: OffsetDateTime, opens: u32 },
+    /// Stop delivering, for `reason`.
+    Disable { reason: String },
+}
+
+fn status_str(status: EndpointStatus) -> &'static str {
+    match status {
+        EndpointStatus::Active => "active",
+        EndpointStatus::Disabled => "disabled",
+    }
 }
 
 fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
@@ -22,17 +49,29 @@ fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
         description: ep.description.clone(),
         event_types: ep.event_types.clone(),
         retry: ep.retry.clone(),
-        status: ep.status,
+        limits: ep.limits.clone(),
     };
     let settings = serde_json::to_string(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok([
+    let mut item: Item = [
         ("pk".to_owned(), s(tenant_pk(&ep.tenant_id))),
         ("sk".to_owned(), s(format!("EP#{}", ep.id))),
         ("settings".to_owned(), s(settings)),
         ("secret".to_owned(), s(ep.secret.expose())),
+        ("status".to_owned(), s(status_str(ep.status))),
+        ("circuit_opens".to_owned(), n(ep.health.circuit_opens)),
         ("created_at".to_owned(), ts(ep.created_at)),
     ]
-    .into())
+    .into();
+    if let Some(reason) = &ep.health.disabled_reason {
+        item.insert("disabled_reason".to_owned(), s(reason));
+    }
+    if let Some(at) = ep.health.failing_since {
+        item.insert("failing_since".to_owned(), ts(at));
+    }
+    if let Some(at) = ep.health.circuit_open_until {
+        item.insert("circuit_open_until".to_owned(), ts(at));
+    }
+    Ok(item)
 }
 
 fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
@@ -45,8 +84,18 @@ fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
         description: settings.description,
         event_types: settings.event_types,
         retry: settings.retry,
+        limits: settings.limits,
         secret: parse("secret", SigningSecret::parse(get_s(item, "secret")?))?,
-        status: settings.status,
+        status: match opt_s(item, "status") {
+            Some("disabled") => EndpointStatus::Disabled,
+            _ => EndpointStatus::Active,
+        },
+        health: EndpointHealth {
+            disabled_reason: opt_s(item, "disabled_reason").map(str::to_owned),
+            failing_since: opt_ts(item, "failing_since")?,
+            circuit_open_until: opt_ts(item, "circuit_open_until")?,
+            circuit_opens: opt_n(item, "circuit_opens")?.unwrap_or(0),
+        },
         created_at: get_ts(item, "created_at")?,
     })
 }
@@ -74,6 +123,73 @@ impl Store {
             .await
             .map_err(StoreError::aws("GetItem"))?;
         out.item.map(|item| from_item(tenant, &item)).transpose()
+    }
+
+    /// Applies a health change in place. Changes are idempotent, so a stale view of the
+    /// endpoint at worst repeats one.
+    pub async fn update_endpoint_health(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        change: HealthChange,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(format!("EP#{id}")))
+            // Never recreate a deleted endpoint.
+            .condition_expression("attribute_exists(pk)");
+        let request = match change {
+            HealthChange::Failing { at } => request
+                .update_expression("SET failing_since = if_not_exists(failing_since, :at)")
+                .expression_attribute_values(":at", ts(at)),
+            HealthChange::Recovered => request
+                .update_expression("SET circuit_opens = :zero REMOVE failing_since, circuit_open_until")
+                .expression_attribute_values(":zero", n(0)),
+            HealthChange::OpenCircuit { until, opens } => request
+                .update_expression("SET circuit_open_until = :until, circuit_opens = :opens")
+                .expression_attribute_values(":until", ts(until))
+                .expression_attribute_values(":opens", n(opens)),
+            HealthChange::Disable { reason } => request
+                .update_expression("SET #status = :disabled, disabled_reason = :reason")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":disabled", s("disabled"))
+                .expression_attribute_values(":reason", s(reason)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
+    }
+
+    /// Counts an attempt in the endpoint's current five-minute window and returns the
+    /// window's (attempts, failures) so far.
+    pub async fn count_attempt(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        window: i64,
+        failed: bool,
+    ) -> Result<(u32, u32), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(format!("HEALTH#{id}#{window}")))
+            .update_expression("ADD attempts :one, failures :failed SET expires_at = :expires")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":failed", n(u8::from(failed)))
+            .expression_attribute_values(":expires", n(OffsetDateTime::now_utc().unix_timestamp() + 3600))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::aws("UpdateItem"))?;
+        let attrs = out.attributes.unwrap_or_default();
+        Ok((opt_n(&attrs, "attempts")?.unwrap_or(0), opt_n(&attrs, "failures")?.unwrap_or(0)))
     }
 
     /// Every endpoint of a tenant, oldest first.

@@ -9,6 +9,8 @@
 //! | idempotency | `TEN#<tenant>`        | `IDEM#<key>`             |
 //! | delivery    | `TEN#<tenant>#EVT#<event>` | `DLV#<endpoint>`    |
 //! | attempt     | `TEN#<tenant>#EVT#<event>` | `ATT#<endpoint>#<nnnnnn>` |
+//! | endpoint health window | `TEN#<tenant>`  | `HEALTH#<endpoint>#<5-minute window>` |
+//! | rate limiter | `RATE#<tenant>#<key>` | `RATE`                  |
 //!
 //! A tenant's id is part of every key it can reach, so one tenant cannot name another's items.
 
@@ -16,6 +18,7 @@ mod attrs;
 mod deliveries;
 mod endpoints;
 mod events;
+mod limits;
 mod tenants;
 
 use std::time::Duration;
@@ -25,7 +28,9 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use time::OffsetDateTime;
 
 pub use deliveries::{DeliveryUpdate, RecordOutcome};
+pub use endpoints::HealthChange;
 pub use events::{ClaimState, IdempotencyClaim};
+pub use limits::RateSlot;
 pub use tenants::{ApiKey, Tenant};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,78 @@
+//! Rate limits shared by every concurrent deliver function: one DynamoDB item per limit key
+//! holds the time the next request may go (a GCRA, the "theoretical arrival time", in ms).
+//!
+//! A caller reserves a slot: when the limiter is idle it gets "now" and pushes the next slot
+//! one interval ahead (one conditional write); when busy it takes the next free slot with an
+//! atomic ADD (a second write) and learns how long to wait for it. Reserved slots are never
+//! handed out twice, so requests through one key are at least one interval apart.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::attrs::{n, opt_n, s};
+use super::{Store, StoreError};
+
+/// When the reserved slot is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSlot {
+    /// Unix time of the slot, in milliseconds.
+    pub at_ms: i64,
+}
+
+impl RateSlot {
+    pub fn wait_from(&self, now: OffsetDateTime) -> Duration {
+        let now_ms = now_ms(now);
+        Duration::from_millis(u64::try_from(self.at_ms - now_ms).unwrap_or(0))
+    }
+}
+
+pub fn now_ms(now: OffsetDateTime) -> i64 {
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Limiter items live a week past their last use, long after any reserved slot.
+const LIMITER_TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+impl Store {
+    /// Reserves the next slot for `key`, at most one every `interval`.
+    pub async fn reserve_rate_slot(&self, key: &str, interval: Duration) -> Result<RateSlot, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let now = now_ms(now);
+        let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        let expires = n(OffsetDateTime::now_utc().unix_timestamp() + LIMITER_TTL_SECONDS);
+        let idle = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("RATE#{key}")))
+            .key("sk", s("RATE"))
+            .update_expression("SET tat = :next, expires_at = :expires")
+            .condition_expression("attribute_not_exists(tat) OR tat <= :now")
+            .expression_attribute_values(":next", n(now + step))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expires", expires.clone())
+            .send()
+            .await;
+        match idle {
+            Ok(_) => return Ok(RateSlot { at_ms: now }),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(err) => return Err(StoreError::aws("UpdateItem")(err)),
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("RATE#{key}")))
+            .key("sk", s("RATE"))
+            .update_expression("ADD tat :step SET expires_at = :expires")
+            .expression_attribute_values(":step", n(step))
+            .expression_attribute_values(":expires", expires)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::aws("UpdateItem"))?;
+        let tat: i64 = opt_n(&out.attributes.unwrap_or_default(), "tat")?.unwrap_or(now + step);
+        Ok(RateSlot { at_ms: tat - step })
+    }
+}
