@@ -17,12 +17,13 @@ use hookline_local::provision::{LocalResources, provision};
 use hookline_local::template::Resources;
 use hookline_shared::aws::Clients;
 use hookline_shared::config::Config;
+use hookline_shared::delivery::PolicySettings;
 use hookline_shared::web::{AppState, with_fallbacks};
 use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-pub use receiver::{Received, Receiver};
+pub use receiver::{Received, Receiver, Reply};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -44,9 +45,26 @@ pub struct Tenant {
     pub key: String,
 }
 
+/// How a test's Hookline differs from the default.
+pub struct Options {
+    /// Local development's flag: plain http and loopback receivers allowed.
+    pub dev_allow_loopback: bool,
+    pub policy: PolicySettings,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { dev_allow_loopback: true, policy: PolicySettings::default() }
+    }
+}
+
 impl Hookline {
     /// Provisions fresh resources from `template.yaml` and serves both HTTP functions' routes.
     pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
         let endpoint = endpoint_from_env().expect("run the end-to-end tests with `make test`");
         let clients = local_clients(&endpoint).await;
         let prefix = format!("t{:016x}", rand::rng().random::<u64>());
@@ -56,9 +74,9 @@ impl Hookline {
             queue_url: resources.queue_url.clone(),
             admin_token: Some(ADMIN_TOKEN.to_owned()),
             retention: Duration::from_secs(86_400),
-            dev_allow_loopback: true,
+            dev_allow_loopback: options.dev_allow_loopback,
         };
-        let handler = deliver::Handler::from_config(&config, &clients).unwrap();
+        let handler = deliver::Handler::with_settings(&config, &clients, options.policy).unwrap();
         let poller =
             Poller::new(clients.sqs.clone(), resources.queue_url.clone(), resources.queue_arn.clone(), handler);
         let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config, &clients)));
@@ -133,6 +151,28 @@ impl Hookline {
         let (status, body) = self.get(&format!("/v1/events/{id}"), &tenant.key).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
+    }
+
+    /// The delivery of an event to its only endpoint, as the API shows it.
+    pub async fn delivery(&self, tenant: &Tenant, event_id: &str) -> Value {
+        self.event(tenant, event_id).await["deliveries"][0].clone()
+    }
+
+    pub async fn attempts(&self, tenant: &Tenant, event_id: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/v1/events/{event_id}/attempts"), &tenant.key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"].as_array().unwrap().clone()
+    }
+
+    pub async fn endpoint(&self, tenant: &Tenant, id: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/endpoints/{id}"), &tenant.key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Polls until the queue holds nothing visible right now.
+    pub async fn drain(&self) {
+        while self.poller.poll_once(Duration::ZERO).await.unwrap() > 0 {}
     }
 
     /// Messages on the deliveries queue, visible or in flight.

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 
 #[derive(Clone, Debug)]
 pub struct Received {
+    pub at: std::time::Instant,
     pub method: Method,
     pub uri: Uri,
     pub headers: HeaderMap,
@@ -23,10 +24,25 @@ impl Received {
     }
 }
 
+/// One scripted answer.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl From<u16> for Reply {
+    fn from(status: u16) -> Self {
+        Self { status, headers: Vec::new() }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     received: Vec<Received>,
-    script: VecDeque<u16>,
+    script: VecDeque<Reply>,
+    /// Answer this once the script is spent.
+    then: Option<u16>,
 }
 
 #[derive(Clone)]
@@ -43,7 +59,17 @@ impl Receiver {
 
     /// A receiver that answers `statuses` in order, then 200.
     pub async fn answering(statuses: &[u16]) -> Self {
-        let inner = Arc::new(Mutex::new(Inner { received: Vec::new(), script: statuses.iter().copied().collect() }));
+        Self::scripted(statuses.iter().map(|s| Reply::from(*s)).collect(), 200).await
+    }
+
+    /// A receiver that answers `status` to everything.
+    pub async fn always(status: u16) -> Self {
+        Self::scripted(Vec::new(), status).await
+    }
+
+    /// A receiver that gives the scripted replies in order, then `then`.
+    pub async fn scripted(script: Vec<Reply>, then: u16) -> Self {
+        let inner = Arc::new(Mutex::new(Inner { received: Vec::new(), script: script.into(), then: Some(then) }));
         let app = axum::Router::new().fallback(record).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -66,9 +92,14 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let mut inner = inner.lock().unwrap();
-    inner.received.push(Received { method, uri, headers, body });
-    let status = inner.script.pop_front().unwrap_or(200);
-    (StatusCode::from_u16(status).unwrap(), "receiver says hi")
+    inner.received.push(Received { at: std::time::Instant::now(), method, uri, headers, body });
+    let reply = inner.script.pop_front().unwrap_or_else(|| Reply::from(inner.then.unwrap_or(200)));
+    let mut response = (StatusCode::from_u16(reply.status).unwrap(), "receiver says hi").into_response();
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
 }

@@ -149,3 +149,27 @@ async fn the_poller_passes_receive_counts_and_keeps_only_reported_failures() {
     hookline.poller.acknowledge(&second, &SqsBatchResponse::default()).await.unwrap();
     assert_eq!(hookline.queued_messages().await, 0);
 }
+
+/// An in-flight delivery must never be handed to a second function while the first still
+/// runs: the function's timeout bounds a batch (requests are sent concurrently, each within
+/// the largest per-endpoint timeout, plus a short in-process rate-limit wait and the DynamoDB
+/// calls), and the queue's visibility timeout is at least six times the function's, as AWS
+/// advises for SQS event sources.
+#[test]
+fn visibility_timeout_outlasts_any_in_flight_delivery() {
+    let template = template();
+    let function = &template["Resources"]["DeliverFunction"]["Properties"];
+    let timeout = function["Timeout"].as_u64().unwrap();
+    let visibility = property(&template, "DeliveriesQueue", &["VisibilityTimeout"]).as_u64().unwrap();
+    let batch = function["Events"]["Deliveries"]["Properties"]["BatchSize"].as_u64().unwrap();
+    let policy = hookline_shared::delivery::PolicySettings::default();
+
+    assert!(batch <= deliver::BATCH_CONCURRENCY as u64, "a batch is sent all at once");
+    let request = u64::from(hookline_shared::domain::MAX_TIMEOUT_MS) / 1000;
+    let dynamodb_margin = 15;
+    assert!(
+        timeout >= request + policy.rate_wait_in_process.as_secs() + dynamodb_margin,
+        "DeliverFunction's Timeout ({timeout} s) is too short for a {request} s request"
+    );
+    assert!(visibility >= 6 * timeout, "VisibilityTimeout {visibility} s < 6 × {timeout} s");
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use hookline_shared::config::Config;
-use hookline_shared::delivery::{Deliverer, Outcome, Sender};
+use hookline_shared::delivery::{Deliverer, Outcome, PolicySettings, Sender};
 use hookline_shared::guard::AddressPolicy;
 use hookline_shared::queue::{DeliveryJob, Queue};
 use hookline_shared::store::Store;
@@ -36,9 +36,19 @@ impl Handler {
 
     /// Builds the handler for a deployment: loopback is reachable only with the dev flag.
     pub fn from_config(config: &Config, clients: &hookline_shared::aws::Clients) -> anyhow::Result<Self> {
+        Self::with_settings(config, clients, PolicySettings::default())
+    }
+
+    /// As [`Handler::from_config`], with the delivery policy's numbers given (tests shorten them).
+    pub fn with_settings(
+        config: &Config,
+        clients: &hookline_shared::aws::Clients,
+        settings: PolicySettings,
+    ) -> anyhow::Result<Self> {
         let store = Store::new(clients.dynamodb.clone(), &config.table, config.retention);
         let sender = Sender::new(AddressPolicy { allow_loopback: config.dev_allow_loopback })?;
-        Ok(Self::new(Deliverer::new(store, sender), Queue::new(clients.sqs.clone(), &config.queue_url)))
+        let deliverer = Deliverer::with_settings(store, sender, settings);
+        Ok(Self::new(deliverer, Queue::new(clients.sqs.clone(), &config.queue_url)))
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {

@@ -9,8 +9,8 @@ mod retry;
 
 pub use delivery::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
 pub use endpoint::{
-    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, NewEndpoint, NewEndpointRequest, RateLimit,
-    UrlRules,
+    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, MAX_TIMEOUT_MS, NewEndpoint,
+    NewEndpointRequest, RateLimit, UrlRules,
 };
 pub use event::{Event, NewEvent, NewEventRequest};
 pub use event_type::{EventType, EventTypePattern};

@@ -146,7 +146,6 @@ impl RetryPolicy {
                 }
             }
         }
-        drop(error);
         if errors.is_empty() {
             let horizon = self.horizon_seconds();
             if horizon > MAX_HORIZON_SECONDS {

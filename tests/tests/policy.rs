@@ -1,0 +1,256 @@
+//! The delivery policy end to end: status classes, Retry-After, shared rate limits, the
+//! circuit breaker, disabling, the address guard and exactly-once bookkeeping.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use hookline_shared::delivery::PolicySettings;
+use hookline_shared::ids::{EndpointId, EventId, TenantId};
+use hookline_shared::queue::{DeliveryJob, Queue};
+use hookline_tests::{Hookline, Options, Receiver, Reply};
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+fn id(value: &serde_json::Value) -> String {
+    value["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_4xx_fails_at_once_and_410_also_disables_the_endpoint() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let bad_request = Receiver::always(400).await;
+    let gone = Receiver::always(410).await;
+    hookline.create_endpoint(&tenant, json!({"url": bad_request.url, "event_types": ["a.bad"]})).await;
+    let gone_ep = hookline.create_endpoint(&tenant, json!({"url": gone.url, "event_types": ["a.gone"]})).await;
+    let first = id(&hookline.publish(&tenant, json!({"event_type": "a.bad", "payload": {}})).await);
+    let second = id(&hookline.publish(&tenant, json!({"event_type": "a.gone", "payload": {}})).await);
+
+    hookline
+        .deliver_until(|| async {
+            hookline.delivery(&tenant, &first).await["status"] == "failed"
+                && hookline.delivery(&tenant, &second).await["status"] == "failed"
+        })
+        .await;
+    assert_eq!(hookline.delivery(&tenant, &first).await["attempts"], 1, "no retry after a 400");
+    assert_eq!(hookline.delivery(&tenant, &first).await["last_error"], "http_status: 400");
+    assert_eq!(hookline.delivery(&tenant, &second).await["attempts"], 1);
+    let endpoint = hookline.endpoint(&tenant, &id(&gone_ep)).await;
+    assert_eq!(endpoint["status"], "disabled");
+    assert!(endpoint["disabled_reason"].as_str().unwrap().contains("410"), "{endpoint}");
+    // A disabled endpoint gets no new deliveries.
+    let later = hookline.publish(&tenant, json!({"event_type": "a.gone", "payload": {}})).await;
+    assert_eq!(later["deliveries"], 0);
+    assert_eq!(hookline.queued_messages().await, 0);
+}
+
+#[tokio::test]
+async fn retry_after_on_503_stretches_the_scheduled_wait() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver =
+        Receiver::scripted(vec![Reply { status: 503, headers: vec![("retry-after", "3".into())] }], 200).await;
+    hookline.create_endpoint(&tenant, json!({"url": receiver.url, "retry": {"schedule_seconds": [1]}})).await;
+    let event = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await);
+
+    hookline.deliver_until(|| async { receiver.count() >= 1 }).await;
+    let delivery = hookline.delivery(&tenant, &event).await;
+    let at = |name: &str| OffsetDateTime::parse(delivery[name].as_str().unwrap(), &Rfc3339).unwrap();
+    let wait = at("next_attempt_at") - at("last_attempt_at");
+    assert!(wait >= time::Duration::seconds(3), "waited {wait} instead of Retry-After's 3 s");
+    assert!(wait < time::Duration::seconds(10), "{wait}");
+
+    hookline.deliver_until(|| async { hookline.delivery(&tenant, &event).await["status"] == "delivered" }).await;
+    assert_eq!(hookline.delivery(&tenant, &event).await["attempts"], 2);
+}
+
+#[tokio::test]
+async fn endpoints_sharing_a_rate_limit_key_never_exceed_it_together() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("chat").await;
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    for receiver in [&a, &b] {
+        hookline
+            .create_endpoint(
+                &tenant,
+                json!({"url": receiver.url, "rate_limit_per_second": 1, "rate_limit_key": "room-1"}),
+            )
+            .await;
+    }
+    let mut events = Vec::new();
+    for n in 0..3 {
+        events.push(id(&hookline.publish(&tenant, json!({"event_type": "msg.posted", "payload": {"n": n}})).await));
+    }
+    hookline.deliver_until(|| async { a.count() + b.count() >= 6 }).await;
+
+    let mut arrivals: Vec<_> = a.received().into_iter().chain(b.received()).map(|r| r.at).collect();
+    arrivals.sort();
+    let gaps: Vec<Duration> = arrivals.windows(2).map(|w| w[1] - w[0]).collect();
+    // One per second between them; a little slack for the network between two loopback sockets.
+    assert!(gaps.iter().all(|g| *g >= Duration::from_millis(950)), "gaps: {gaps:?}");
+    // Waiting for the limiter spends no attempt.
+    for event in &events {
+        let event = hookline.event(&tenant, event).await;
+        for delivery in event["deliveries"].as_array().unwrap() {
+            assert_eq!(delivery["attempts"], 1, "{delivery}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_opens_its_circuit_and_deliveries_wait_without_spending_attempts() {
+    let policy =
+        PolicySettings { circuit_min_attempts: 3, circuit_cooldown: Duration::from_secs(30), ..Default::default() };
+    let hookline = Hookline::start_with(Options { policy, ..Default::default() }).await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::always(500).await;
+    let endpoint =
+        hookline.create_endpoint(&tenant, json!({"url": receiver.url, "retry": {"schedule_seconds": [1, 1, 1]}})).await;
+    for n in 0..3 {
+        hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {"n": n}})).await;
+    }
+    hookline.deliver_until(|| async { receiver.count() >= 3 }).await;
+    let shown = hookline.endpoint(&tenant, &id(&endpoint)).await;
+    assert!(shown["health"]["circuit_open_until"].is_string(), "{shown}");
+    assert_eq!(shown["health"]["circuit_opens"], 1);
+    assert!(shown["health"]["failing_since"].is_string());
+
+    // While the circuit is open, a new delivery is deferred, not attempted.
+    let held = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {"n": 4}})).await);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    hookline.drain().await;
+    assert_eq!(receiver.count(), 3, "nothing is sent while the circuit is open");
+    let delivery = hookline.delivery(&tenant, &held).await;
+    assert_eq!((delivery["status"].as_str(), delivery["attempts"].as_u64()), (Some("pending"), Some(0)));
+    assert_eq!(hookline.queued_messages().await, 4, "every deferred delivery stays on the queue");
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_too_long_is_disabled_and_its_deliveries_paused() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::always(500).await;
+    let endpoint = hookline
+        .create_endpoint(
+            &tenant,
+            json!({"url": receiver.url, "disable_after_hours": 120, "retry": {"schedule_seconds": [1, 1]}}),
+        )
+        .await;
+    // The endpoint has been failing for 121 hours.
+    let since = (OffsetDateTime::now_utc() - time::Duration::hours(121)).format(&Rfc3339).unwrap();
+    hookline
+        .clients
+        .dynamodb
+        .update_item()
+        .table_name(&hookline.resources.table)
+        .key("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
+        .key("sk", AttributeValue::S(format!("EP#{}", id(&endpoint))))
+        .update_expression("SET failing_since = :since")
+        .expression_attribute_values(":since", AttributeValue::S(since))
+        .send()
+        .await
+        .unwrap();
+    let first = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await);
+
+    hookline.deliver_until(|| async { hookline.delivery(&tenant, &first).await["status"] == "paused" }).await;
+    let shown = hookline.endpoint(&tenant, &id(&endpoint)).await;
+    assert_eq!(shown["status"], "disabled");
+    assert!(shown["disabled_reason"].as_str().unwrap().contains("120 hours"), "{shown}");
+    let delivery = hookline.delivery(&tenant, &first).await;
+    assert_eq!(delivery["attempts"], 1, "the failure that disabled it, then paused: {delivery}");
+    assert_eq!(receiver.count(), 1);
+    assert_eq!(hookline.queued_messages().await, 0, "a paused delivery lives in DynamoDB, not on the queue");
+}
+
+#[tokio::test]
+async fn private_addresses_are_blocked_at_connect_time_without_the_dev_flag() {
+    let hookline = Hookline::start_with(Options { dev_allow_loopback: false, ..Default::default() }).await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    let port = receiver.url.trim_start_matches("http://127.0.0.1:").split('/').next().unwrap().to_owned();
+    let mut events = Vec::new();
+    // A literal loopback address, a name that resolves to it, and the decimal form of 127.0.0.1.
+    for (n, host) in ["127.0.0.1", "localhost", "2130706433"].into_iter().enumerate() {
+        let url = format!("https://{host}:{port}/hook");
+        let event_type = format!("probe.n{n}");
+        hookline
+            .create_endpoint(
+                &tenant,
+                json!({"url": url, "event_types": [event_type], "retry": {"schedule_seconds": []}}),
+            )
+            .await;
+        events.push(id(&hookline.publish(&tenant, json!({"event_type": event_type, "payload": {}})).await));
+    }
+    hookline
+        .deliver_until(|| async {
+            for event in &events {
+                if hookline.delivery(&tenant, event).await["status"] != "failed" {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+    for event in &events {
+        let attempts = hookline.attempts(&tenant, event).await;
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0]["error"]["kind"], "blocked", "{}", attempts[0]);
+        assert!(attempts[0]["response_status"].is_null());
+    }
+    assert_eq!(receiver.count(), 0, "nothing reached the loopback receiver");
+}
+
+#[tokio::test]
+async fn a_message_handed_over_again_after_delivery_sends_nothing_more() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    let endpoint = hookline.create_endpoint(&tenant, json!({"url": receiver.url})).await;
+    let event = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await);
+    hookline.deliver_until(|| async { hookline.delivery(&tenant, &event).await["status"] == "delivered" }).await;
+
+    // SQS delivers at least once: the same message arrives twice more.
+    let job = DeliveryJob {
+        tenant_id: TenantId::parse(&tenant.id).unwrap(),
+        event_id: EventId::parse(&event).unwrap(),
+        endpoint_id: EndpointId::parse(&id(&endpoint)).unwrap(),
+    };
+    let queue = Queue::new(hookline.clients.sqs.clone(), &hookline.resources.queue_url);
+    queue.enqueue(&[job.clone(), job]).await.unwrap();
+    hookline.drain().await;
+    assert_eq!(receiver.count(), 1);
+    assert_eq!(hookline.attempts(&tenant, &event).await.len(), 1);
+    assert_eq!(hookline.queued_messages().await, 0, "the duplicates are acknowledged");
+}
+
+#[tokio::test]
+async fn concurrent_copies_of_one_message_record_each_attempt_number_once() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::answering(&[500, 500, 500]).await;
+    let endpoint = hookline
+        .create_endpoint(&tenant, json!({"url": receiver.url, "retry": {"schedule_seconds": [1, 1, 1, 1]}}))
+        .await;
+    let event = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await);
+    let job = DeliveryJob {
+        tenant_id: TenantId::parse(&tenant.id).unwrap(),
+        event_id: EventId::parse(&event).unwrap(),
+        endpoint_id: EndpointId::parse(&id(&endpoint)).unwrap(),
+    };
+    // Three copies of the delivery's message in flight at once.
+    let queue = Queue::new(hookline.clients.sqs.clone(), &hookline.resources.queue_url);
+    queue.enqueue(&[job.clone(), job]).await.unwrap();
+    hookline.deliver_until(|| async { hookline.delivery(&tenant, &event).await["status"] == "delivered" }).await;
+
+    let numbers: Vec<u64> =
+        hookline.attempts(&tenant, &event).await.iter().map(|a| a["number"].as_u64().unwrap()).collect();
+    let mut unique = numbers.clone();
+    unique.dedup();
+    assert_eq!(numbers, unique, "no attempt number twice");
+    assert_eq!(numbers.first(), Some(&1));
+    assert_eq!(hookline.delivery(&tenant, &event).await["attempts"].as_u64(), numbers.last().copied());
+    hookline.drain().await;
+}
