@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod domain;
 pub mod guard;
 pub mod ids;
+pub mod metrics;
 pub mod queue;
 pub mod signing;
 pub mod store;

@@ -60,6 +60,14 @@ impl Handler {
             .buffer_unordered(BATCH_CONCURRENCY)
             .collect()
             .await;
+        let now_ms = i64::try_from(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis(),
+        )
+        .unwrap_or(0);
+        if let Some(emf) = self.deliverer.metrics().take_emf("deliver", now_ms) {
+            // Embedded Metric Format: CloudWatch reads metrics out of this log line.
+            println!("{emf}");
+        }
         let mut response = SqsBatchResponse::default();
         for (message_id, result) in results {
             if let RecordResult::KeepOnQueue = result {

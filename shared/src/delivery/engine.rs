@@ -11,6 +11,7 @@ use super::http::{HttpResult, Sender};
 use super::request;
 use super::verdict::{self, Verdict};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStatus, Event};
+use crate::metrics::{Counted, DeliveryMetrics};
 use crate::queue::DeliveryJob;
 use crate::store::{DeliveryUpdate, HealthChange, RateSlot, RecordOutcome, Store, StoreError};
 
@@ -74,6 +75,7 @@ pub struct Deliverer {
     store: Store,
     sender: Sender,
     settings: PolicySettings,
+    metrics: std::sync::Arc<DeliveryMetrics>,
 }
 
 impl Deliverer {
@@ -82,7 +84,12 @@ impl Deliverer {
     }
 
     pub fn with_settings(store: Store, sender: Sender, settings: PolicySettings) -> Self {
-        Self { store, sender, settings }
+        Self { store, sender, settings, metrics: Default::default() }
+    }
+
+    /// What this deliverer counted; the deliver function reports it once per batch.
+    pub fn metrics(&self) -> &DeliveryMetrics {
+        &self.metrics
     }
 
     /// Runs one queue message. Safe to call twice for the same message: the attempt log in
@@ -137,6 +144,7 @@ impl Deliverer {
             // after it do not all arrive at once.
             let spread = self.settings.circuit_cooldown.mul_f64(rand::rng().random_range(0.0..0.2));
             tracing::info!(until = %until, "circuit open; delivery deferred");
+            self.metrics.count(Counted::Deferred);
             return Ok(Err(Outcome::RetryIn((until - now).unsigned_abs() + spread)));
         }
         if let Some(limit) = endpoint.rate_limit() {
@@ -154,6 +162,7 @@ impl Deliverer {
                     self.store.hold_rate_slot(tenant_id, event_id, endpoint_id, slot.at_ms).await?;
                 }
                 tracing::info!(wait_ms = wait.as_millis() as u64, "rate limited; delivery deferred");
+                self.metrics.count(Counted::Throttled);
                 return Ok(Err(Outcome::RetryIn(
                     wait.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1)),
                 )));
@@ -224,6 +233,12 @@ impl Deliverer {
             previous_attempts = pending.delivery.attempts,
             "attempt recorded"
         );
+        let latency_ms = attempt.latency_ms;
+        self.metrics.count(match verdict {
+            Verdict::Delivered => Counted::Succeeded { latency_ms },
+            Verdict::RetryIn(_) => Counted::Retried { latency_ms },
+            Verdict::Failed { .. } => Counted::Failed { latency_ms },
+        });
         // Health bookkeeping must not turn a recorded attempt into a retry: log and go on.
         if let Err(err) = self.update_health(&pending.endpoint, succeeded, &verdict).await {
             tracing::warn!(error = %err, "could not update the endpoint's health");
