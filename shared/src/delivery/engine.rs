@@ -44,8 +44,8 @@ pub struct PolicySettings {
     pub circuit_max_cooldown: Duration,
     /// A rate-limit slot this close is waited for in the function rather than on the queue.
     pub rate_wait_in_process: Duration,
-    /// Statuses that mean the endpoint no longer exists.
-    pub gone_statuses: &'static [u16],
+    /// The least wait after a 429 or a timeout that gave no `Retry-After`.
+    pub backoff_floor: Duration,
 }
 
 impl Default for PolicySettings {
@@ -57,7 +57,7 @@ impl Default for PolicySettings {
             circuit_cooldown: Duration::from_secs(60),
             circuit_max_cooldown: Duration::from_secs(3600),
             rate_wait_in_process: Duration::from_secs(2),
-            gone_statuses: &[410],
+            backoff_floor: verdict::BACKOFF_FLOOR,
         }
     }
 }
@@ -104,7 +104,8 @@ impl Deliverer {
         let result = self.sender.send(outgoing).await;
         let verdict = {
             let mut rng = rand::rng();
-            verdict::judge(&result, &pending.endpoint.retry, pending.attempt, self.settings.gone_statuses, &mut rng)
+            let rules = verdict::Rules { gone_statuses: &[410], backoff_floor: self.settings.backoff_floor };
+            verdict::judge(&result, &pending.endpoint.retry, pending.attempt, &rules, &mut rng)
         };
         self.complete(job, &pending, now, result, verdict).await
     }

@@ -42,32 +42,41 @@ enum Class {
     Gone(String),
 }
 
-fn classify(result: &HttpResult, gone_statuses: &[u16]) -> Class {
+fn classify(result: &HttpResult, rules: &Rules) -> Class {
     match result.status {
         Some(200..=299) => Class::Success,
-        Some(status) if gone_statuses.contains(&status) => {
+        Some(status) if rules.gone_statuses.contains(&status) => {
             Class::Gone(format!("the endpoint answered {status}, which means it no longer exists"))
         }
-        Some(429) => Class::Retryable { at_least: Some(result.retry_after.unwrap_or(BACKOFF_FLOOR)) },
+        Some(429) => Class::Retryable { at_least: Some(result.retry_after.unwrap_or(rules.backoff_floor)) },
         Some(503) => Class::Retryable { at_least: result.retry_after },
         Some(408 | 409 | 425 | 500..=599) => Class::Retryable { at_least: None },
         Some(_) => Class::Permanent,
         None => match result.error.as_ref().map(|e| e.kind) {
-            Some(ErrorKind::Timeout) => Class::Retryable { at_least: Some(BACKOFF_FLOOR) },
+            Some(ErrorKind::Timeout) => Class::Retryable { at_least: Some(rules.backoff_floor) },
             _ => Class::Retryable { at_least: None },
         },
     }
 }
 
+/// The target-specific part of the classes.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    /// Statuses that mean the endpoint no longer exists (410; chat rooms add their own).
+    pub gone_statuses: &'a [u16],
+    /// The least wait after a 429 or timeout without `Retry-After` ([`BACKOFF_FLOOR`]).
+    pub backoff_floor: Duration,
+}
+
+impl Default for Rules<'_> {
+    fn default() -> Self {
+        Self { gone_statuses: &[410], backoff_floor: BACKOFF_FLOOR }
+    }
+}
+
 /// Decides what follows attempt number `attempt`.
-pub fn judge(
-    result: &HttpResult,
-    policy: &RetryPolicy,
-    attempt: u32,
-    gone_statuses: &[u16],
-    rng: &mut impl Rng,
-) -> Verdict {
-    match classify(result, gone_statuses) {
+pub fn judge(result: &HttpResult, policy: &RetryPolicy, attempt: u32, rules: &Rules, rng: &mut impl Rng) -> Verdict {
+    match classify(result, rules) {
         Class::Success => Verdict::Delivered,
         Class::Gone(reason) => Verdict::Failed { retryable: false, disable: Some(reason) },
         Class::Permanent => Verdict::Failed { retryable: false, disable: None },
@@ -86,7 +95,7 @@ mod tests {
     use super::*;
     use crate::domain::AttemptError;
 
-    const GONE: &[u16] = &[410];
+    const GONE: &Rules = &Rules { gone_statuses: &[410], backoff_floor: BACKOFF_FLOOR };
 
     fn status(code: u16) -> HttpResult {
         HttpResult { status: Some(code), ..HttpResult::default() }
@@ -156,7 +165,8 @@ mod tests {
         };
         assert!(reason.contains("410"));
         // Chat rooms add their own "this webhook was deleted" statuses.
-        let chime = judge(&status(404), &RetryPolicy::default(), 1, &[403, 404, 410], &mut StdRng::seed_from_u64(1));
+        let rules = Rules { gone_statuses: &[403, 404, 410], ..Rules::default() };
+        let chime = judge(&status(404), &RetryPolicy::default(), 1, &rules, &mut StdRng::seed_from_u64(1));
         assert!(matches!(chime, Verdict::Failed { disable: Some(_), .. }));
     }
 
