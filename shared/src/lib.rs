@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod crypto;
 pub mod delivery;
 pub mod domain;
 pub mod guard;

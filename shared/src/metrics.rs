@@ -23,11 +23,17 @@ pub struct DeliveryMetrics {
 /// What one message came to, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counted {
-    Succeeded { latency_ms: u64 },
+    Succeeded {
+        latency_ms: u64,
+    },
     /// Failed for good (policy spent or a permanent status).
-    Failed { latency_ms: u64 },
+    Failed {
+        latency_ms: u64,
+    },
     /// Failed, and another attempt is scheduled.
-    Retried { latency_ms: u64 },
+    Retried {
+        latency_ms: u64,
+    },
     /// Waiting for a rate-limit slot.
     Throttled,
     /// Held back by an open circuit.

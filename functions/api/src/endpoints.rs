@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{
-    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EventTypePattern, NewEndpoint, NewEndpointRequest,
-    RetryPolicy,
+    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EventTypePattern, HttpMethod, NewEndpoint,
+    NewEndpointRequest, RetryPolicy,
 };
 use hookline_shared::ids::EndpointId;
 use hookline_shared::signing::SigningSecret;
@@ -23,6 +23,14 @@ pub struct EndpointView {
     description: String,
     event_types: Vec<EventTypePattern>,
     retry: RetryPolicy,
+    method: HttpMethod,
+    /// The credential's kind and non-secret parts; secrets are write-only.
+    auth: serde_json::Value,
+    headers: Vec<HeaderView>,
+    metadata: std::collections::BTreeMap<String, String>,
+    timeout_ms: u32,
+    rate_limit_per_second: Option<u32>,
+    rate_limit_key: Option<String>,
     #[serde(flatten)]
     limits: DeliveryLimits,
     status: EndpointStatus,
@@ -40,6 +48,18 @@ impl From<&Endpoint> for EndpointView {
             description: ep.description.clone(),
             event_types: ep.event_types.clone(),
             retry: ep.retry.clone(),
+            method: ep.options.method,
+            auth: ep.options.auth.redacted(),
+            headers: ep
+                .options
+                .headers
+                .iter()
+                .map(|h| HeaderView { name: h.name().to_owned(), value: h.value().to_owned() })
+                .collect(),
+            metadata: ep.options.metadata.clone(),
+            timeout_ms: ep.options.timeout_ms,
+            rate_limit_per_second: ep.options.rate_limit_per_second,
+            rate_limit_key: ep.options.rate_limit_key.clone(),
             limits: ep.limits.clone(),
             status: ep.status,
             disabled_reason: ep.health.disabled_reason.clone(),
@@ -47,6 +67,12 @@ impl From<&Endpoint> for EndpointView {
             created_at: ep.created_at,
         }
     }
+}
+
+#[derive(Serialize)]
+struct HeaderView {
+    name: String,
+    value: String,
 }
 
 /// The creation response: the view plus the signing secret, so the receiver can verify.
@@ -70,6 +96,7 @@ pub async fn create(
         description: new.description,
         event_types: new.event_types,
         retry: new.retry,
+        options: new.options,
         limits: new.limits,
         secret: SigningSecret::generate(),
         status: EndpointStatus::Active,

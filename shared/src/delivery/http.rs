@@ -81,7 +81,7 @@ impl Sender {
         }
         let sent = self
             .client
-            .post(request.url)
+            .request(request.method, request.url)
             .headers(request.headers)
             .body(request.body)
             .timeout(request.timeout)

@@ -13,6 +13,7 @@ pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
 /// A request ready to go on the wire.
 #[derive(Debug)]
 pub struct OutgoingRequest {
+    pub method: reqwest::Method,
     pub url: Url,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -36,7 +37,17 @@ pub fn build(endpoint: &Endpoint, event: &Event, timestamp: i64) -> OutgoingRequ
     set("webhook-id", event.id.to_string());
     set("webhook-timestamp", timestamp.to_string());
     set("webhook-signature", signature);
-    OutgoingRequest { url: endpoint.url.as_url().clone(), headers, body, timeout: endpoint.timeout() }
+    // Credentials and the tenant's own headers; validation keeps them off the names set above.
+    for (name, value) in endpoint.options.request_headers() {
+        headers.insert(name, value);
+    }
+    OutgoingRequest {
+        method: endpoint.options.method.as_reqwest(),
+        url: endpoint.url.as_url().clone(),
+        headers,
+        body,
+        timeout: endpoint.timeout(),
+    }
 }
 
 #[cfg(test)]
@@ -46,7 +57,8 @@ mod tests {
 
     use super::*;
     use crate::domain::{
-        DeliveryLimits, EndpointHealth, EndpointStatus, EndpointUrl, EventType, EventTypePattern, RetryPolicy, UrlRules,
+        DeliveryLimits, DeliveryOptions, EndpointHealth, EndpointStatus, EndpointUrl, EventType, EventTypePattern,
+        RetryPolicy, UrlRules,
     };
     use crate::ids::{EndpointId, EventId, TenantId};
     use crate::signing::SigningSecret;
@@ -61,6 +73,7 @@ mod tests {
             description: String::new(),
             event_types: vec![EventTypePattern::All],
             retry: RetryPolicy::default(),
+            options: DeliveryOptions::default(),
             limits: DeliveryLimits::default(),
             secret: SigningSecret::generate(),
             status: EndpointStatus::Active,

@@ -4,7 +4,12 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
 
-use super::{EventType, EventTypePattern, FieldError, Invalid, RetryPolicy};
+use std::collections::BTreeMap;
+
+use super::{
+    DeliveryOptions, DeliveryOptionsRequest, EndpointAuth, EventType, EventTypePattern, FieldError, HeadersRequest,
+    HttpMethod, Invalid, RetryPolicy,
+};
 use crate::ids::{EndpointId, TenantId};
 use crate::signing::SigningSecret;
 
@@ -91,6 +96,8 @@ pub struct Endpoint {
     pub description: String,
     pub event_types: Vec<EventTypePattern>,
     pub retry: RetryPolicy,
+    /// Method, credentials, headers, metadata, timeout and rate limit.
+    pub options: DeliveryOptions,
     pub limits: DeliveryLimits,
     pub secret: SigningSecret,
     pub status: EndpointStatus,
@@ -98,30 +105,18 @@ pub struct Endpoint {
     pub created_at: OffsetDateTime,
 }
 
-/// How hard and how long Hookline may push an endpoint.
+/// How long Hookline keeps trying an endpoint that never succeeds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryLimits {
-    /// Per-request timeout.
-    pub timeout_ms: u32,
-    /// Requests per second, shared by every endpoint with the same `rate_limit_key`.
-    pub rate_limit_per_second: Option<u32>,
-    pub rate_limit_key: Option<String>,
     /// An endpoint with no success for this long is disabled.
     pub disable_after_hours: u32,
 }
 
-pub const DEFAULT_TIMEOUT_MS: u32 = 15_000;
-pub const MAX_TIMEOUT_MS: u32 = 30_000;
 pub const DEFAULT_DISABLE_AFTER_HOURS: u32 = 120;
 
 impl Default for DeliveryLimits {
     fn default() -> Self {
-        Self {
-            timeout_ms: DEFAULT_TIMEOUT_MS,
-            rate_limit_per_second: None,
-            rate_limit_key: None,
-            disable_after_hours: DEFAULT_DISABLE_AFTER_HOURS,
-        }
+        Self { disable_after_hours: DEFAULT_DISABLE_AFTER_HOURS }
     }
 }
 
@@ -154,14 +149,14 @@ impl Endpoint {
     }
 
     pub fn timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(u64::from(self.limits.timeout_ms))
+        self.options.timeout()
     }
 
     /// The endpoint's rate limit, if it has one. An explicit key is scoped to the tenant, so
     /// tenants cannot spend each other's quota by choosing the same name.
     pub fn rate_limit(&self) -> Option<RateLimit> {
-        let per_second = self.limits.rate_limit_per_second?;
-        let key = match &self.limits.rate_limit_key {
+        let per_second = self.options.rate_limit_per_second?;
+        let key = match &self.options.rate_limit_key {
             Some(key) => format!("{}#{key}", self.tenant_id),
             None => format!("{}#{}", self.tenant_id, self.id),
         };
@@ -181,13 +176,21 @@ pub struct NewEndpointRequest {
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
     #[serde(default)]
-    pub timeout_ms: Option<u32>,
+    pub disable_after_hours: Option<u32>,
     #[serde(default)]
-    pub rate_limit_per_second: Option<u32>,
+    pub method: Option<HttpMethod>,
+    #[serde(default)]
+    pub auth: Option<EndpointAuth>,
+    #[serde(default)]
+    pub headers: Option<HeadersRequest>,
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub rate_limit_per_second: Option<u64>,
     #[serde(default)]
     pub rate_limit_key: Option<String>,
-    #[serde(default)]
-    pub disable_after_hours: Option<u32>,
 }
 
 /// A validated endpoint, ready to be given an id and a secret.
@@ -197,36 +200,17 @@ pub struct NewEndpoint {
     pub description: String,
     pub event_types: Vec<EventTypePattern>,
     pub retry: RetryPolicy,
+    pub options: DeliveryOptions,
     pub limits: DeliveryLimits,
 }
 
-/// Checks the limits fields of a request, adding every problem to `errors`.
-pub fn parse_limits(
-    timeout_ms: Option<u32>,
-    rate_limit_per_second: Option<u32>,
-    rate_limit_key: Option<String>,
-    disable_after_hours: Option<u32>,
-    errors: &mut Vec<FieldError>,
-) -> DeliveryLimits {
-    let timeout_ms = timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    if !(1_000..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
-        errors.push(FieldError::new("timeout_ms", format!("1000 to {MAX_TIMEOUT_MS} milliseconds")));
-    }
-    if rate_limit_per_second.is_some_and(|r| !(1..=1000).contains(&r)) {
-        errors.push(FieldError::new("rate_limit_per_second", "1 to 1000 requests per second"));
-    }
-    if let Some(key) = &rate_limit_key {
-        let ok =
-            (1..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
-        if !ok {
-            errors.push(FieldError::new("rate_limit_key", "1 to 128 characters: letters, digits, `.`, `_`, `:`, `-`"));
-        }
-    }
+/// Checks `disable_after_hours`, adding a problem to `errors`.
+fn parse_limits(disable_after_hours: Option<u32>, errors: &mut Vec<FieldError>) -> DeliveryLimits {
     let disable_after_hours = disable_after_hours.unwrap_or(DEFAULT_DISABLE_AFTER_HOURS);
     if !(1..=24 * 30).contains(&disable_after_hours) {
         errors.push(FieldError::new("disable_after_hours", "1 to 720 hours"));
     }
-    DeliveryLimits { timeout_ms, rate_limit_per_second, rate_limit_key, disable_after_hours }
+    DeliveryLimits { disable_after_hours }
 }
 
 impl NewEndpoint {
@@ -255,15 +239,23 @@ impl NewEndpoint {
                 None
             }
         };
-        let limits = parse_limits(
-            req.timeout_ms,
-            req.rate_limit_per_second,
-            req.rate_limit_key,
-            req.disable_after_hours,
-            &mut errors,
-        );
-        match (url, retry) {
-            (Some(url), Some(retry)) if errors.is_empty() => Ok(Self { url, description, event_types, retry, limits }),
+        let limits = parse_limits(req.disable_after_hours, &mut errors);
+        // Custom headers need https; local development (which allows http) may use them over http.
+        let is_https = rules.allow_http || url.as_ref().is_some_and(|u: &EndpointUrl| u.as_url().scheme() == "https");
+        let options = DeliveryOptionsRequest {
+            method: req.method,
+            auth: req.auth,
+            headers: req.headers,
+            metadata: req.metadata,
+            timeout_ms: req.timeout_ms,
+            rate_limit_per_second: req.rate_limit_per_second,
+            rate_limit_key: req.rate_limit_key,
+        };
+        let options = DeliveryOptions::parse(options, is_https).map_err(|Invalid(e)| errors.extend(e)).ok();
+        match (url, retry, options) {
+            (Some(url), Some(retry), Some(options)) if errors.is_empty() => {
+                Ok(Self { url, description, event_types, retry, options, limits })
+            }
             _ => Err(Invalid(errors)),
         }
     }
@@ -300,16 +292,11 @@ mod tests {
 
     #[test]
     fn a_new_endpoint_reports_every_bad_field() {
-        let req = NewEndpointRequest {
-            url: "ftp://x".into(),
-            description: None,
-            event_types: Some(vec!["ok.type".into(), "bad type".into()]),
-            retry: Some(RetryPolicy::schedule(vec![0])),
-            timeout_ms: Some(100),
-            rate_limit_per_second: None,
-            rate_limit_key: Some("no spaces".into()),
-            disable_after_hours: None,
-        };
+        let req: NewEndpointRequest = serde_json::from_str(
+            r#"{"url": "ftp://x", "event_types": ["ok.type", "bad type"], "retry": {"schedule_seconds": [0]},
+                "timeout_ms": 100, "rate_limit_per_second": 5, "rate_limit_key": "no spaces"}"#,
+        )
+        .unwrap();
         let fields: Vec<_> = NewEndpoint::parse(req, PROD).unwrap_err().0.into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["url", "event_types[1]", "retry.schedule_seconds[0]", "timeout_ms", "rate_limit_key"]);
     }
@@ -321,5 +308,6 @@ mod tests {
         assert_eq!(ep.event_types, vec![EventTypePattern::All]);
         assert_eq!(ep.retry, RetryPolicy::default());
         assert_eq!(ep.limits, DeliveryLimits::default());
+        assert_eq!(ep.options, DeliveryOptions::default());
     }
 }

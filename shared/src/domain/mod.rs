@@ -5,15 +5,20 @@ mod delivery;
 mod endpoint;
 mod event;
 mod event_type;
+mod options;
 mod retry;
 
 pub use delivery::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
 pub use endpoint::{
-    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, MAX_TIMEOUT_MS, NewEndpoint,
-    NewEndpointRequest, RateLimit, UrlRules,
+    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, NewEndpoint, NewEndpointRequest, RateLimit,
+    UrlRules,
 };
 pub use event::{Event, NewEvent, NewEventRequest};
 pub use event_type::{EventType, EventTypePattern};
+pub use options::{
+    CustomHeader, CustomHeaderRequest, DeliveryOptions, DeliveryOptionsRequest, EndpointAuth, HeadersRequest,
+    HttpMethod, MAX_TIMEOUT_MS,
+};
 pub use retry::RetryPolicy;
 
 use serde::Serialize;

@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::{Store, StoreError, tenant_pk};
 use crate::domain::{
-    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, EventTypePattern, RetryPolicy,
+    DeliveryLimits, DeliveryOptions, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, EventTypePattern,
+    RetryPolicy,
 };
 use crate::ids::{EndpointId, TenantId};
 use crate::signing::SigningSecret;
@@ -19,6 +20,8 @@ struct Settings {
     description: String,
     event_types: Vec<EventTypePattern>,
     retry: RetryPolicy,
+    #[serde(default)]
+    options: DeliveryOptions,
     #[serde(default)]
     limits: DeliveryLimits,
 }
@@ -49,6 +52,7 @@ fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
         description: ep.description.clone(),
         event_types: ep.event_types.clone(),
         retry: ep.retry.clone(),
+        options: ep.options.clone(),
         limits: ep.limits.clone(),
     };
     let settings = serde_json::to_string(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -84,6 +88,7 @@ fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
         description: settings.description,
         event_types: settings.event_types,
         retry: settings.retry,
+        options: settings.options,
         limits: settings.limits,
         secret: parse("secret", SigningSecret::parse(get_s(item, "secret")?))?,
         status: match opt_s(item, "status") {

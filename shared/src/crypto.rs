@@ -1,0 +1,177 @@
+//! Sealing secrets at rest (endpoint credentials): AES-256-GCM under one deployment key, each
+//! value with its own random 96-bit nonce, stored as `v1:<base64(nonce || ciphertext || tag)>`.
+
+use std::fmt;
+
+use aes_gcm::aead::Aead;
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore;
+
+const KEY_BYTES: usize = 32;
+const NONCE_BYTES: usize = 12;
+const TAG_BYTES: usize = 16;
+const PREFIX: &str = "v1:";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("the sealing key must be 32 bytes in standard base64")]
+    InvalidKey,
+    #[error("not a sealed value (`v1:` followed by base64)")]
+    Malformed,
+    /// The value was sealed under another key, or changed since.
+    #[error("the sealed value does not open with this key, or was altered")]
+    Rejected,
+}
+
+/// Seals and opens secrets with one 256-bit key. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: Aes256Gcm,
+}
+
+impl SecretBox {
+    /// A key given as 32 bytes in standard base64 (surrounding whitespace is ignored).
+    pub fn from_base64(key: &str) -> Result<Self, CryptoError> {
+        let bytes = STANDARD.decode(key.trim()).map_err(|_| CryptoError::InvalidKey)?;
+        if bytes.len() != KEY_BYTES {
+            return Err(CryptoError::InvalidKey);
+        }
+        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::InvalidKey)?;
+        Ok(Self { cipher })
+    }
+
+    /// A fresh random key in the form [`SecretBox::from_base64`] takes, for local development.
+    pub fn generate_key_base64() -> String {
+        let mut key = [0u8; KEY_BYTES];
+        rand::rng().fill_bytes(&mut key);
+        STANDARD.encode(key)
+    }
+
+    /// `v1:` + base64(nonce || ciphertext || tag). Sealing the same plaintext twice gives two
+    /// different values.
+    ///
+    /// # Panics
+    ///
+    /// Only for a plaintext beyond AES-GCM's limit of about 64 GiB.
+    pub fn seal(&self, plaintext: &[u8]) -> String {
+        let mut nonce = [0u8; NONCE_BYTES];
+        rand::rng().fill_bytes(&mut nonce);
+        let Ok(ciphertext) = self.cipher.encrypt(&Nonce::from(nonce), plaintext) else {
+            unreachable!("AES-GCM only refuses plaintexts over 64 GiB");
+        };
+        let mut out = Vec::with_capacity(NONCE_BYTES + ciphertext.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        format!("{PREFIX}{}", STANDARD.encode(out))
+    }
+
+    /// The plaintext of a value [`SecretBox::seal`] made under this key.
+    pub fn open(&self, sealed: &str) -> Result<Vec<u8>, CryptoError> {
+        let encoded = sealed.strip_prefix(PREFIX).ok_or(CryptoError::Malformed)?;
+        let bytes = STANDARD.decode(encoded).map_err(|_| CryptoError::Malformed)?;
+        if bytes.len() < NONCE_BYTES + TAG_BYTES {
+            return Err(CryptoError::Malformed);
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
+        self.cipher.decrypt(&Nonce::from(nonce), ciphertext).map_err(|_| CryptoError::Rejected)
+    }
+}
+
+impl fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBox(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret_box() -> SecretBox {
+        SecretBox::from_base64(&SecretBox::generate_key_base64()).unwrap()
+    }
+
+    #[test]
+    fn sealed_values_open_to_the_plaintext() {
+        let sb = secret_box();
+        for plaintext in [&b""[..], b"s3cret", &[0u8, 255, 7, 128][..], "pässwörd".as_bytes()] {
+            let sealed = sb.seal(plaintext);
+            assert!(sealed.starts_with("v1:"), "{sealed}");
+            assert!(!sealed.contains("s3cret"));
+            assert_eq!(sb.open(&sealed).unwrap(), plaintext);
+        }
+    }
+
+    #[test]
+    fn two_seals_of_the_same_plaintext_differ() {
+        let sb = secret_box();
+        let a = sb.seal(b"same");
+        let b = sb.seal(b"same");
+        assert_ne!(a, b);
+        assert_eq!(sb.open(&a).unwrap(), b"same");
+        assert_eq!(sb.open(&b).unwrap(), b"same");
+    }
+
+    #[test]
+    fn any_flipped_byte_is_detected() {
+        let sb = secret_box();
+        let sealed = sb.seal(b"{\"type\":\"bearer\",\"token\":\"abc\"}");
+        let raw = STANDARD.decode(sealed.strip_prefix("v1:").unwrap()).unwrap();
+        for i in 0..raw.len() {
+            let mut tampered = raw.clone();
+            tampered[i] ^= 0x01;
+            let tampered = format!("v1:{}", STANDARD.encode(&tampered));
+            assert_eq!(sb.open(&tampered), Err(CryptoError::Rejected), "byte {i}");
+        }
+        let mut truncated = raw.clone();
+        truncated.pop();
+        assert_eq!(sb.open(&format!("v1:{}", STANDARD.encode(&truncated))), Err(CryptoError::Rejected));
+    }
+
+    #[test]
+    fn another_key_cannot_open() {
+        let sealed = secret_box().seal(b"secret");
+        assert_eq!(secret_box().open(&sealed), Err(CryptoError::Rejected));
+    }
+
+    #[test]
+    fn malformed_values_are_refused() {
+        let sb = secret_box();
+        let sealed = sb.seal(b"x");
+        for bad in [
+            "",
+            "secret",
+            "v2:AAAA",
+            "v1:not base64!",
+            "v1:AAAA",
+            // A nonce and a tag's worth minus one byte.
+            &format!("v1:{}", STANDARD.encode([0u8; 27])),
+            sealed.strip_prefix("v1:").unwrap(),
+        ] {
+            assert_eq!(sb.open(bad), Err(CryptoError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_must_be_32_bytes_of_base64() {
+        assert!(SecretBox::from_base64(&STANDARD.encode([7u8; 32])).is_ok());
+        assert!(SecretBox::from_base64(&format!("{}\n", STANDARD.encode([7u8; 32]))).is_ok());
+        for bad in [String::new(), STANDARD.encode([7u8; 16]), STANDARD.encode([7u8; 33]), "!!".into()] {
+            assert_eq!(SecretBox::from_base64(&bad).unwrap_err(), CryptoError::InvalidKey, "{bad:?}");
+        }
+        let generated = SecretBox::generate_key_base64();
+        assert_eq!(STANDARD.decode(&generated).unwrap().len(), 32);
+        assert_ne!(generated, SecretBox::generate_key_base64());
+    }
+
+    #[test]
+    fn debug_hides_the_key() {
+        let key = STANDARD.encode([0xABu8; 32]);
+        let shown = format!("{:?}", SecretBox::from_base64(&key).unwrap());
+        assert_eq!(shown, "SecretBox(<redacted>)");
+        assert!(!shown.contains(&key));
+    }
+}
