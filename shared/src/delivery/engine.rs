@@ -7,6 +7,7 @@ use std::time::Duration;
 use rand::Rng;
 use time::OffsetDateTime;
 
+use super::cache::EndpointCache;
 use super::http::{HttpResult, Sender};
 use super::request;
 use super::verdict::{self, Verdict};
@@ -46,6 +47,11 @@ pub struct PolicySettings {
     pub rate_wait_in_process: Duration,
     /// The least wait after a 429 or a timeout that gave no `Retry-After`.
     pub backoff_floor: Duration,
+    /// How long a warm instance reuses an endpoint's settings.
+    pub endpoint_cache_ttl: Duration,
+    /// A success clears `failing_since` only once it is this old, so an endpoint that fails
+    /// now and then does not cost a write on every success.
+    pub recovery_grace: Duration,
 }
 
 impl Default for PolicySettings {
@@ -58,6 +64,8 @@ impl Default for PolicySettings {
             circuit_max_cooldown: Duration::from_secs(3600),
             rate_wait_in_process: Duration::from_secs(2),
             backoff_floor: verdict::BACKOFF_FLOOR,
+            endpoint_cache_ttl: super::cache::ENDPOINT_TTL,
+            recovery_grace: Duration::from_secs(60),
         }
     }
 }
@@ -76,6 +84,7 @@ pub struct Deliverer {
     sender: Sender,
     settings: PolicySettings,
     metrics: std::sync::Arc<DeliveryMetrics>,
+    endpoints: std::sync::Arc<EndpointCache>,
 }
 
 impl Deliverer {
@@ -84,7 +93,8 @@ impl Deliverer {
     }
 
     pub fn with_settings(store: Store, sender: Sender, settings: PolicySettings) -> Self {
-        Self { store, sender, settings, metrics: Default::default() }
+        let endpoints = std::sync::Arc::new(EndpointCache::new(settings.endpoint_cache_ttl));
+        Self { store, sender, settings, metrics: Default::default(), endpoints }
     }
 
     /// What this deliverer counted; the deliver function reports it once per batch.
@@ -128,7 +138,7 @@ impl Deliverer {
         {
             return Ok(Err(Outcome::RetryIn(wait.unsigned_abs())));
         }
-        let Some(endpoint) = self.store.get_endpoint(tenant_id, endpoint_id).await? else {
+        let Some(endpoint) = self.endpoints.get(&self.store, tenant_id, endpoint_id).await? else {
             tracing::warn!("endpoint deleted; dropping the delivery");
             return Ok(Err(Outcome::Done));
         };
@@ -250,21 +260,31 @@ impl Deliverer {
         })
     }
 
-    /// Feeds the attempt into the circuit breaker and the disable clock.
+    /// Feeds the attempt into the circuit breaker and the disable clock. A healthy endpoint
+    /// that succeeds costs no write: attempts are counted once the endpoint starts failing.
     async fn update_health(&self, endpoint: &Endpoint, succeeded: bool, verdict: &Verdict) -> Result<(), StoreError> {
         let (tenant, id, health) = (&endpoint.tenant_id, &endpoint.id, &endpoint.health);
         let now = OffsetDateTime::now_utc();
+        if succeeded {
+            let failing_for = health.failing_since.map(|since| now - since);
+            let stale_failure = failing_for.is_some_and(|f| f >= self.settings.recovery_grace);
+            if stale_failure || health.circuit_opens > 0 || health.circuit_open_until.is_some() {
+                self.store.update_endpoint_health(tenant, id, HealthChange::Recovered).await?;
+                self.endpoints.forget(tenant, id);
+            }
+            if health.failing_since.is_none() {
+                return Ok(());
+            }
+        }
         let window_seconds = i64::try_from(self.settings.circuit_window.as_secs().max(1)).unwrap_or(300);
         let (attempts, failures) =
             self.store.count_attempt(tenant, id, now.unix_timestamp() / window_seconds, !succeeded).await?;
         if succeeded {
-            if health.failing_since.is_some() || health.circuit_opens > 0 || health.circuit_open_until.is_some() {
-                self.store.update_endpoint_health(tenant, id, HealthChange::Recovered).await?;
-            }
             return Ok(());
         }
         if let Verdict::Failed { disable: Some(reason), .. } = verdict {
             tracing::warn!(reason = %reason, "disabling the endpoint");
+            self.endpoints.forget(tenant, id);
             return self
                 .store
                 .update_endpoint_health(tenant, id, HealthChange::Disable { reason: reason.clone() })
@@ -278,6 +298,7 @@ impl Deliverer {
                     endpoint.limits.disable_after_hours
                 );
                 tracing::warn!(reason = %reason, "disabling the endpoint");
+                self.endpoints.forget(tenant, id);
                 return self.store.update_endpoint_health(tenant, id, HealthChange::Disable { reason }).await;
             }
             Some(_) => {}
@@ -293,6 +314,7 @@ impl Deliverer {
                 .saturating_mul(1 << (opens - 1).min(16))
                 .min(self.settings.circuit_max_cooldown);
             tracing::warn!(attempts, failures, cooldown_s = cooldown.as_secs(), "opening the circuit");
+            self.endpoints.forget(tenant, id);
             self.store
                 .update_endpoint_health(tenant, id, HealthChange::OpenCircuit { until: now + cooldown, opens })
                 .await?;

@@ -5,6 +5,7 @@
 //! result means under the endpoint's policy (pure), and [`engine::Deliverer`] ties them to the
 //! store.
 
+pub mod cache;
 pub mod engine;
 pub mod http;
 pub mod request;

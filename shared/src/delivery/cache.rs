@@ -1,0 +1,52 @@
+//! Endpoint settings cached per warm function instance for a few seconds: every message of a
+//! batch usually goes to a handful of endpoints, and reading each one from DynamoDB per message
+//! was the hot path's largest avoidable cost. A change (a PATCH, a disable) is seen within
+//! the TTL; health decisions written from a stale copy are idempotent.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::domain::Endpoint;
+use crate::ids::{EndpointId, TenantId};
+use crate::store::{Store, StoreError};
+
+pub const ENDPOINT_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub struct EndpointCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<(TenantId, EndpointId), (Instant, Option<Endpoint>)>>,
+}
+
+impl EndpointCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, entries: Mutex::default() }
+    }
+
+    /// The endpoint (or its absence), from the cache while fresh, else from the store.
+    pub async fn get(&self, store: &Store, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>, StoreError> {
+        let key = (tenant.clone(), id.clone());
+        if let Ok(entries) = self.entries.lock()
+            && let Some((at, endpoint)) = entries.get(&key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(endpoint.clone());
+        }
+        let endpoint = store.get_endpoint(tenant, id).await?;
+        if let Ok(mut entries) = self.entries.lock() {
+            // A batch names at most ten endpoints; dropping stale entries keeps the map small.
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            entries.insert(key, (Instant::now(), endpoint.clone()));
+        }
+        Ok(endpoint)
+    }
+
+    /// Forgets an endpoint after this instance changed it.
+    pub fn forget(&self, tenant: &TenantId, id: &EndpointId) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&(tenant.clone(), id.clone()));
+        }
+    }
+}
