@@ -13,10 +13,13 @@ use crate::store::{Store, StoreError};
 
 pub const ENDPOINT_TTL: Duration = Duration::from_secs(5);
 
+/// When an entry was read, and what was read (`None`: the endpoint does not exist).
+type Entry = (Instant, Option<Endpoint>);
+
 #[derive(Debug)]
 pub struct EndpointCache {
     ttl: Duration,
-    entries: Mutex<HashMap<(TenantId, EndpointId), (Instant, Option<Endpoint>)>>,
+    entries: Mutex<HashMap<(TenantId, EndpointId), Entry>>,
 }
 
 impl EndpointCache {
