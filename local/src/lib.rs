@@ -4,6 +4,7 @@
 //!
 //! `make dev` runs it (`hookline-dev`); the end-to-end tests use the same pieces.
 
+pub mod chaos;
 pub mod clients;
 pub mod poller;
 pub mod provision;

@@ -12,6 +12,7 @@ pub mod guard;
 pub mod ids;
 pub mod metrics;
 pub mod queue;
+pub mod render;
 pub mod signing;
 pub mod store;
 pub mod telemetry;

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{
     DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EventTypePattern, HttpMethod, NewEndpoint,
-    NewEndpointRequest, RetryPolicy,
+    NewEndpointRequest, Presentation, RetryPolicy,
 };
 use hookline_shared::ids::EndpointId;
 use hookline_shared::signing::SigningSecret;
@@ -31,6 +31,8 @@ pub struct EndpointView {
     timeout_ms: u32,
     rate_limit_per_second: Option<u32>,
     rate_limit_key: Option<String>,
+    #[serde(flatten)]
+    presentation: Presentation,
     #[serde(flatten)]
     limits: DeliveryLimits,
     status: EndpointStatus,
@@ -60,6 +62,7 @@ impl From<&Endpoint> for EndpointView {
             timeout_ms: ep.options.timeout_ms,
             rate_limit_per_second: ep.options.rate_limit_per_second,
             rate_limit_key: ep.options.rate_limit_key.clone(),
+            presentation: ep.presentation.clone(),
             limits: ep.limits.clone(),
             status: ep.status,
             disabled_reason: ep.health.disabled_reason.clone(),
@@ -97,6 +100,7 @@ pub async fn create(
         event_types: new.event_types,
         retry: new.retry,
         options: new.options,
+        presentation: new.presentation,
         limits: new.limits,
         secret: SigningSecret::generate(),
         status: EndpointStatus::Active,

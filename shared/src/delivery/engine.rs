@@ -14,6 +14,7 @@ use super::verdict::{self, Verdict};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStatus, Event};
 use crate::metrics::{Counted, DeliveryMetrics};
 use crate::queue::DeliveryJob;
+use crate::render::Format;
 use crate::store::{DeliveryUpdate, HealthChange, RateSlot, RecordOutcome, Store, StoreError};
 
 /// What to do with the queue message once the attempt is over.
@@ -111,13 +112,25 @@ impl Deliverer {
         };
         let now = OffsetDateTime::now_utc();
         let outgoing = request::build(&pending.endpoint, &pending.event, now.unix_timestamp());
-        let result = self.sender.send(outgoing).await;
+        let truncated = outgoing.truncated;
+        let mut result = self.sender.send(outgoing).await;
+        if pending.endpoint.presentation.format == Format::GoogleChat
+            && !result.succeeded()
+            && let (Some(err), Some(message)) =
+                (result.error.as_mut(), crate::render::chat::google_error_message(result.body_excerpt.as_bytes()))
+        {
+            // Google answers with a google.rpc.Status; its message says what went wrong.
+            err.message = message;
+        }
         let verdict = {
             let mut rng = rand::rng();
-            let rules = verdict::Rules { gone_statuses: &[410], backoff_floor: self.settings.backoff_floor };
+            let rules = verdict::Rules {
+                gone_statuses: pending.endpoint.gone_statuses(),
+                backoff_floor: self.settings.backoff_floor,
+            };
             verdict::judge(&result, &pending.endpoint.retry, pending.attempt, &rules, &mut rng)
         };
-        self.complete(job, &pending, now, result, verdict).await
+        self.complete(job, &pending, now, result, truncated, verdict).await
     }
 
     /// Loads what the attempt needs, or says why there is nothing to send now.
@@ -195,6 +208,7 @@ impl Deliverer {
         pending: &PendingDispatch,
         at: OffsetDateTime,
         result: HttpResult,
+        truncated: bool,
         verdict: Verdict,
     ) -> Result<Outcome, DeliveryError> {
         let last_error = describe_failure(&result);
@@ -208,6 +222,7 @@ impl Deliverer {
             error: result.error,
             latency_ms: result.latency_ms,
             response_body: result.body_excerpt,
+            truncated,
         };
         let update = match &verdict {
             Verdict::Delivered => {
@@ -260,8 +275,8 @@ impl Deliverer {
         })
     }
 
-    /// Feeds the attempt into the circuit breaker and the disable clock. A healthy endpoint
-    /// that succeeds costs no write: attempts are counted once the endpoint starts failing.
+    /// Feeds the attempt into the circuit breaker and the disable clock. Every attempt is
+    /// counted (counting only while failing would skew the failure ratio upwards).
     async fn update_health(&self, endpoint: &Endpoint, succeeded: bool, verdict: &Verdict) -> Result<(), StoreError> {
         let (tenant, id, health) = (&endpoint.tenant_id, &endpoint.id, &endpoint.health);
         let now = OffsetDateTime::now_utc();
@@ -271,9 +286,6 @@ impl Deliverer {
             if stale_failure || health.circuit_opens > 0 || health.circuit_open_until.is_some() {
                 self.store.update_endpoint_health(tenant, id, HealthChange::Recovered).await?;
                 self.endpoints.forget(tenant, id);
-            }
-            if health.failing_since.is_none() {
-                return Ok(());
             }
         }
         let window_seconds = i64::try_from(self.settings.circuit_window.as_secs().max(1)).unwrap_or(300);

@@ -6,7 +6,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
+use serde_json::Value;
+
 use crate::domain::{Endpoint, Event};
+use crate::render::{self, EventContext, Rendered, Template};
 
 pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
 
@@ -18,35 +21,70 @@ pub struct OutgoingRequest {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub timeout: Duration,
+    /// The chat message was cut to fit the room's size limit.
+    pub truncated: bool,
 }
 
-/// The signed JSON request for one attempt. `webhook-id` is the event id on every attempt, so a
-/// receiver can drop duplicates; the signature covers exactly the bytes of `body`.
+/// The request for one attempt: the body in the endpoint's format, Standard Webhooks headers
+/// (unless the endpoint opted out, as chat rooms do by default), then credentials and the
+/// tenant's headers. `webhook-id` is the event id on every attempt, so a receiver can drop
+/// duplicates; the signature covers exactly the bytes of `body` (empty when there is none).
 pub fn build(endpoint: &Endpoint, event: &Event, timestamp: i64) -> OutgoingRequest {
-    let body = Bytes::copy_from_slice(event.payload.get().as_bytes());
-    let signature = endpoint.secret.sign(event.id.as_str(), timestamp, &body);
+    let raw = event.payload.get();
+    let payload: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+    let context = EventContext {
+        id: event.id.as_str(),
+        event_type: event.event_type.as_str(),
+        payload: &payload,
+        raw_payload: raw,
+    };
+    let presentation = &endpoint.presentation;
+    let query: Vec<(String, Template)> = presentation.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let rendered = render::render(
+        presentation.format,
+        endpoint.options.method.has_body(),
+        endpoint.url.as_url(),
+        &query,
+        presentation.template.as_ref(),
+        presentation.thread_key.as_ref(),
+        &context,
+    )
+    // Validation keeps chat formats on POST, the only way rendering can fail; should a stored
+    // endpoint still break the rule, the request goes without a body rather than not at all.
+    .unwrap_or_else(|_| Rendered {
+        body: Bytes::new(),
+        content_type: None,
+        url: endpoint.url.as_url().clone(),
+        truncated: false,
+    });
+
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: String| {
-        // Ids, numbers and base64 are always valid header values.
+        // Ids, numbers, base64 and our content types are always valid header values.
         if let Ok(value) = HeaderValue::try_from(value) {
             headers.insert(HeaderName::from_static(name), value);
         }
     };
-    set("content-type", "application/json".to_owned());
+    if let Some(content_type) = rendered.content_type {
+        set("content-type", content_type.to_owned());
+    }
     set("user-agent", USER_AGENT.to_owned());
-    set("webhook-id", event.id.to_string());
-    set("webhook-timestamp", timestamp.to_string());
-    set("webhook-signature", signature);
+    if presentation.sign {
+        set("webhook-id", event.id.to_string());
+        set("webhook-timestamp", timestamp.to_string());
+        set("webhook-signature", endpoint.secret.sign(event.id.as_str(), timestamp, &rendered.body));
+    }
     // Credentials and the tenant's own headers; validation keeps them off the names set above.
     for (name, value) in endpoint.options.request_headers() {
         headers.insert(name, value);
     }
     OutgoingRequest {
         method: endpoint.options.method.as_reqwest(),
-        url: endpoint.url.as_url().clone(),
+        url: rendered.url,
         headers,
-        body,
+        body: rendered.body,
         timeout: endpoint.timeout(),
+        truncated: rendered.truncated,
     }
 }
 
@@ -58,7 +96,7 @@ mod tests {
     use super::*;
     use crate::domain::{
         DeliveryLimits, DeliveryOptions, EndpointHealth, EndpointStatus, EndpointUrl, EventType, EventTypePattern,
-        RetryPolicy, UrlRules,
+        Presentation, RetryPolicy, UrlRules,
     };
     use crate::ids::{EndpointId, EventId, TenantId};
     use crate::signing::SigningSecret;
@@ -74,6 +112,7 @@ mod tests {
             event_types: vec![EventTypePattern::All],
             retry: RetryPolicy::default(),
             options: DeliveryOptions::default(),
+            presentation: Presentation { sign: true, ..Presentation::default() },
             limits: DeliveryLimits::default(),
             secret: SigningSecret::generate(),
             status: EndpointStatus::Active,

@@ -110,4 +110,7 @@ pub struct Attempt {
     pub latency_ms: u64,
     /// The first kilobyte (at most) of the response body.
     pub response_body: String,
+    /// The chat message was cut to fit the room's size limit.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }

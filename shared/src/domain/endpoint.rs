@@ -6,11 +6,14 @@ use url::Url;
 
 use std::collections::BTreeMap;
 
+use sha2::Digest;
+
 use super::{
     DeliveryOptions, DeliveryOptionsRequest, EndpointAuth, EventType, EventTypePattern, FieldError, HeadersRequest,
     HttpMethod, Invalid, RetryPolicy,
 };
 use crate::ids::{EndpointId, TenantId};
+use crate::render::{Format, Template};
 use crate::signing::SigningSecret;
 
 const MAX_URL_LEN: usize = 2048;
@@ -98,6 +101,8 @@ pub struct Endpoint {
     pub retry: RetryPolicy,
     /// Method, credentials, headers, metadata, timeout and rate limit.
     pub options: DeliveryOptions,
+    /// Body format, templates and signing.
+    pub presentation: Presentation,
     pub limits: DeliveryLimits,
     pub secret: SigningSecret,
     pub status: EndpointStatus,
@@ -135,6 +140,24 @@ pub struct EndpointHealth {
     pub circuit_opens: u32,
 }
 
+/// How an event is put on the wire for this endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Presentation {
+    pub format: Format,
+    /// The chat message (chat formats only); `None` means the format's default.
+    pub template: Option<Template>,
+    /// Query parameters added to the URL, each a template.
+    pub query: BTreeMap<String, Template>,
+    /// Google Chat's `threadKey`.
+    pub thread_key: Option<Template>,
+    /// Whether Standard Webhooks headers are sent (default: yes, except for chat rooms).
+    pub sign: bool,
+}
+
+/// Chat rooms accept one message per second (Amazon Chime, Google Chat).
+pub const CHAT_RATE_LIMIT_PER_SECOND: u32 = 1;
+
 /// Where a rate-limited endpoint's quota lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateLimit {
@@ -154,13 +177,37 @@ impl Endpoint {
 
     /// The endpoint's rate limit, if it has one. An explicit key is scoped to the tenant, so
     /// tenants cannot spend each other's quota by choosing the same name.
+    ///
+    /// Chat endpoints default to one message per second, shared by everything that posts to
+    /// the same room (the URL without its query string, whoever the tenant), as the room's
+    /// limit is the service's, not ours.
     pub fn rate_limit(&self) -> Option<RateLimit> {
-        let per_second = self.options.rate_limit_per_second?;
+        let chat = self.presentation.format.is_chat();
+        let per_second = match self.options.rate_limit_per_second {
+            Some(rate) => rate,
+            None if chat => CHAT_RATE_LIMIT_PER_SECOND,
+            None => return None,
+        };
         let key = match &self.options.rate_limit_key {
             Some(key) => format!("{}#{key}", self.tenant_id),
+            None if chat => {
+                let mut room = self.url.as_url().clone();
+                room.set_query(None);
+                let digest = sha2::Sha256::digest(room.as_str().as_bytes());
+                format!("room#{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            }
             None => format!("{}#{}", self.tenant_id, self.id),
         };
         Some(RateLimit { key, per_second })
+    }
+
+    /// Statuses that mean this endpoint no longer exists: 410 everywhere, and for Amazon
+    /// Chime also 403 and 404 (the webhook URL was regenerated, deleted or is invalid).
+    pub fn gone_statuses(&self) -> &'static [u16] {
+        match self.presentation.format {
+            Format::Chime => &[403, 404, 410],
+            _ => &[410],
+        }
     }
 }
 
@@ -191,6 +238,16 @@ pub struct NewEndpointRequest {
     pub rate_limit_per_second: Option<u64>,
     #[serde(default)]
     pub rate_limit_key: Option<String>,
+    #[serde(default)]
+    pub format: Option<Format>,
+    #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
+    pub query: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub thread_key: Option<String>,
+    #[serde(default)]
+    pub sign: Option<bool>,
 }
 
 /// A validated endpoint, ready to be given an id and a secret.
@@ -201,7 +258,54 @@ pub struct NewEndpoint {
     pub event_types: Vec<EventTypePattern>,
     pub retry: RetryPolicy,
     pub options: DeliveryOptions,
+    pub presentation: Presentation,
     pub limits: DeliveryLimits,
+}
+
+const MAX_QUERY_PARAMS: usize = 20;
+
+/// Checks the format, templates and signing choice, adding every problem to `errors`.
+fn parse_presentation(
+    format: Option<Format>,
+    template: Option<String>,
+    query: Option<BTreeMap<String, String>>,
+    thread_key: Option<String>,
+    sign: Option<bool>,
+    method: Option<HttpMethod>,
+    errors: &mut Vec<FieldError>,
+) -> Presentation {
+    let format = format.unwrap_or_default();
+    let mut parse = |field: String, source: &str| match Template::parse(source) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(FieldError::new(field, e.to_string()));
+            None
+        }
+    };
+    let template = template.and_then(|s| parse("template".to_owned(), &s));
+    let thread_key = thread_key.and_then(|s| parse("thread_key".to_owned(), &s));
+    let query: BTreeMap<String, Template> = query
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, source)| parse(format!("query.{name}"), &source).map(|t| (name, t)))
+        .collect();
+    if query.len() > MAX_QUERY_PARAMS || query.keys().any(|k| k.is_empty() || k.len() > 128) {
+        errors.push(FieldError::new(
+            "query",
+            format!("at most {MAX_QUERY_PARAMS} parameters, names of 1 to 128 characters"),
+        ));
+    }
+    if format.is_chat() {
+        if method.is_some_and(|m| m != HttpMethod::Post) {
+            errors.push(FieldError::new("method", format!("a {format} endpoint posts its message: use POST")));
+        }
+    } else if template.is_some() {
+        errors.push(FieldError::new("template", "templates apply to the chat formats (chime, google_chat, slack)"));
+    }
+    if thread_key.is_some() && format != Format::GoogleChat {
+        errors.push(FieldError::new("thread_key", "only google_chat endpoints have threads"));
+    }
+    Presentation { format, template, query, thread_key, sign: sign.unwrap_or(!format.is_chat()) }
 }
 
 /// Checks `disable_after_hours`, adding a problem to `errors`.
@@ -242,6 +346,8 @@ impl NewEndpoint {
         let limits = parse_limits(req.disable_after_hours, &mut errors);
         // Custom headers need https; local development (which allows http) may use them over http.
         let is_https = rules.allow_http || url.as_ref().is_some_and(|u: &EndpointUrl| u.as_url().scheme() == "https");
+        let presentation =
+            parse_presentation(req.format, req.template, req.query, req.thread_key, req.sign, req.method, &mut errors);
         let options = DeliveryOptionsRequest {
             method: req.method,
             auth: req.auth,
@@ -254,7 +360,7 @@ impl NewEndpoint {
         let options = DeliveryOptions::parse(options, is_https).map_err(|Invalid(e)| errors.extend(e)).ok();
         match (url, retry, options) {
             (Some(url), Some(retry), Some(options)) if errors.is_empty() => {
-                Ok(Self { url, description, event_types, retry, options, limits })
+                Ok(Self { url, description, event_types, retry, options, presentation, limits })
             }
             _ => Err(Invalid(errors)),
         }

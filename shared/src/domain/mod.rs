@@ -10,8 +10,8 @@ mod retry;
 
 pub use delivery::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
 pub use endpoint::{
-    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, NewEndpoint, NewEndpointRequest, RateLimit,
-    UrlRules,
+    CHAT_RATE_LIMIT_PER_SECOND, DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, NewEndpoint,
+    NewEndpointRequest, Presentation, RateLimit, UrlRules,
 };
 pub use event::{Event, NewEvent, NewEventRequest};
 pub use event_type::{EventType, EventTypePattern};

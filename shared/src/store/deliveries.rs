@@ -51,6 +51,7 @@ fn attempt_from_item(item: &Item) -> Result<Attempt, StoreError> {
         error,
         latency_ms: get_n(item, "latency_ms")?,
         response_body: opt_s(item, "response_body").unwrap_or_default().to_owned(),
+        truncated: item.get("truncated").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
     })
 }
 
@@ -177,6 +178,9 @@ impl Store {
         if let Some(err) = &attempt.error {
             item.insert("error_kind".to_owned(), s(err.kind.as_str()));
             item.insert("error_message".to_owned(), s(&err.message));
+        }
+        if attempt.truncated {
+            item.insert("truncated".to_owned(), aws_sdk_dynamodb::types::AttributeValue::Bool(true));
         }
         if !attempt.response_body.is_empty() {
             item.insert("response_body".to_owned(), s(&attempt.response_body));

@@ -6,7 +6,7 @@ use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::{Store, StoreError, tenant_pk};
 use crate::domain::{
     DeliveryLimits, DeliveryOptions, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, EventTypePattern,
-    RetryPolicy,
+    Presentation, RetryPolicy,
 };
 use crate::ids::{EndpointId, TenantId};
 use crate::signing::SigningSecret;
@@ -22,6 +22,8 @@ struct Settings {
     retry: RetryPolicy,
     #[serde(default)]
     options: DeliveryOptions,
+    #[serde(default)]
+    presentation: Presentation,
     #[serde(default)]
     limits: DeliveryLimits,
 }
@@ -53,6 +55,7 @@ fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
         event_types: ep.event_types.clone(),
         retry: ep.retry.clone(),
         options: ep.options.clone(),
+        presentation: ep.presentation.clone(),
         limits: ep.limits.clone(),
     };
     let settings = serde_json::to_string(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -89,6 +92,7 @@ fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
         event_types: settings.event_types,
         retry: settings.retry,
         options: settings.options,
+        presentation: settings.presentation,
         limits: settings.limits,
         secret: parse("secret", SigningSecret::parse(get_s(item, "secret")?))?,
         status: match opt_s(item, "status") {

@@ -1,0 +1,43 @@
+//! A stand-alone delivery worker: several pollers feeding the deliver handler, as a fleet of
+//! deliver Lambdas would. The chaos run starts and SIGKILLs these processes.
+//!
+//! Environment: `HOOKLINE_TABLE`, `HOOKLINE_QUEUE_URL`, `HOOKLINE_QUEUE_ARN`,
+//! `AWS_ENDPOINT_URL` (the local AWS server), `HOOKLINE_WORKER_POLLERS` (default 4),
+//! `HOOKLINE_BACKOFF_FLOOR_MS` (default: the policy's 60 s).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use hookline_local::clients::{endpoint_from_env, local_clients};
+use hookline_local::poller::Poller;
+use hookline_shared::config::Config;
+use hookline_shared::delivery::PolicySettings;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .init();
+    let var = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
+    let clients = local_clients(&endpoint_from_env()?).await;
+    let config = Config {
+        table: var("HOOKLINE_TABLE")?,
+        queue_url: var("HOOKLINE_QUEUE_URL")?,
+        admin_token: None,
+        retention: Duration::from_secs(86_400),
+        dev_allow_loopback: true,
+    };
+    let mut settings = PolicySettings::default();
+    if let Ok(ms) = var("HOOKLINE_BACKOFF_FLOOR_MS") {
+        settings.backoff_floor = Duration::from_millis(ms.parse()?);
+    }
+    let pollers: usize = var("HOOKLINE_WORKER_POLLERS").ok().map(|p| p.parse()).transpose()?.unwrap_or(4);
+    let handler = deliver::Handler::with_settings(&config, &clients, settings)?;
+    let poller = Poller::new(clients.sqs.clone(), config.queue_url.clone(), var("HOOKLINE_QUEUE_ARN")?, handler);
+    let (_keep_running, running) = tokio::sync::watch::channel(false);
+    let tasks: Vec<_> = (0..pollers).map(|_| tokio::spawn(poller.clone().run(running.clone()))).collect();
+    for task in tasks {
+        task.await?;
+    }
+    Ok(())
+}
