@@ -32,11 +32,12 @@ export SAM_CLI_TELEMETRY := 0
 # `cargo lambda` finds its subcommand binary as `cargo-lambda` on PATH.
 VENV_PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv test dev build deploy lint-template fmt lint clean
+.PHONY: help venv test dev chaos build deploy lint-template fmt lint clean
 
 help:
 	@echo 'make test           lint the template, then cargo test against a local moto server'
 	@echo 'make dev            run Hookline locally (hookline-dev) on PORT=$(PORT) against moto'
+	@echo 'make chaos          CHAOS_EVENTS=10000 events through flaky receivers while workers are SIGKILLed'
 	@echo 'make build          cargo lambda build --release --arm64 (the three functions)'
 	@echo 'make deploy         sam build && sam deploy --guided'
 	@echo 'make lint-template  cfn-lint + sam validate + cfn-lint of the SAM-transformed template'
@@ -60,6 +61,13 @@ test: $(VENV_STAMP)
 dev: $(VENV_STAMP)
 	HOOKLINE_ADMIN_TOKEN=dev-admin-token HOOKLINE_DEV_ALLOW_LOOPBACK=1 PORT=$(PORT) \
 		scripts/with-moto cargo run -p hookline-local --bin hookline-dev
+
+CHAOS_EVENTS ?= 10000
+
+# The chaos run, in release mode (moto, not our code, is the bottleneck either way).
+chaos: $(VENV_STAMP)
+	cargo build --release -p hookline-local --bins
+	CHAOS_EVENTS=$(CHAOS_EVENTS) scripts/with-moto target/release/hookline-chaos
 
 build: $(VENV_STAMP)
 	rustup target add $(LAMBDA_TARGET)
