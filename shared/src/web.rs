@@ -48,6 +48,8 @@ pub enum ApiError {
     Unprocessable { message: String },
     #[error("no route for this method and path")]
     MethodNotAllowed,
+    #[error("too many requests: the quota allows more in {retry_after_seconds} s")]
+    TooManyRequests { retry_after_seconds: u64 },
     #[error("the service could not complete the request; it is safe to retry")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -88,6 +90,7 @@ impl ApiError {
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Invalid(_) | Self::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
@@ -107,6 +110,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(ErrorBody { code, message: self.to_string(), errors })).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Self::TooManyRequests { retry_after_seconds } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
         }
         response
     }

@@ -195,3 +195,54 @@ impl Hookline {
             .sum()
     }
 }
+
+/// Helpers for the management API's tests (`tests/management.rs`).
+impl Hookline {
+    /// Sends a request and returns status, headers and the body as JSON (`None` if empty, as
+    /// for a 204).
+    pub async fn call_full(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Option<Value>) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let value = (!bytes.is_empty()).then(|| {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!("{path} answered {status} with non-JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+            })
+        });
+        (status, headers, value)
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call("PATCH", path, Some(token), Some(&body.to_string())).await
+    }
+
+    /// Sends a DELETE; returns the status and the JSON body, if any.
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Option<Value>) {
+        let (status, _, body) = self.call_full("DELETE", path, Some(token), None).await;
+        (status, body)
+    }
+
+    /// The store the handlers use, for checks below the API.
+    pub fn store(&self) -> hookline_shared::store::Store {
+        hookline_shared::store::Store::new(
+            self.clients.dynamodb.clone(),
+            &self.resources.table,
+            Duration::from_secs(86_400),
+        )
+    }
+}

@@ -1,22 +1,82 @@
 //! Events and their delivery log.
 
+use std::collections::HashMap;
+
 use axum::Json;
-use axum::extract::{Path, State};
-use hookline_shared::domain::{Attempt, Delivery, EventType};
-use hookline_shared::ids::EventId;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use hookline_shared::domain::{Attempt, Delivery, DeliveryStatus, EventType, FieldError, Invalid};
+use hookline_shared::ids::{EndpointId, EventId};
+use hookline_shared::store::{Cursor, EventFilter, EventSummary, MAX_PAGE_SIZE};
 use hookline_shared::web::{ApiError, AppState, TenantAuth};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::{List, path_id};
+
+/// The page size when the caller gives none.
+const DEFAULT_PAGE_SIZE: usize = 50;
+
+/// A page of a listing: `{"data": [...], "next_cursor": "..." | null}`. Pass `next_cursor` as
+/// `?cursor=` for the next page; `null` means there is none.
+#[derive(Serialize)]
+pub struct Paged<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// The query string as a map, refusing parameters the route does not know (a misspelt filter
+/// would otherwise silently list everything).
+pub(crate) fn query_params(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    known: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
+    let Query(params) = query.map_err(|e| ApiError::BadRequest { code: "invalid_query", message: e.body_text() })?;
+    let mut unknown: Vec<_> = params.keys().filter(|k| !known.contains(&k.as_str())).collect();
+    if unknown.is_empty() {
+        return Ok(params);
+    }
+    unknown.sort();
+    let message = format!("unknown query parameter; known: {}", known.join(", "));
+    Err(Invalid(unknown.into_iter().map(|k| FieldError::new(k.as_str(), message.as_str())).collect()).into())
+}
+
+/// `limit` (1 to 100, default 50) and `cursor` (as a previous page returned it).
+pub(crate) fn paging(params: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> (usize, Option<Cursor>) {
+    let limit = match params.get("limit") {
+        None => DEFAULT_PAGE_SIZE,
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => limit,
+            _ => {
+                errors.push(FieldError::new("limit", format!("an integer from 1 to {MAX_PAGE_SIZE}")));
+                DEFAULT_PAGE_SIZE
+            }
+        },
+    };
+    let cursor = match params.get("cursor") {
+        None => None,
+        Some(text) => match Cursor::parse(text) {
+            Ok(cursor) => Some(cursor),
+            Err(e) => {
+                errors.push(FieldError::new("cursor", e.to_string()));
+                None
+            }
+        },
+    };
+    (limit, cursor)
+}
 
 /// An event with where each of its deliveries stands.
 #[derive(Serialize)]
 pub struct EventView {
     id: EventId,
     event_type: EventType,
+    /// `null` once expunged.
     payload: Box<RawValue>,
+    payload_expunged: bool,
     idempotency_key: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -32,6 +92,7 @@ pub async fn get(
     let event = state.store.get_event(&tenant, &id).await?.ok_or(ApiError::NotFound("event"))?;
     let deliveries = state.store.list_deliveries(&tenant, &id).await?;
     Ok(Json(EventView {
+        payload_expunged: event.payload_expunged(),
         id: event.id,
         event_type: event.event_type,
         payload: event.payload,
@@ -41,16 +102,100 @@ pub async fn get(
     }))
 }
 
-/// Every attempt made for the event, by endpoint, oldest first.
+/// `GET /v1/events`: the tenant's events, newest first, without payloads. Filters:
+/// `event_type`, `since` and `until` (RFC 3339, inclusive, by the time in the event's id) and
+/// `status` (events with at least one delivery in that status).
+pub async fn list(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Paged<EventSummary>>, ApiError> {
+    let params = query_params(query, &["event_type", "since", "until", "status", "limit", "cursor"])?;
+    let mut errors = Vec::new();
+    let (limit, cursor) = paging(&params, &mut errors);
+    let mut filter = EventFilter::default();
+    if let Some(text) = params.get("event_type") {
+        filter.event_type = EventType::parse(text).map_err(|m| errors.push(FieldError::new("event_type", m))).ok();
+    }
+    for (field, slot) in [("since", &mut filter.since), ("until", &mut filter.until)] {
+        if let Some(text) = params.get(field) {
+            *slot = OffsetDateTime::parse(text, &Rfc3339)
+                .map_err(|_| {
+                    errors.push(FieldError::new(field, "an RFC 3339 timestamp such as 2024-05-01T12:00:00Z"));
+                })
+                .ok();
+        }
+    }
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && since > until
+    {
+        errors.push(FieldError::new("until", "is before `since`"));
+    }
+    if let Some(text) = params.get("status") {
+        filter.status = DeliveryStatus::parse(text);
+        if filter.status.is_none() {
+            errors.push(FieldError::new("status", "one of pending, delivered, failed, paused"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Invalid(errors).into());
+    }
+    let page = state.store.list_events(&tenant, &filter, limit, cursor.as_ref()).await?;
+    Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
+}
+
+/// Every attempt made for the event, by endpoint, oldest first; `?endpoint_id=` keeps one
+/// endpoint's.
 pub async fn attempts(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path(id): Path<String>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<List<Attempt>>, ApiError> {
     let id = path_id("event", EventId::parse(&id))?;
+    let params = query_params(query, &["endpoint_id"])?;
+    let endpoint = params
+        .get("endpoint_id")
+        .map(|text| EndpointId::parse(text).map_err(|e| Invalid::one("endpoint_id", e.to_string())))
+        .transpose()?;
     // The event item is the tenant check: attempts live under the tenant's key too, but an
     // unknown event must be a 404, not an empty list.
     state.store.get_event(&tenant, &id).await?.ok_or(ApiError::NotFound("event"))?;
-    let data = state.store.list_attempts(&tenant, &id).await?;
+    let mut data = state.store.list_attempts(&tenant, &id).await?;
+    if let Some(endpoint) = endpoint {
+        data.retain(|a| a.endpoint_id == endpoint);
+    }
     Ok(Json(List { data }))
+}
+
+/// `GET /v1/events/{id}/deliveries/{endpoint_id}/attempts`: the attempts of one delivery, oldest
+/// first. 404 if the event or that delivery does not exist.
+pub async fn delivery_attempts(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path((id, endpoint_id)): Path<(String, String)>,
+) -> Result<Json<List<Attempt>>, ApiError> {
+    let id = path_id("event", EventId::parse(&id))?;
+    let endpoint = path_id("delivery", EndpointId::parse(&endpoint_id))?;
+    state.store.get_event(&tenant, &id).await?.ok_or(ApiError::NotFound("event"))?;
+    state.store.get_delivery(&tenant, &id, &endpoint).await?.ok_or(ApiError::NotFound("delivery"))?;
+    let mut data = state.store.list_attempts(&tenant, &id).await?;
+    data.retain(|a| a.endpoint_id == endpoint);
+    Ok(Json(List { data }))
+}
+
+/// `DELETE /v1/events/{id}/payload`: forgets the payload but keeps the event and its log.
+/// Repeating it is harmless. The delivery engine must not send an expunged payload
+/// (`Event::payload_expunged`).
+pub async fn expunge_payload(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id("event", EventId::parse(&id))?;
+    if !state.store.expunge_event_payload(&tenant, &id).await? {
+        return Err(ApiError::NotFound("event"));
+    }
+    tracing::info!(tenant_id = %tenant, event_id = %id, "event payload expunged");
+    Ok(StatusCode::NO_CONTENT)
 }

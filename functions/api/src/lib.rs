@@ -1,6 +1,7 @@
 //! The management function: health, tenants (admin), endpoints, and the delivery log.
 
 mod endpoints;
+mod event_types;
 mod events;
 mod tenants;
 
@@ -14,7 +15,14 @@ use serde_json::{Value, json};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
-        .route("/v1/tenants", post(tenants::create))
+        .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route("/v1/tenants/{id}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
+        .route("/v1/tenants/{id}/api-key/rotate", post(tenants::rotate_key))
+        .route("/v1/event-types", post(event_types::create).get(event_types::list))
+        .route("/v1/event-types/{name}", get(event_types::get))
+        .route("/v1/events", get(events::list))
+        .route("/v1/events/{id}/payload", axum::routing::delete(events::expunge_payload))
+        .route("/v1/events/{id}/deliveries/{endpoint_id}/attempts", get(events::delivery_attempts))
         .route("/v1/endpoints", post(endpoints::create).get(endpoints::list))
         .route("/v1/endpoints/{id}", get(endpoints::get))
         .route("/v1/events/{id}", get(events::get))

@@ -1,15 +1,25 @@
 //! Tenants, managed by the operator with the admin token.
 
+use std::collections::HashMap;
+
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use hookline_shared::domain::Invalid;
+use hookline_shared::domain::{FieldError, Invalid};
 use hookline_shared::ids::TenantId;
+use hookline_shared::store::{Quotas, Tenant, TenantUpdate};
 use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
+use crate::events::{Paged, paging, query_params};
+use crate::path_id;
+
 const MAX_NAME_LEN: usize = 200;
+/// The largest quotas the operator may set.
+const MAX_ENDPOINTS_QUOTA: i64 = 10_000;
+const MAX_EVENTS_PER_MINUTE_QUOTA: i64 = 1_000_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +35,15 @@ pub struct CreatedTenant {
     api_key: String,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    quotas: Quotas,
+}
+
+fn valid_name(name: &str) -> Result<&str, FieldError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        return Err(FieldError::new("name", format!("1 to {MAX_NAME_LEN} characters")));
+    }
+    Ok(name)
 }
 
 pub async fn create(
@@ -32,10 +51,7 @@ pub async fn create(
     _admin: AdminAuth,
     JsonBody(request): JsonBody<NewTenantRequest>,
 ) -> Result<(StatusCode, Json<CreatedTenant>), ApiError> {
-    let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
-        return Err(Invalid::one("name", format!("1 to {MAX_NAME_LEN} characters")).into());
-    }
+    let name = valid_name(&request.name).map_err(|e| Invalid(vec![e]))?;
     let (tenant, key) = state.store.create_tenant(name).await?;
     tracing::info!(tenant_id = %tenant.id, "tenant created");
     let created = CreatedTenant {
@@ -43,6 +59,145 @@ pub async fn create(
         name: tenant.name,
         api_key: key.expose().to_owned(),
         created_at: tenant.created_at,
+        quotas: tenant.quotas,
     };
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// `GET /v1/tenants?limit=&cursor=`: every tenant, oldest first.
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Paged<Tenant>>, ApiError> {
+    let params = query_params(query, &["limit", "cursor"])?;
+    let mut errors = Vec::new();
+    let (limit, cursor) = paging(&params, &mut errors);
+    if !errors.is_empty() {
+        return Err(Invalid(errors).into());
+    }
+    let page = state.store.list_tenants(limit, cursor.as_ref()).await?;
+    Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    let id = path_id("tenant", TenantId::parse(&id))?;
+    let tenant = state.store.get_tenant(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    Ok(Json(tenant))
+}
+
+/// A JSON field that may be absent (no change), `null` (remove) or a value.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasRequest {
+    #[serde(default, deserialize_with = "present")]
+    max_endpoints: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    events_per_minute: Option<Option<i64>>,
+}
+
+/// `PATCH /v1/tenants/{id}`: `{"name"?, "quotas"?: {"max_endpoints"?, "events_per_minute"?}}`.
+/// A quota set to `null` is removed (no limit).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenantRequest {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    quotas: Option<QuotasRequest>,
+}
+
+fn quota(
+    field: &str,
+    value: Option<Option<i64>>,
+    range: std::ops::RangeInclusive<i64>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Option<u32>> {
+    match value? {
+        None => Some(None),
+        Some(v) if range.contains(&v) => u32::try_from(v).ok().map(Some),
+        Some(_) => {
+            errors.push(FieldError::new(
+                format!("quotas.{field}"),
+                format!("an integer from {} to {}, or null for no limit", range.start(), range.end()),
+            ));
+            None
+        }
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<UpdateTenantRequest>,
+) -> Result<Json<Tenant>, ApiError> {
+    let id = path_id("tenant", TenantId::parse(&id))?;
+    let mut errors = Vec::new();
+    let mut update = TenantUpdate::default();
+    if let Some(name) = &request.name {
+        match valid_name(name) {
+            Ok(name) => update.name = Some(name.to_owned()),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(quotas) = request.quotas {
+        update.max_endpoints = quota("max_endpoints", quotas.max_endpoints, 0..=MAX_ENDPOINTS_QUOTA, &mut errors);
+        update.events_per_minute =
+            quota("events_per_minute", quotas.events_per_minute, 1..=MAX_EVENTS_PER_MINUTE_QUOTA, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(Invalid(errors).into());
+    }
+    let tenant = state.store.update_tenant(&id, &update).await?.ok_or(ApiError::NotFound("tenant"))?;
+    tracing::info!(tenant_id = %tenant.id, "tenant updated");
+    Ok(Json(tenant))
+}
+
+/// The new key, shown once, and until when the key it replaced still works.
+#[derive(Serialize)]
+pub struct RotatedKey {
+    id: TenantId,
+    api_key: String,
+    #[serde(with = "time::serde::rfc3339")]
+    previous_key_expires_at: OffsetDateTime,
+}
+
+/// `POST /v1/tenants/{id}/api-key/rotate`: a new key; the current one keeps working for 24 h.
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<RotatedKey>, ApiError> {
+    let id = path_id("tenant", TenantId::parse(&id))?;
+    let rotated = state.store.rotate_api_key(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    tracing::info!(tenant_id = %id, "API key rotated");
+    Ok(Json(RotatedKey {
+        id,
+        api_key: rotated.api_key.expose().to_owned(),
+        previous_key_expires_at: rotated.previous_key_expires_at,
+    }))
+}
+
+/// `DELETE /v1/tenants/{id}`: the tenant and its keys, at once. Its endpoints, event types and
+/// message records stay in the table, unreachable (records expire through the TTL).
+pub async fn delete(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id("tenant", TenantId::parse(&id))?;
+    if !state.store.delete_tenant(&id).await? {
+        return Err(ApiError::NotFound("tenant"));
+    }
+    tracing::info!(tenant_id = %id, "tenant deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -8,10 +8,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use hookline_shared::domain::{Event, NewEvent, NewEventRequest};
+use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::queue::DeliveryJob;
-use hookline_shared::store::{ClaimState, IdempotencyClaim};
+use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas};
 use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -37,16 +37,54 @@ async fn create_event(
     JsonBody(request): JsonBody<NewEventRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let new = NewEvent::parse(request)?;
+    // One read of the tenant item: its quotas and registered event types. A key whose tenant
+    // is gone authenticates nobody.
+    let policy = state.store.get_ingest_policy(&tenant).await?.ok_or(ApiError::Unauthorized)?;
+    check_event_type(&policy, &new.event_type)?;
+    let quotas = policy.quotas;
     let accepted = match new.idempotency_key.clone() {
-        None => publish(&state, &tenant, EventId::generate(), new).await?,
-        Some(key) => publish_once(&state, &tenant, &key, new).await?,
+        None => publish(&state, &tenant, &quotas, EventId::generate(), new).await?,
+        Some(key) => publish_once(&state, &tenant, &quotas, &key, new).await?,
     };
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
+/// A tenant that registered event types may only publish those; with none, any type goes.
+fn check_event_type(policy: &IngestPolicy, event_type: &EventType) -> Result<(), ApiError> {
+    if policy.allows(event_type) {
+        return Ok(());
+    }
+    let known: Vec<&str> = policy.event_types.iter().map(EventType::as_str).collect();
+    Err(Invalid::one(
+        "event_type",
+        format!("`{event_type}` is not a registered event type; registered: {}", known.join(", ")),
+    )
+    .into())
+}
+
+/// Counts the event against the tenant's events-per-minute quota, or refuses it with a 429
+/// that says when the next window opens.
+async fn take_quota(state: &AppState, tenant: &TenantId, quotas: &Quotas) -> Result<(), ApiError> {
+    let Some(limit) = quotas.events_per_minute else { return Ok(()) };
+    match state.store.count_event_for_quota(tenant, limit).await? {
+        Ok(()) => Ok(()),
+        Err(wait) => {
+            let retry_after_seconds = wait.as_millis().div_ceil(1000).max(1);
+            tracing::info!(tenant_id = %tenant, limit, "events-per-minute quota reached");
+            Err(ApiError::TooManyRequests { retry_after_seconds: u64::try_from(retry_after_seconds).unwrap_or(60) })
+        }
+    }
+}
+
 /// Publishes an event at most once per idempotency key. A request that finds the key taken
 /// answers with the first event; if that request died half-way, this one finishes its work.
-async fn publish_once(state: &AppState, tenant: &TenantId, key: &str, new: NewEvent) -> Result<Accepted, ApiError> {
+async fn publish_once(
+    state: &AppState,
+    tenant: &TenantId,
+    quotas: &Quotas,
+    key: &str,
+    new: NewEvent,
+) -> Result<Accepted, ApiError> {
     let id = EventId::generate();
     let (id, resume) = match state.store.claim_idempotency_key(tenant, key, &id).await? {
         IdempotencyClaim::Claimed => (id, false),
@@ -72,10 +110,10 @@ async fn publish_once(state: &AppState, tenant: &TenantId, key: &str, new: NewEv
             // The event was written: queue its deliveries again. A delivery already queued gets a
             // second message, which the delivery log turns into a no-op.
             Some(event) => enqueue(state, &event).await.map(|()| Accepted { id, deliveries: event.endpoint_ids.len() }),
-            None => publish(state, tenant, id, new).await,
+            None => publish(state, tenant, quotas, id, new).await,
         }
     } else {
-        publish(state, tenant, id, new).await
+        publish(state, tenant, quotas, id, new).await
     };
     let outcome = if result.is_ok() { ClaimState::Enqueued } else { ClaimState::Interrupted };
     if let Err(err) = state.store.mark_idempotency_key(tenant, key, outcome).await {
@@ -85,8 +123,18 @@ async fn publish_once(state: &AppState, tenant: &TenantId, key: &str, new: NewEv
     result
 }
 
-/// Writes the event with one pending delivery per subscribed endpoint, then queues them.
-async fn publish(state: &AppState, tenant: &TenantId, id: EventId, new: NewEvent) -> Result<Accepted, ApiError> {
+/// Writes the event with one pending delivery per subscribed endpoint, then queues them. Only
+/// a new event counts against the quota: a repeated idempotency key that finds its event
+/// written does not. A refused event leaves its idempotency key `interrupted`, so a retry after
+/// `Retry-After` takes it over at once.
+async fn publish(
+    state: &AppState,
+    tenant: &TenantId,
+    quotas: &Quotas,
+    id: EventId,
+    new: NewEvent,
+) -> Result<Accepted, ApiError> {
+    take_quota(state, tenant, quotas).await?;
     let endpoints = state.store.list_endpoints(tenant).await?;
     let endpoint_ids = endpoints.into_iter().filter(|ep| ep.subscribes_to(&new.event_type)).map(|ep| ep.id).collect();
     let event = Event {

@@ -17,6 +17,10 @@ use crate::queue::DeliveryJob;
 use crate::render::Format;
 use crate::store::{DeliveryUpdate, HealthChange, RateSlot, RecordOutcome, Store, StoreError};
 
+/// How late a delivery may come back for its rate-limit slot and still use it: less than the
+/// 5 % margin between slots.
+const LATE_FOR_SLOT_MS: i64 = 40;
+
 /// What to do with the queue message once the attempt is over.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -171,18 +175,34 @@ impl Deliverer {
             self.metrics.count(Counted::Deferred);
             return Ok(Err(Outcome::RetryIn((until - now).unsigned_abs() + spread)));
         }
+        let Some(event) = self.store.get_event(tenant_id, event_id).await? else {
+            tracing::warn!("event expired; dropping the delivery");
+            return Ok(Err(Outcome::Done));
+        };
+        if event.payload_expunged() {
+            // The tenant deleted the payload: there is nothing left to send.
+            self.store.fail_delivery(tenant_id, event_id, endpoint_id, "the event's payload was expunged").await?;
+            return Ok(Err(Outcome::Done));
+        }
+        // The limiter comes last, right before sending, so the slot is kept to the millisecond.
         if let Some(limit) = endpoint.rate_limit() {
-            let slot = match delivery.rate_slot_ms {
+            // A held slot is honoured unless the message came back too late for it: sending
+            // late would crowd the next slot's holder, so a late one queues again.
+            let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
+            let held = delivery.rate_slot_ms.filter(|at_ms| now_ms - at_ms <= LATE_FOR_SLOT_MS);
+            let slot = match held {
                 Some(at_ms) => RateSlot { at_ms },
                 None => {
-                    let interval = Duration::from_secs(1).div_f64(f64::from(limit.per_second));
+                    // 5 % above the nominal spacing absorbs network and scheduling jitter, so
+                    // the receiver never sees two requests closer than its limit allows.
+                    let interval = Duration::from_secs(1).div_f64(f64::from(limit.per_second)).mul_f64(1.05);
                     self.store.reserve_rate_slot(&limit.key, interval).await?
                 }
             };
             let wait = slot.wait_from(OffsetDateTime::now_utc());
             if wait > self.settings.rate_wait_in_process {
                 // Hold the slot and come back just before it; no attempt is spent.
-                if delivery.rate_slot_ms.is_none() {
+                if held.is_none() {
                     self.store.hold_rate_slot(tenant_id, event_id, endpoint_id, slot.at_ms).await?;
                 }
                 tracing::info!(wait_ms = wait.as_millis() as u64, "rate limited; delivery deferred");
@@ -193,10 +213,6 @@ impl Deliverer {
             }
             tokio::time::sleep(wait).await;
         }
-        let Some(event) = self.store.get_event(tenant_id, event_id).await? else {
-            tracing::warn!("event expired; dropping the delivery");
-            return Ok(Err(Outcome::Done));
-        };
         let attempt = delivery.attempts + 1;
         Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt }))
     }

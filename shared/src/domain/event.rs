@@ -20,6 +20,14 @@ pub struct Event {
     pub created_at: OffsetDateTime,
 }
 
+impl Event {
+    /// Whether the payload was expunged (`DELETE /v1/events/{id}/payload`): it then reads as the
+    /// JSON text `null`, which a real payload (always an object) never is, and must not be sent.
+    pub fn payload_expunged(&self) -> bool {
+        self.payload.get() == "null"
+    }
+}
+
 /// The request body of `POST /v1/events`.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

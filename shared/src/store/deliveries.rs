@@ -108,6 +108,22 @@ impl Store {
         .await
     }
 
+    /// Fails a pending delivery without an attempt (its event can no longer be sent).
+    pub async fn fail_delivery(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        endpoint: &EndpointId,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let expression = "SET #status = :failed, last_error = :reason REMOVE next_attempt_at";
+        self.set_pending_delivery(tenant, event, endpoint, expression, |u| {
+            u.expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
+                .expression_attribute_values(":reason", s(reason))
+        })
+        .await
+    }
+
     /// Remembers the rate-limiter slot a deferred delivery holds, so it does not queue again
     /// when it comes back.
     pub async fn hold_rate_slot(

@@ -2,8 +2,12 @@
 //!
 //! | item        | pk                    | sk                       |
 //! |-------------|-----------------------|--------------------------|
-//! | API key     | `KEY#<sha256 of key>` | `KEY`                    |
-//! | tenant      | `TEN#<tenant>`        | `TEN`                    |
+//! | API key     | `KEY#<sha256 of key>` | `KEY` (`expires_at` once rotated out) |
+//! | tenant      | `TEN#<tenant>`        | `TEN` (quotas, registered type names) |
+//! | tenant list entry | `TENANTS`       | `TEN#<tenant>`           |
+//! | tenant's key reference | `TEN#<tenant>` | `APIKEY#<sha256 of key>` |
+//! | event type  | `TEN#<tenant>`        | `ETYPE#<name>`           |
+//! | events-per-minute counter | `TEN#<tenant>` | `QUOTA#EVENTS#<unix minute>` |
 //! | endpoint    | `TEN#<tenant>`        | `EP#<endpoint>`          |
 //! | event       | `TEN#<tenant>`        | `EVT#<event>`            |
 //! | idempotency | `TEN#<tenant>`        | `IDEM#<key>`             |
@@ -17,8 +21,10 @@
 mod attrs;
 mod deliveries;
 mod endpoints;
+mod event_types;
 mod events;
 mod limits;
+mod quotas;
 mod tenants;
 
 use std::time::Duration;
@@ -29,9 +35,14 @@ use time::OffsetDateTime;
 
 pub use deliveries::{DeliveryUpdate, RecordOutcome};
 pub use endpoints::HealthChange;
-pub use events::{ClaimState, IdempotencyClaim};
-pub use limits::RateSlot;
-pub use tenants::{ApiKey, Tenant};
+pub use event_types::{EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES};
+pub use events::{
+    ClaimState, Cursor, EXPUNGED_PAYLOAD, EventFilter, EventSummary, IdempotencyClaim, InvalidCursor, MAX_PAGE_SIZE,
+    Page,
+};
+pub use limits::{RateSlot, now_ms};
+pub use quotas::{IngestPolicy, Quotas};
+pub use tenants::{ApiKey, KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantUpdate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

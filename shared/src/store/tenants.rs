@@ -1,6 +1,9 @@
 use std::fmt;
+use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -8,9 +11,17 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::attrs::{Item, get_s, get_ts, s, ts};
+use super::attrs::{Item, get_s, get_ts, n, opt_n, s, ts};
+use super::events::{Cursor, Page, SkRange};
+use super::quotas::{EVENTS_PER_MINUTE, MAX_ENDPOINTS, Quotas};
 use super::{Store, StoreError, tenant_pk};
 use crate::ids::TenantId;
+
+/// How long a rotated-out API key keeps working, so senders can switch without downtime.
+pub const KEY_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// The partition that lists every tenant (`sk = TEN#<tenant>`), written with the tenant.
+const TENANTS_PK: &str = "TENANTS";
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Tenant {
@@ -18,6 +29,7 @@ pub struct Tenant {
     pub name: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    pub quotas: Quotas,
 }
 
 /// A tenant's API key (`hk_…`). Shown once at creation; only its SHA-256 is stored, which is
@@ -46,48 +58,149 @@ impl fmt::Debug for ApiKey {
     }
 }
 
+/// A new key, and until when the key it replaced still works.
+#[derive(Debug)]
+pub struct RotatedKey {
+    pub api_key: ApiKey,
+    pub previous_key_expires_at: OffsetDateTime,
+}
+
+/// What `PATCH /v1/tenants/{id}` changes. For a quota, `Some(None)` removes the limit.
+#[derive(Debug, Default)]
+pub struct TenantUpdate {
+    pub name: Option<String>,
+    pub max_endpoints: Option<Option<u32>>,
+    pub events_per_minute: Option<Option<u32>>,
+}
+
+impl TenantUpdate {
+    fn is_empty(&self) -> bool {
+        self.name.is_none() && self.max_endpoints.is_none() && self.events_per_minute.is_none()
+    }
+}
+
+fn key_pk_of_hash(hash: &str) -> String {
+    format!("KEY#{hash}")
+}
+
 fn key_pk(presented: &str) -> String {
-    format!("KEY#{}", ApiKey::hash(presented))
+    key_pk_of_hash(&ApiKey::hash(presented))
+}
+
+/// The tenant's reference to one of its keys (`pk = TEN#<tenant>`), so the keys can be found
+/// for rotation and deletion. It carries the key's `expires_at` once rotated out.
+fn key_ref_sk(hash: &str) -> String {
+    format!("APIKEY#{hash}")
+}
+
+fn list_sk(id: &TenantId) -> String {
+    format!("TEN#{id}")
+}
+
+fn tenant_from_item(id: TenantId, item: &Item) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id,
+        name: get_s(item, "name")?.to_owned(),
+        created_at: get_ts(item, "created_at")?,
+        quotas: Quotas::from_item(item)?,
+    })
+}
+
+fn build_error(err: impl std::error::Error) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
+
+/// How a transaction ended: committed, or cancelled because these items (by position) failed
+/// their condition. Any other cancellation (a conflicting transaction) is an error to retry.
+pub(super) enum Transaction {
+    Committed,
+    ConditionFailed(Vec<bool>),
+}
+
+fn cancelled_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<bool>> {
+    match err.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(e) => {
+            let failed: Vec<bool> =
+                e.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect();
+            failed.iter().any(|f| *f).then_some(failed)
+        }
+        _ => None,
+    }
 }
 
 impl Store {
-    /// Creates a tenant and its first API key in one transaction.
+    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transaction, StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Transaction::Committed),
+            Err(err) => match cancelled_conditions(&err) {
+                Some(failed) => Ok(Transaction::ConditionFailed(failed)),
+                None => Err(StoreError::aws("TransactWriteItems")(err)),
+            },
+        }
+    }
+
+    pub(super) fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Creates a tenant, its entry in the `TENANTS` list and its first API key, in one
+    /// transaction.
     pub async fn create_tenant(&self, name: &str) -> Result<(Tenant, ApiKey), StoreError> {
-        let tenant = Tenant { id: TenantId::generate(), name: name.to_owned(), created_at: OffsetDateTime::now_utc() };
+        let tenant = Tenant {
+            id: TenantId::generate(),
+            name: name.to_owned(),
+            created_at: OffsetDateTime::now_utc(),
+            quotas: Quotas::default(),
+        };
         let key = ApiKey::generate();
-        let tenant_item: Item = [
-            ("pk".to_owned(), s(tenant_pk(&tenant.id))),
-            ("sk".to_owned(), s("TEN")),
-            ("name".to_owned(), s(&tenant.name)),
-            ("created_at".to_owned(), ts(tenant.created_at)),
-        ]
-        .into();
+        let hash = ApiKey::hash(key.expose());
+        let tenant_item = |pk: String, sk: String| -> Item {
+            [
+                ("pk".to_owned(), s(pk)),
+                ("sk".to_owned(), s(sk)),
+                ("name".to_owned(), s(&tenant.name)),
+                ("created_at".to_owned(), ts(tenant.created_at)),
+            ]
+            .into()
+        };
         let key_item: Item = [
-            ("pk".to_owned(), s(key_pk(key.expose()))),
+            ("pk".to_owned(), s(key_pk_of_hash(&hash))),
             ("sk".to_owned(), s("KEY")),
             ("tenant_id".to_owned(), s(tenant.id.as_str())),
             ("created_at".to_owned(), ts(tenant.created_at)),
         ]
         .into();
-        let puts = [tenant_item, key_item].into_iter().map(|item| {
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map(|put| TransactWriteItem::builder().put(put).build())
-        });
-        let items = puts.collect::<Result<Vec<_>, _>>().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(StoreError::aws("TransactWriteItems"))?;
-        Ok((tenant, key))
+        let key_ref: Item = [
+            ("pk".to_owned(), s(tenant_pk(&tenant.id))),
+            ("sk".to_owned(), s(key_ref_sk(&hash))),
+            ("created_at".to_owned(), ts(tenant.created_at)),
+        ]
+        .into();
+        let items = [
+            tenant_item(tenant_pk(&tenant.id), "TEN".to_owned()),
+            tenant_item(TENANTS_PK.to_owned(), list_sk(&tenant.id)),
+            key_item,
+            key_ref,
+        ]
+        .into_iter()
+        .map(|item| self.put(item, Some("attribute_not_exists(pk)")))
+        .collect::<Result<Vec<_>, _>>()?;
+        match self.transact(items).await? {
+            Transaction::Committed => Ok((tenant, key)),
+            Transaction::ConditionFailed(_) => {
+                Err(StoreError::Corrupt("a fresh tenant id or API key is already taken".to_owned()))
+            }
+        }
     }
 
-    /// The tenant a presented API key belongs to, if any.
+    /// The tenant a presented API key belongs to, if any. A rotated-out key counts until its
+    /// `expires_at` (DynamoDB's TTL removes it some time after).
     pub async fn tenant_for_key(&self, presented: &str) -> Result<Option<TenantId>, StoreError> {
         let out = self
             .client
@@ -101,6 +214,11 @@ impl Store {
         match out.item {
             None => Ok(None),
             Some(item) => {
+                if let Some(expires_at) = opt_n::<i64>(&item, "expires_at")?
+                    && expires_at <= OffsetDateTime::now_utc().unix_timestamp()
+                {
+                    return Ok(None);
+                }
                 let id = get_s(&item, "tenant_id")?;
                 TenantId::parse(id).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
             }
@@ -108,24 +226,221 @@ impl Store {
     }
 
     pub async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        self.read_tenant(id, false).await
+    }
+
+    async fn read_tenant(&self, id: &TenantId, consistent: bool) -> Result<Option<Tenant>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(id)))
             .key("sk", s("TEN"))
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
-        out.item
+        out.item.map(|item| tenant_from_item(id.clone(), &item)).transpose()
+    }
+
+    /// A page of tenants, oldest first (a Query of the `TENANTS` partition).
+    pub async fn list_tenants(&self, limit: usize, after: Option<&Cursor>) -> Result<Page<Tenant>, StoreError> {
+        let range = SkRange { pk: TENANTS_PK.to_owned(), lo: "TEN#".to_owned(), hi: "TEN#~".to_owned() };
+        let after = after.map(|c| c.sort_key());
+        let page = self.query_range(&range, false, limit, after, |q| q).await?;
+        let items = page
+            .items
+            .iter()
             .map(|item| {
-                Ok(Tenant {
-                    id: id.clone(),
-                    name: get_s(&item, "name")?.to_owned(),
-                    created_at: get_ts(&item, "created_at")?,
-                })
+                let id = TenantId::parse(get_s(item, "sk")?.trim_start_matches("TEN#"))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                tenant_from_item(id, item)
             })
-            .transpose()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor: page.last_key.as_deref().map(Cursor::encode) })
+    }
+
+    /// Renames the tenant and sets or removes quotas, on the tenant item and its list entry
+    /// together. `None` if there is no such tenant.
+    pub async fn update_tenant(&self, id: &TenantId, update: &TenantUpdate) -> Result<Option<Tenant>, StoreError> {
+        if update.is_empty() {
+            return self.read_tenant(id, true).await;
+        }
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        let mut names: Vec<(String, &str)> = Vec::new();
+        let mut values = Vec::new();
+        if let Some(name) = &update.name {
+            set.push("#name = :name".to_owned());
+            names.push(("#name".to_owned(), "name"));
+            values.push((":name".to_owned(), s(name)));
+        }
+        for (attr, change) in [(MAX_ENDPOINTS, update.max_endpoints), (EVENTS_PER_MINUTE, update.events_per_minute)] {
+            match change {
+                None => continue,
+                Some(Some(limit)) => {
+                    set.push(format!("#{attr} = :{attr}"));
+                    values.push((format!(":{attr}"), n(limit)));
+                }
+                Some(None) => remove.push(format!("#{attr}")),
+            }
+            names.push((format!("#{attr}"), attr));
+        }
+        let mut expression = String::new();
+        if !set.is_empty() {
+            expression.push_str(&format!("SET {}", set.join(", ")));
+        }
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let items = [(tenant_pk(id), "TEN".to_owned()), (TENANTS_PK.to_owned(), list_sk(id))]
+            .into_iter()
+            .map(|(pk, sk)| {
+                let mut update = Update::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(pk))
+                    .key("sk", s(sk))
+                    .update_expression(expression.trim())
+                    .condition_expression("attribute_exists(pk)");
+                for (placeholder, attr) in &names {
+                    update = update.expression_attribute_names(placeholder, *attr);
+                }
+                for (placeholder, value) in &values {
+                    update = update.expression_attribute_values(placeholder, value.clone());
+                }
+                update.build().map(|u| TransactWriteItem::builder().update(u).build()).map_err(build_error)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.transact(items).await? {
+            Transaction::Committed => self.read_tenant(id, true).await,
+            Transaction::ConditionFailed(_) => Ok(None),
+        }
+    }
+
+    /// The hashes of the tenant's keys, with the `expires_at` of those rotated out.
+    async fn key_refs(&self, id: &TenantId) -> Result<Vec<(String, Option<i64>)>, StoreError> {
+        let items = self.query_prefix(tenant_pk(id), "APIKEY#").await?;
+        items
+            .iter()
+            .map(|item| Ok((get_s(item, "sk")?.trim_start_matches("APIKEY#").to_owned(), opt_n(item, "expires_at")?)))
+            .collect()
+    }
+
+    /// Issues a new API key and lets the current one work for [`KEY_ROTATION_GRACE`] more.
+    /// Keys rotated out earlier keep their own expiry. `None` if there is no such tenant.
+    pub async fn rotate_api_key(&self, id: &TenantId) -> Result<Option<RotatedKey>, StoreError> {
+        let refs = self.key_refs(id).await?;
+        let Some((current, _)) = refs.iter().find(|(_, expires)| expires.is_none()) else {
+            return match self.read_tenant(id, true).await? {
+                None => Ok(None),
+                Some(_) => Err(StoreError::Corrupt(format!("tenant {id} has no current API key to rotate"))),
+            };
+        };
+        let now = OffsetDateTime::now_utc();
+        let expires_at = now + KEY_ROTATION_GRACE;
+        let key = ApiKey::generate();
+        let hash = ApiKey::hash(key.expose());
+        let new_key: Item = [
+            ("pk".to_owned(), s(key_pk_of_hash(&hash))),
+            ("sk".to_owned(), s("KEY")),
+            ("tenant_id".to_owned(), s(id.as_str())),
+            ("created_at".to_owned(), ts(now)),
+        ]
+        .into();
+        let new_ref: Item = [
+            ("pk".to_owned(), s(tenant_pk(id))),
+            ("sk".to_owned(), s(key_ref_sk(&hash))),
+            ("created_at".to_owned(), ts(now)),
+        ]
+        .into();
+        let expire = |pk: String, sk: String| {
+            Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .update_expression("SET expires_at = :expires")
+                // A concurrent rotation that got there first cancels this one.
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(expires_at)")
+                .expression_attribute_values(":expires", n(expires_at.unix_timestamp()))
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(build_error)
+        };
+        // Touching the tenant item makes the rotation fail if the tenant is gone or going.
+        let tenant = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(id)))
+            .key("sk", s("TEN"))
+            .update_expression("SET key_rotated_at = :now")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
+            .expression_attribute_values(":now", ts(now))
+            .build()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .map_err(build_error)?;
+        let items = vec![
+            self.put(new_key, Some("attribute_not_exists(pk)"))?,
+            self.put(new_ref, Some("attribute_not_exists(pk)"))?,
+            expire(key_pk_of_hash(current), "KEY".to_owned())?,
+            expire(tenant_pk(id), key_ref_sk(current))?,
+            tenant,
+        ];
+        match self.transact(items).await? {
+            Transaction::Committed => Ok(Some(RotatedKey { api_key: key, previous_key_expires_at: expires_at })),
+            Transaction::ConditionFailed(failed) if failed.get(4) == Some(&true) => Ok(None),
+            Transaction::ConditionFailed(_) => Err(StoreError::Aws {
+                op: "TransactWriteItems",
+                message: "another rotation of the same key won; retry".to_owned(),
+            }),
+        }
+    }
+
+    /// Deletes the tenant, its `TENANTS` entry and every API key, so its keys stop working at
+    /// once. The tenant's other items (endpoints, event types, events and their log) are left:
+    /// no key can reach them any more, and message records expire through DynamoDB's TTL.
+    /// Returns false if there is no such tenant.
+    pub async fn delete_tenant(&self, id: &TenantId) -> Result<bool, StoreError> {
+        // Mark it first, so a rotation cannot add a key after the keys are listed. A retry after
+        // a failure half-way finds the mark and finishes.
+        let mark = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(id)))
+            .key("sk", s("TEN"))
+            .update_expression("SET deleting = :yes")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":yes", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .send()
+            .await;
+        match mark {
+            Ok(_) => {}
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                return Ok(false);
+            }
+            Err(err) => return Err(StoreError::aws("UpdateItem")(err)),
+        }
+        let mut keys = Vec::new();
+        for (hash, _) in self.key_refs(id).await? {
+            keys.push((key_pk_of_hash(&hash), "KEY".to_owned()));
+            keys.push((tenant_pk(id), key_ref_sk(&hash)));
+        }
+        // Keys first: a failure after this leaves a tenant nobody can authenticate as.
+        self.batch_delete(keys).await?;
+        let items = [(tenant_pk(id), "TEN".to_owned()), (TENANTS_PK.to_owned(), list_sk(id))]
+            .into_iter()
+            .map(|(pk, sk)| {
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(pk))
+                    .key("sk", s(sk))
+                    .build()
+                    .map(|d| TransactWriteItem::builder().delete(d).build())
+                    .map_err(build_error)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.transact(items).await? {
+            Transaction::Committed | Transaction::ConditionFailed(_) => Ok(true),
+        }
     }
 }
 
