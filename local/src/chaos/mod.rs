@@ -196,6 +196,17 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let tenant = call(&http, &format!("{base}/v1/tenants"), ADMIN_TOKEN, json!({"name": "chaos"})).await?;
     let key = tenant["api_key"].as_str().context("no api key")?.to_owned();
     let tenant_id = TenantId::parse(tenant["id"].as_str().context("no tenant id")?)?;
+    // The run publishes far faster than the default 600 events a minute.
+    let quota = json!({"quotas": {"events_per_minute": 1_000_000}});
+    let response = http
+        .patch(format!("{base}/v1/tenants/{tenant_id}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(quota.to_string())
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("raising the chaos tenant's quota failed: {}", response.status());
+    }
     let mut endpoint_ids = Vec::new();
     for receiver in &receivers {
         let body = json!({"url": receiver.url, "timeout_ms": 1000, "retry": {"schedule_seconds": SCHEDULE}});

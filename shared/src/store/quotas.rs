@@ -23,7 +23,13 @@ pub(super) const EVENTS_PER_MINUTE: &str = "events_per_minute";
 /// The tenant item's string set of registered event type names.
 pub(super) const EVENT_TYPES: &str = "event_types";
 
-/// What a tenant may use. `None` is no limit (a new tenant has none).
+/// A tenant's endpoint quota until the operator sets another.
+pub const DEFAULT_MAX_ENDPOINTS: u32 = 50;
+/// A tenant's event rate quota until the operator sets another.
+pub const DEFAULT_EVENTS_PER_MINUTE: u32 = 600;
+
+/// What a tenant may use. Unset quotas read as the defaults (50 endpoints, 600 events per
+/// minute); `None` would be no limit, which only a stored value could ask for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Quotas {
     /// Endpoints the tenant may have at once.
@@ -34,7 +40,10 @@ pub struct Quotas {
 
 impl Quotas {
     pub(super) fn from_item(item: &Item) -> Result<Self, StoreError> {
-        Ok(Self { max_endpoints: opt_n(item, MAX_ENDPOINTS)?, events_per_minute: opt_n(item, EVENTS_PER_MINUTE)? })
+        Ok(Self {
+            max_endpoints: Some(opt_n(item, MAX_ENDPOINTS)?.unwrap_or(DEFAULT_MAX_ENDPOINTS)),
+            events_per_minute: Some(opt_n(item, EVENTS_PER_MINUTE)?.unwrap_or(DEFAULT_EVENTS_PER_MINUTE)),
+        })
     }
 }
 
