@@ -50,6 +50,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("too many requests: the quota allows more in {retry_after_seconds} s")]
     TooManyRequests { retry_after_seconds: u64 },
+    /// A quota that time does not restore (endpoints): 429 without `Retry-After`.
+    #[error("{message}")]
+    QuotaExceeded { message: String },
     #[error("the service could not complete the request; it is safe to retry")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -91,6 +94,7 @@ impl ApiError {
             Self::Invalid(_) | Self::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }

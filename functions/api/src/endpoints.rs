@@ -1,19 +1,20 @@
 //! Endpoints: where a tenant's events go.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{
-    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EventTypePattern, HttpMethod, NewEndpoint,
-    NewEndpointRequest, Presentation, RetryPolicy,
+    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EventType, EventTypePattern, HttpMethod, Invalid,
+    NewEndpoint, NewEndpointRequest, Presentation, RetryPolicy,
 };
 use hookline_shared::ids::EndpointId;
 use hookline_shared::signing::SigningSecret;
 use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::{List, path_id};
+use crate::path_id;
 
 /// An endpoint as the API shows it. The signing secret is not part of it.
 #[derive(Serialize)]
@@ -92,6 +93,13 @@ pub async fn create(
     JsonBody(request): JsonBody<NewEndpointRequest>,
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
     let new = NewEndpoint::parse(request, state.url_rules())?;
+    if let Some(max) = state.store.get_quotas(&tenant).await?.max_endpoints
+        && state.store.count_endpoints(&tenant).await? >= max as usize
+    {
+        return Err(ApiError::QuotaExceeded {
+            message: format!("the tenant's quota allows {max} endpoints; delete one or ask the operator for more"),
+        });
+    }
     let endpoint = Endpoint {
         id: EndpointId::generate(),
         tenant_id: tenant,
@@ -103,6 +111,7 @@ pub async fn create(
         presentation: new.presentation,
         limits: new.limits,
         secret: SigningSecret::generate(),
+        previous_secret: None,
         status: EndpointStatus::Active,
         health: EndpointHealth::default(),
         created_at: OffsetDateTime::now_utc(),
@@ -123,10 +132,195 @@ pub async fn get(
     Ok(Json(EndpointView::from(&endpoint)))
 }
 
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 100;
+
+/// `GET /v1/endpoints` query: `limit`, `cursor` (the last id of the previous page), and
+/// filters by `status` and by an event type the endpoint subscribes to.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+    status: Option<EndpointStatus>,
+    event_type: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Page {
+    data: Vec<EndpointView>,
+    next_cursor: Option<String>,
+}
+
+/// Oldest first (ids are time-ordered). A tenant has at most its quota of endpoints, so the
+/// filtering happens after one Query.
 pub async fn list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-) -> Result<Json<List<EndpointView>>, ApiError> {
-    let endpoints = state.store.list_endpoints(&tenant).await?;
-    Ok(Json(List { data: endpoints.iter().map(EndpointView::from).collect() }))
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Page>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Invalid::one("limit", format!("1 to {MAX_PAGE}")).into());
+    }
+    let event_type = match &query.event_type {
+        Some(name) => Some(EventType::parse(name).map_err(|m| Invalid::one("event_type", m))?),
+        None => None,
+    };
+    let mut endpoints = state.store.list_endpoints(&tenant).await?;
+    endpoints.sort_by(|a, b| a.id.cmp(&b.id));
+    let matching: Vec<&Endpoint> = endpoints
+        .iter()
+        .filter(|ep| query.cursor.as_deref().is_none_or(|after| ep.id.as_str() > after))
+        .filter(|ep| query.status.is_none_or(|s| ep.status == s))
+        .filter(|ep| event_type.as_ref().is_none_or(|t| ep.event_types.iter().any(|p| p.matches(t))))
+        .collect();
+    let next_cursor = (matching.len() > limit).then(|| matching[limit - 1].id.to_string());
+    let data = matching.into_iter().take(limit).map(EndpointView::from).collect();
+    Ok(Json(Page { data, next_cursor }))
+}
+
+/// The endpoint as a creation request, so a patch can be validated as a whole by the same rules.
+fn as_request(ep: &Endpoint) -> Value {
+    json!({
+        "url": ep.url.to_string(),
+        "description": ep.description,
+        "event_types": ep.event_types,
+        "retry": ep.retry,
+        "disable_after_hours": ep.limits.disable_after_hours,
+        "method": ep.options.method,
+        "auth": ep.options.auth,
+        "headers": ep.options.headers,
+        "metadata": ep.options.metadata,
+        "timeout_ms": ep.options.timeout_ms,
+        "rate_limit_per_second": ep.options.rate_limit_per_second,
+        "rate_limit_key": ep.options.rate_limit_key,
+        "format": ep.presentation.format,
+        "template": ep.presentation.template,
+        "query": ep.presentation.query,
+        "thread_key": ep.presentation.thread_key,
+        "sign": ep.presentation.sign,
+    })
+}
+
+/// `PATCH /v1/endpoints/{id}`: any creation field (`null` clears an optional one), plus
+/// `enabled`. The result is validated as a whole, like a creation.
+pub async fn update(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<serde_json::Map<String, Value>>,
+) -> Result<Json<EndpointView>, ApiError> {
+    let id = path_id("endpoint", EndpointId::parse(&id))?;
+    let mut endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let mut patch = patch;
+    let enabled = match patch.remove("enabled") {
+        None => None,
+        Some(Value::Bool(b)) => Some(b),
+        Some(_) => return Err(Invalid::one("enabled", "true or false").into()),
+    };
+    if !patch.is_empty() {
+        let mut merged = as_request(&endpoint);
+        if let Value::Object(fields) = &mut merged {
+            fields.extend(patch);
+        }
+        let request: NewEndpointRequest =
+            serde_json::from_value(merged).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?;
+        let new = NewEndpoint::parse(request, state.url_rules())?;
+        endpoint.url = new.url;
+        endpoint.description = new.description;
+        endpoint.event_types = new.event_types;
+        endpoint.retry = new.retry;
+        endpoint.options = new.options;
+        endpoint.presentation = new.presentation;
+        endpoint.limits = new.limits;
+        if !state.store.update_endpoint_settings(&endpoint).await? {
+            return Err(ApiError::NotFound("endpoint"));
+        }
+    }
+    if let Some(enabled) = enabled {
+        state.store.set_endpoint_enabled(&tenant, &id, enabled).await?;
+    }
+    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    tracing::info!(tenant_id = %tenant, endpoint_id = %id, "endpoint updated");
+    Ok(Json(EndpointView::from(&endpoint)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id("endpoint", EndpointId::parse(&id))?;
+    if !state.store.delete_endpoint(&tenant, &id).await? {
+        return Err(ApiError::NotFound("endpoint"));
+    }
+    tracing::info!(tenant_id = %tenant, endpoint_id = %id, "endpoint deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub struct SecretView {
+    secret: String,
+    /// During a rotation's grace period, the old secret, which still signs every request.
+    previous_secret: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    previous_secret_expires_at: Option<OffsetDateTime>,
+}
+
+fn secret_view(ep: &Endpoint) -> SecretView {
+    let previous = ep.previous_secret.as_ref().filter(|p| p.until > OffsetDateTime::now_utc());
+    SecretView {
+        secret: ep.secret.expose(),
+        previous_secret: previous.map(|p| p.secret.expose()),
+        previous_secret_expires_at: previous.map(|p| p.until),
+    }
+}
+
+/// `GET /v1/endpoints/{id}/secret`: the only route that shows a signing secret after creation.
+pub async fn secret(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<SecretView>, ApiError> {
+    let id = path_id("endpoint", EndpointId::parse(&id))?;
+    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    Ok(Json(secret_view(&endpoint)))
+}
+
+const DEFAULT_GRACE_SECONDS: u64 = 24 * 3600;
+const MAX_GRACE_SECONDS: u64 = 7 * 24 * 3600;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    grace_seconds: Option<u64>,
+}
+
+/// `POST /v1/endpoints/{id}/secret/rotate` `{"grace_seconds"?}`: a new secret signs from now
+/// on; the old one signs too until the grace period ends, so receivers can switch without
+/// refusing anything (Standard Webhooks allows several signatures in `webhook-signature`).
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<SecretView>, ApiError> {
+    let id = path_id("endpoint", EndpointId::parse(&id))?;
+    let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?
+    };
+    let grace = request.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
+    if grace > MAX_GRACE_SECONDS {
+        return Err(Invalid::one("grace_seconds", format!("0 to {MAX_GRACE_SECONDS} seconds (7 days)")).into());
+    }
+    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let new = SigningSecret::generate();
+    let until = OffsetDateTime::now_utc() + time::Duration::seconds(i64::try_from(grace).unwrap_or(0));
+    state.store.rotate_endpoint_secret(&tenant, &id, &new, &endpoint.secret, until).await?;
+    tracing::info!(tenant_id = %tenant, endpoint_id = %id, grace_seconds = grace, "signing secret rotated");
+    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    Ok(Json(secret_view(&endpoint)))
 }

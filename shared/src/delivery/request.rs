@@ -72,7 +72,13 @@ pub fn build(endpoint: &Endpoint, event: &Event, timestamp: i64) -> OutgoingRequ
     if presentation.sign {
         set("webhook-id", event.id.to_string());
         set("webhook-timestamp", timestamp.to_string());
-        set("webhook-signature", endpoint.secret.sign(event.id.as_str(), timestamp, &rendered.body));
+        let now = time::OffsetDateTime::from_unix_timestamp(timestamp).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let signatures: Vec<String> = endpoint
+            .signing_secrets(now)
+            .into_iter()
+            .map(|secret| secret.sign(event.id.as_str(), timestamp, &rendered.body))
+            .collect();
+        set("webhook-signature", signatures.join(" "));
     }
     // Credentials and the tenant's own headers; validation keeps them off the names set above.
     for (name, value) in endpoint.options.request_headers() {
@@ -96,15 +102,14 @@ mod tests {
     use super::*;
     use crate::domain::{
         DeliveryLimits, DeliveryOptions, EndpointHealth, EndpointStatus, EndpointUrl, EventType, EventTypePattern,
-        Presentation, RetryPolicy, UrlRules,
+        Presentation, PreviousSecret, RetryPolicy, UrlRules,
     };
     use crate::ids::{EndpointId, EventId, TenantId};
     use crate::signing::SigningSecret;
 
-    #[test]
-    fn signs_the_exact_body_with_the_event_id() {
+    fn sample_endpoint() -> Endpoint {
         let tenant = TenantId::generate();
-        let endpoint = Endpoint {
+        Endpoint {
             id: EndpointId::generate(),
             tenant_id: tenant.clone(),
             url: EndpointUrl::parse("https://example.com/hook", UrlRules::default()).unwrap(),
@@ -115,11 +120,16 @@ mod tests {
             presentation: Presentation { sign: true, ..Presentation::default() },
             limits: DeliveryLimits::default(),
             secret: SigningSecret::generate(),
+            previous_secret: None,
             status: EndpointStatus::Active,
             health: EndpointHealth::default(),
             created_at: OffsetDateTime::now_utc(),
-        };
-        let event = Event {
+        }
+    }
+
+    fn sample_event() -> Event {
+        let tenant = TenantId::generate();
+        Event {
             id: EventId::generate(),
             tenant_id: tenant,
             event_type: EventType::parse("order.created").unwrap(),
@@ -127,7 +137,13 @@ mod tests {
             idempotency_key: None,
             endpoint_ids: vec![],
             created_at: OffsetDateTime::now_utc(),
-        };
+        }
+    }
+
+    #[test]
+    fn signs_the_exact_body_with_the_event_id() {
+        let endpoint = sample_endpoint();
+        let event = sample_event();
         let req = build(&endpoint, &event, 1_700_000_000);
         assert_eq!(&req.body[..], r#"{"b": 1, "a": "ü"}"#.as_bytes());
         assert_eq!(req.headers["webhook-id"], event.id.as_str());
@@ -137,5 +153,24 @@ mod tests {
         assert!(req.headers["user-agent"].to_str().unwrap().starts_with("Hookline/"));
         let sig = req.headers["webhook-signature"].to_str().unwrap();
         assert!(endpoint.secret.verify(event.id.as_str(), 1_700_000_000, &req.body, sig));
+    }
+
+    #[test]
+    fn a_rotated_secret_signs_alongside_the_new_one_until_its_grace_ends() {
+        let mut endpoint = sample_endpoint();
+        let old = SigningSecret::generate();
+        let at = 1_700_000_000;
+        let until = OffsetDateTime::from_unix_timestamp(at + 60).unwrap();
+        endpoint.previous_secret = Some(PreviousSecret { secret: old.clone(), until });
+        let event = sample_event();
+        let req = build(&endpoint, &event, at);
+        let header = req.headers["webhook-signature"].to_str().unwrap();
+        assert_eq!(header.split(' ').count(), 2);
+        assert!(endpoint.secret.verify(event.id.as_str(), at, &req.body, header));
+        assert!(old.verify(event.id.as_str(), at, &req.body, header));
+        let later = build(&endpoint, &event, at + 61);
+        let header = later.headers["webhook-signature"].to_str().unwrap();
+        assert_eq!(header.split(' ').count(), 1, "the old secret stopped signing");
+        assert!(!old.verify(event.id.as_str(), at + 61, &later.body, header));
     }
 }

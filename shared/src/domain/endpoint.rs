@@ -105,6 +105,8 @@ pub struct Endpoint {
     pub presentation: Presentation,
     pub limits: DeliveryLimits,
     pub secret: SigningSecret,
+    /// The secret before the last rotation, still signing alongside the new one until `until`.
+    pub previous_secret: Option<PreviousSecret>,
     pub status: EndpointStatus,
     pub health: EndpointHealth,
     pub created_at: OffsetDateTime,
@@ -140,6 +142,13 @@ pub struct EndpointHealth {
     pub circuit_opens: u32,
 }
 
+/// A rotated-out signing secret and when it stops signing.
+#[derive(Clone, Debug)]
+pub struct PreviousSecret {
+    pub secret: SigningSecret,
+    pub until: OffsetDateTime,
+}
+
 /// How an event is put on the wire for this endpoint.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -169,6 +178,16 @@ pub struct RateLimit {
 impl Endpoint {
     pub fn subscribes_to(&self, event_type: &EventType) -> bool {
         self.status == EndpointStatus::Active && self.event_types.iter().any(|p| p.matches(event_type))
+    }
+
+    /// Every secret that signs a request sent at `now`: the current one, then the previous one
+    /// during its grace period (Standard Webhooks puts both in `webhook-signature`).
+    pub fn signing_secrets(&self, now: OffsetDateTime) -> Vec<&SigningSecret> {
+        let mut secrets = vec![&self.secret];
+        if let Some(previous) = self.previous_secret.as_ref().filter(|p| p.until > now) {
+            secrets.push(&previous.secret);
+        }
+        secrets
     }
 
     pub fn timeout(&self) -> std::time::Duration {

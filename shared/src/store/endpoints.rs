@@ -6,7 +6,7 @@ use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::{Store, StoreError, tenant_pk};
 use crate::domain::{
     DeliveryLimits, DeliveryOptions, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, EventTypePattern,
-    Presentation, RetryPolicy,
+    Presentation, PreviousSecret, RetryPolicy,
 };
 use crate::ids::{EndpointId, TenantId};
 use crate::signing::SigningSecret;
@@ -69,6 +69,10 @@ fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
         ("created_at".to_owned(), ts(ep.created_at)),
     ]
     .into();
+    if let Some(previous) = &ep.previous_secret {
+        item.insert("previous_secret".to_owned(), s(previous.secret.expose()));
+        item.insert("previous_secret_until".to_owned(), ts(previous.until));
+    }
     if let Some(reason) = &ep.health.disabled_reason {
         item.insert("disabled_reason".to_owned(), s(reason));
     }
@@ -95,6 +99,12 @@ fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
         presentation: settings.presentation,
         limits: settings.limits,
         secret: parse("secret", SigningSecret::parse(get_s(item, "secret")?))?,
+        previous_secret: match (opt_s(item, "previous_secret"), opt_ts(item, "previous_secret_until")?) {
+            (Some(secret), Some(until)) => {
+                Some(PreviousSecret { secret: parse("previous_secret", SigningSecret::parse(secret))?, until })
+            }
+            _ => None,
+        },
         status: match opt_s(item, "status") {
             Some("disabled") => EndpointStatus::Disabled,
             _ => EndpointStatus::Active,
@@ -132,6 +142,105 @@ impl Store {
             .await
             .map_err(StoreError::aws("GetItem"))?;
         out.item.map(|item| from_item(tenant, &item)).transpose()
+    }
+
+    /// Replaces an existing endpoint's settings, leaving its status, health and secrets to
+    /// their own writers. Returns false if the endpoint does not exist.
+    pub async fn update_endpoint_settings(&self, ep: &Endpoint) -> Result<bool, StoreError> {
+        let item = to_item(ep)?;
+        let settings = item.get("settings").cloned().ok_or_else(|| StoreError::Corrupt("no settings".into()))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(&ep.tenant_id)))
+            .key("sk", s(format!("EP#{}", ep.id)))
+            .update_expression("SET settings = :settings")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":settings", settings)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
+    }
+
+    /// Enables (clearing the disabled reason) or disables an endpoint by the tenant's choice.
+    pub async fn set_endpoint_enabled(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        enabled: bool,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(format!("EP#{id}")))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status");
+        let request = if enabled {
+            request
+                .update_expression(
+                    "SET #status = :active, circuit_opens = :zero REMOVE disabled_reason, failing_since, circuit_open_until",
+                )
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":zero", n(0))
+        } else {
+            request
+                .update_expression("SET #status = :disabled, disabled_reason = :reason")
+                .expression_attribute_values(":disabled", s("disabled"))
+                .expression_attribute_values(":reason", s("disabled by the tenant"))
+        };
+        request.send().await.map_err(StoreError::aws("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Installs a new signing secret; the old one keeps signing until `previous_until`.
+    pub async fn rotate_endpoint_secret(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        new: &SigningSecret,
+        previous: &SigningSecret,
+        previous_until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(format!("EP#{id}")))
+            .update_expression("SET secret = :new, previous_secret = :old, previous_secret_until = :until")
+            // Only over the secret the caller read, so two rotations cannot lose one.
+            .condition_expression("secret = :old")
+            .expression_attribute_values(":new", s(new.expose()))
+            .expression_attribute_values(":old", s(previous.expose()))
+            .expression_attribute_values(":until", ts(previous_until))
+            .send()
+            .await
+            .map_err(StoreError::aws("UpdateItem"))?;
+        Ok(())
+    }
+
+    /// Deletes an endpoint. Its queued deliveries are dropped when they come up.
+    pub async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(format!("EP#{id}")))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws("DeleteItem")(err)),
+        }
     }
 
     /// Applies a health change in place. Changes are idempotent, so a stale view of the
