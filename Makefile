@@ -32,13 +32,14 @@ export SAM_CLI_TELEMETRY := 0
 # `cargo lambda` finds its subcommand binary as `cargo-lambda` on PATH.
 VENV_PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv test dev chaos build deploy lint-template fmt lint clean
+.PHONY: help venv test dev chaos build bench deploy lint-template fmt lint clean
 
 help:
 	@echo 'make test           lint the template, then cargo test against a local moto server'
 	@echo 'make dev            run Hookline locally (hookline-dev) on PORT=$(PORT) against moto'
 	@echo 'make chaos          CHAOS_EVENTS=10000 events through flaky receivers while workers are SIGKILLed'
 	@echo 'make build          cargo lambda build --release --arm64 (the three functions)'
+	@echo 'make bench          measure requests/cost per delivery, CPU, cold starts, sizes, memory, throughput (BENCH_ARM64=0 skips the arm64 size build)'
 	@echo 'make deploy         sam build && sam deploy --guided'
 	@echo 'make lint-template  cfn-lint + sam validate + cfn-lint of the SAM-transformed template'
 	@echo 'make fmt            cargo fmt --check'
@@ -72,6 +73,19 @@ chaos: $(VENV_STAMP)
 build: $(VENV_STAMP)
 	rustup target add $(LAMBDA_TARGET)
 	PATH="$(VENV_PATH)" $(VENV)/bin/cargo-lambda lambda build --release --arm64
+
+# Release builds first (host for the measurements; arm64 through cargo lambda for the sizes,
+# reported as x86_64 if that build fails), then one measuring run under a private moto that
+# prints the table and writes bench/RESULTS.md. Its log: target/bench/arm64-build.log.
+BENCH_ARM64 ?= 1
+bench: $(VENV_STAMP)
+	cargo build --release -p ingest -p deliver -p api -p hookline-bench
+	mkdir -p target/bench
+	if [[ "$(BENCH_ARM64)" != 1 ]]; then arm64=skipped; \
+	elif { rustup target add $(LAMBDA_TARGET) && PATH="$(VENV_PATH)" $(VENV)/bin/cargo-lambda lambda build \
+		--release --arm64 -p ingest -p deliver -p api; } >target/bench/arm64-build.log 2>&1; then arm64=ok; \
+	else arm64="failed (see target/bench/arm64-build.log)"; echo "bench: arm64 build failed, sizes are x86_64" >&2; fi; \
+	HOOKLINE_BENCH_ARM64="$$arm64" scripts/with-moto target/release/hookline-bench
 
 deploy: $(VENV_STAMP)
 	PATH="$(VENV_PATH)" $(VENV)/bin/sam build

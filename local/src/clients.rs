@@ -17,6 +17,23 @@ pub async fn local_clients(endpoint_url: &str) -> Clients {
     Clients { dynamodb: aws_sdk_dynamodb::Client::new(&config), sqs: aws_sdk_sqs::Client::new(&config) }
 }
 
+/// As [`local_clients`], with `interceptor` attached to both clients, so every request they
+/// make passes through it (the benchmark counts requests by operation this way).
+pub async fn local_clients_with_interceptor<I>(endpoint_url: &str, interceptor: I) -> Clients
+where
+    I: aws_sdk_dynamodb::config::Intercept + Clone + 'static,
+{
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(LOCAL_REGION))
+        .credentials_provider(Credentials::new("test", "test", None, None, "hookline-local"))
+        .endpoint_url(endpoint_url)
+        .load()
+        .await;
+    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config).interceptor(interceptor.clone()).build();
+    let sqs = aws_sdk_sqs::config::Builder::from(&config).interceptor(interceptor).build();
+    Clients { dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb), sqs: aws_sdk_sqs::Client::from_conf(sqs) }
+}
+
 /// The local server's URL, as `scripts/with-moto` exports it.
 pub fn endpoint_from_env() -> anyhow::Result<String> {
     ["HOOKLINE_TEST_AWS_ENDPOINT", "AWS_ENDPOINT_URL"]

@@ -17,6 +17,9 @@ pub struct Config {
     pub table: String,
     /// `HOOKLINE_QUEUE_URL`: the deliveries queue.
     pub queue_url: String,
+    /// `HOOKLINE_DLQ_URL` (optional): the deliveries queue's dead-letter queue, which the api
+    /// function redrives (`POST /v1/admin/dlq/redrive`).
+    pub dead_letter_queue_url: Option<String>,
     /// `HOOKLINE_ADMIN_TOKEN`: the operator's bearer token for `/v1/tenants` (the api function only).
     pub admin_token: Option<String>,
     /// `HOOKLINE_RETENTION_DAYS` (default 30): how long events and attempts are kept.
@@ -31,6 +34,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("table", &self.table)
             .field("queue_url", &self.queue_url)
+            .field("dead_letter_queue_url", &self.dead_letter_queue_url)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("retention", &self.retention)
             .field("dev_allow_loopback", &self.dev_allow_loopback)
@@ -63,6 +67,7 @@ impl Config {
         Ok(Self {
             table: required("HOOKLINE_TABLE")?,
             queue_url: required("HOOKLINE_QUEUE_URL")?,
+            dead_letter_queue_url: lookup("HOOKLINE_DLQ_URL").filter(|u| !u.is_empty()),
             admin_token: lookup("HOOKLINE_ADMIN_TOKEN").filter(|t| !t.is_empty()),
             retention: Duration::from_secs(retention_days * 24 * 60 * 60),
             dev_allow_loopback,
@@ -92,6 +97,15 @@ mod tests {
         assert!(!c.dev_allow_loopback);
         assert_eq!(c.retention, Duration::from_secs(30 * 86_400));
         assert!(c.admin_token.is_none());
+        assert!(c.dead_letter_queue_url.is_none());
+    }
+
+    #[test]
+    fn reads_the_optional_dead_letter_queue() {
+        let c = config(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_DLQ_URL", "dlq")]).unwrap();
+        assert_eq!(c.dead_letter_queue_url.as_deref(), Some("dlq"));
+        let empty = config(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_DLQ_URL", "")]).unwrap();
+        assert!(empty.dead_letter_queue_url.is_none());
     }
 
     #[test]

@@ -86,6 +86,56 @@ impl fmt::Debug for SecretBox {
     }
 }
 
+/// The deployment's key for secrets at rest, installed once per process: from
+/// `HOOKLINE_ENCRYPTION_KEY` in the Lambdas, a fresh random key in local development and tests
+/// (whose data lives no longer than the process's local AWS server).
+static INSTALLED: std::sync::OnceLock<SecretBox> = std::sync::OnceLock::new();
+
+/// Installs the process's key. The first call wins; later calls are ignored.
+pub fn install(key: SecretBox) {
+    let _ = INSTALLED.set(key);
+}
+
+/// Installs a random key unless one is installed (local development and tests).
+pub fn install_random_if_missing() {
+    if INSTALLED.get().is_none()
+        && let Ok(key) = SecretBox::from_base64(&SecretBox::generate_key_base64())
+    {
+        install(key);
+    }
+}
+
+/// Reads and installs `HOOKLINE_ENCRYPTION_KEY` (32 bytes, base64). The Lambdas refuse to start
+/// without it.
+pub fn install_from_env() -> Result<(), CryptoError> {
+    let key = std::env::var("HOOKLINE_ENCRYPTION_KEY").map_err(|_| CryptoError::InvalidKey)?;
+    install(SecretBox::from_base64(&key)?);
+    Ok(())
+}
+
+/// The installed key, if any.
+pub fn installed() -> Option<&'static SecretBox> {
+    INSTALLED.get()
+}
+
+/// Seals `plaintext` with the installed key (`v1:…`); without one (never in a deployment, whose
+/// functions refuse to start without a key) the text is kept as it is.
+pub fn seal_text(plaintext: &str) -> String {
+    match installed() {
+        Some(key) => key.seal(plaintext.as_bytes()),
+        None => plaintext.to_owned(),
+    }
+}
+
+/// Opens what [`seal_text`] wrote; text that was never sealed reads as itself.
+pub fn open_text(stored: &str) -> Result<String, CryptoError> {
+    if !stored.starts_with("v1:") {
+        return Ok(stored.to_owned());
+    }
+    let key = installed().ok_or(CryptoError::InvalidKey)?;
+    String::from_utf8(key.open(stored)?).map_err(|_| CryptoError::Malformed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     pub store: Store,
     pub queue: Queue,
+    /// The SQS client, for the dead-letter queue (`config.dead_letter_queue_url`).
+    pub sqs: aws_sdk_sqs::Client,
     pub config: Arc<Config>,
 }
 
@@ -189,6 +191,7 @@ impl AppState {
         Self {
             store: Store::new(clients.dynamodb.clone(), &config.table, config.retention),
             queue: Queue::new(clients.sqs.clone(), &config.queue_url),
+            sqs: clients.sqs.clone(),
             config: Arc::new(config),
         }
     }

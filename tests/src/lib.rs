@@ -65,6 +65,7 @@ impl Hookline {
     }
 
     pub async fn start_with(options: Options) -> Self {
+        hookline_shared::crypto::install_random_if_missing();
         let endpoint = endpoint_from_env().expect("run the end-to-end tests with `make test`");
         let clients = local_clients(&endpoint).await;
         let prefix = format!("t{:016x}", rand::rng().random::<u64>());
@@ -72,6 +73,7 @@ impl Hookline {
         let config = Config {
             table: resources.table.clone(),
             queue_url: resources.queue_url.clone(),
+            dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
             admin_token: Some(ADMIN_TOKEN.to_owned()),
             retention: Duration::from_secs(86_400),
             dev_allow_loopback: options.dev_allow_loopback,
@@ -244,5 +246,38 @@ impl Hookline {
             &self.resources.table,
             Duration::from_secs(86_400),
         )
+    }
+}
+
+/// Helpers for the replay tests (`tests/replay.rs`).
+impl Hookline {
+    /// Messages on the dead-letter queue, visible or in flight.
+    pub async fn dead_letter_messages(&self) -> u64 {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.resources.dead_letter_queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let attrs = out.attributes.unwrap_or_default();
+        [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
+            .iter()
+            .map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+            .sum()
+    }
+
+    /// Serves the api function's routes with `config` (e.g. without a dead-letter queue) on a
+    /// new 127.0.0.1 port, over this copy's table and queues; returns its base URL.
+    pub async fn serve_api_with(&self, config: Config) -> String {
+        let app = with_fallbacks(api::routes().with_state(AppState::new(config, &self.clients)));
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
     }
 }

@@ -153,3 +153,40 @@ async fn a_rotated_secret_keeps_signing_beside_the_new_one_during_its_grace() {
     let (_, view) = hookline.get(&format!("/v1/endpoints/{}", id(&created)), &tenant.key).await;
     assert!(!view.to_string().contains("whsec_"));
 }
+
+#[tokio::test]
+async fn secrets_and_credentials_are_sealed_at_rest() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let created = hookline
+        .create_endpoint(
+            &tenant,
+            json!({"url": "https://example.com/hook", "event_types": ["never.sent"],
+                   "auth": {"type": "bearer", "token": "tok-very-secret"}}),
+        )
+        .await;
+    let item = hookline
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&hookline.resources.table)
+        .key("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
+        .key("sk", AttributeValue::S(format!("EP#{}", id(&created))))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let raw = format!("{item:?}");
+    assert!(!raw.contains("tok-very-secret"), "the bearer token is not stored in clear");
+    let secret = created["secret"].as_str().unwrap();
+    assert!(!raw.contains(&secret["whsec_".len()..]), "the signing secret is not stored in clear");
+    assert!(item["secret"].as_s().unwrap().starts_with("v1:"));
+    assert!(item["auth"].as_s().unwrap().starts_with("v1:"));
+    // And the API still reads them back.
+    let (_, shown) = hookline.get(&format!("/v1/endpoints/{}/secret", id(&created)), &tenant.key).await;
+    assert_eq!(shown["secret"], created["secret"]);
+    let (_, view) = hookline.get(&format!("/v1/endpoints/{}", id(&created)), &tenant.key).await;
+    assert_eq!(view["auth"], json!({"type": "bearer"}));
+}

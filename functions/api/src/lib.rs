@@ -3,7 +3,10 @@
 mod endpoints;
 mod event_types;
 mod events;
+pub mod openapi;
+mod replay;
 mod tenants;
+mod test_send;
 
 use axum::Json;
 use axum::Router;
@@ -15,6 +18,7 @@ use serde_json::{Value, json};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
+        .route("/openapi.json", get(openapi::serve))
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
         .route("/v1/tenants/{id}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
         .route("/v1/tenants/{id}/api-key/rotate", post(tenants::rotate_key))
@@ -29,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/endpoints/{id}/secret/rotate", post(endpoints::rotate_secret))
         .route("/v1/events/{id}", get(events::get))
         .route("/v1/events/{id}/attempts", get(events::attempts))
+        .route("/v1/events/{id}/endpoints/{endpoint_id}/resend", post(replay::resend))
+        .route("/v1/endpoints/{id}/recover", post(replay::recover))
+        .route("/v1/endpoints/{id}/test", post(test_send::send))
+        .route("/v1/admin/dlq/redrive", post(replay::redrive))
 }
 
 async fn health() -> Json<Value> {

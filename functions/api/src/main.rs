@@ -6,6 +6,8 @@ use hookline_shared::web::{AppState, with_fallbacks};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     hookline_shared::telemetry::init();
+    // Endpoint secrets and credentials are sealed at rest with the deployment's key.
+    hookline_shared::crypto::install_from_env()?;
     let config = Config::from_env()?;
     let clients = hookline_shared::aws::clients_from_env().await;
     let app = with_fallbacks(api::routes().with_state(AppState::new(config, &clients)));

@@ -22,11 +22,16 @@ async fn main() -> anyhow::Result<()> {
     let admin_token = std::env::var("HOOKLINE_ADMIN_TOKEN").unwrap_or_else(|_| "dev-admin-token".to_owned());
     let allow_loopback = matches!(std::env::var("HOOKLINE_DEV_ALLOW_LOOPBACK").as_deref(), Ok("1" | "true"));
 
+    // A fresh key per run: the local AWS server's data lives no longer than this process.
+    if hookline_shared::crypto::install_from_env().is_err() {
+        hookline_shared::crypto::install_random_if_missing();
+    }
     let clients = local_clients(&endpoint_from_env()?).await;
     let resources = provision(&clients, &Resources::from_template()?, "hookline-dev").await?;
     let config = Config {
         table: resources.table.clone(),
         queue_url: resources.queue_url.clone(),
+        dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
         admin_token: Some(admin_token.clone()),
         retention: Duration::from_secs(30 * 24 * 60 * 60),
         dev_allow_loopback: allow_loopback,

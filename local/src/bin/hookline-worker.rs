@@ -3,7 +3,8 @@
 //!
 //! Environment: `HOOKLINE_TABLE`, `HOOKLINE_QUEUE_URL`, `HOOKLINE_QUEUE_ARN`,
 //! `AWS_ENDPOINT_URL` (the local AWS server), `HOOKLINE_WORKER_POLLERS` (default 4),
-//! `HOOKLINE_BACKOFF_FLOOR_MS` (default: the policy's 60 s).
+//! `HOOKLINE_BACKOFF_FLOOR_MS` (default: the policy's 60 s), `HOOKLINE_ENCRYPTION_KEY` (the
+//! key the endpoints' secrets were sealed with).
 
 use std::time::Duration;
 
@@ -19,10 +20,12 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
     let var = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
+    hookline_shared::crypto::install_from_env().context("HOOKLINE_ENCRYPTION_KEY")?;
     let clients = local_clients(&endpoint_from_env()?).await;
     let config = Config {
         table: var("HOOKLINE_TABLE")?,
         queue_url: var("HOOKLINE_QUEUE_URL")?,
+        dead_letter_queue_url: None,
         admin_token: None,
         retention: Duration::from_secs(86_400),
         dev_allow_loopback: true,

@@ -164,6 +164,9 @@ impl Fleet {
 pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let started = Instant::now();
     let aws_endpoint = endpoint_from_env()?;
+    // The workers must open what this process seals.
+    let sealing_key = hookline_shared::crypto::SecretBox::generate_key_base64();
+    hookline_shared::crypto::install(hookline_shared::crypto::SecretBox::from_base64(&sealing_key)?);
     let clients = local_clients(&aws_endpoint).await;
     let prefix = format!("chaos{:08x}", rand::rng().random::<u32>());
     let resources = provision(&clients, &Resources::from_template()?, &prefix).await?;
@@ -183,6 +186,7 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let config = Config {
         table: resources.table.clone(),
         queue_url: resources.queue_url.clone(),
+        dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
         admin_token: Some(ADMIN_TOKEN.to_owned()),
         retention: Duration::from_secs(86_400),
         dev_allow_loopback: true,
@@ -224,6 +228,7 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
             ("HOOKLINE_WORKER_POLLERS".into(), options.pollers_per_worker.to_string()),
             ("HOOKLINE_BACKOFF_FLOOR_MS".into(), "1000".into()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("HOOKLINE_ENCRYPTION_KEY".into(), sealing_key.clone()),
         ],
         children: Vec::new(),
     };

@@ -239,6 +239,7 @@ impl Deliverer {
             latency_ms: result.latency_ms,
             response_body: result.body_excerpt,
             truncated,
+            test: false,
         };
         let update = match &verdict {
             Verdict::Delivered => {

@@ -113,4 +113,7 @@ pub struct Attempt {
     /// The chat message was cut to fit the room's size limit.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// A test send (`POST /v1/endpoints/{id}/test`), not a delivery of a real event.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }

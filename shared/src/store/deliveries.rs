@@ -52,6 +52,7 @@ fn attempt_from_item(item: &Item) -> Result<Attempt, StoreError> {
         latency_ms: get_n(item, "latency_ms")?,
         response_body: opt_s(item, "response_body").unwrap_or_default().to_owned(),
         truncated: item.get("truncated").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        test: item.get("test").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
     })
 }
 
@@ -197,6 +198,9 @@ impl Store {
         }
         if attempt.truncated {
             item.insert("truncated".to_owned(), aws_sdk_dynamodb::types::AttributeValue::Bool(true));
+        }
+        if attempt.test {
+            item.insert("test".to_owned(), aws_sdk_dynamodb::types::AttributeValue::Bool(true));
         }
         if !attempt.response_body.is_empty() {
             item.insert("response_body".to_owned(), s(&attempt.response_body));

@@ -4,6 +4,8 @@ use time::OffsetDateTime;
 
 use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::{Store, StoreError, tenant_pk};
+use crate::crypto::{open_text, seal_text};
+use crate::domain::EndpointAuth;
 use crate::domain::{
     DeliveryLimits, DeliveryOptions, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, EventTypePattern,
     Presentation, PreviousSecret, RetryPolicy,
@@ -54,7 +56,8 @@ fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
         description: ep.description.clone(),
         event_types: ep.event_types.clone(),
         retry: ep.retry.clone(),
-        options: ep.options.clone(),
+        // Credentials are sealed into their own attribute, never kept in the settings' JSON.
+        options: DeliveryOptions { auth: EndpointAuth::None, ..ep.options.clone() },
         presentation: ep.presentation.clone(),
         limits: ep.limits.clone(),
     };
@@ -63,14 +66,18 @@ fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
         ("pk".to_owned(), s(tenant_pk(&ep.tenant_id))),
         ("sk".to_owned(), s(format!("EP#{}", ep.id))),
         ("settings".to_owned(), s(settings)),
-        ("secret".to_owned(), s(ep.secret.expose())),
+        ("secret".to_owned(), s(seal_text(&ep.secret.expose()))),
+        ("secret_hash".to_owned(), s(secret_hash(&ep.secret))),
         ("status".to_owned(), s(status_str(ep.status))),
         ("circuit_opens".to_owned(), n(ep.health.circuit_opens)),
         ("created_at".to_owned(), ts(ep.created_at)),
     ]
     .into();
+    if let Some(auth) = sealed_auth(&ep.options.auth)? {
+        item.insert("auth".to_owned(), s(auth));
+    }
     if let Some(previous) = &ep.previous_secret {
-        item.insert("previous_secret".to_owned(), s(previous.secret.expose()));
+        item.insert("previous_secret".to_owned(), s(seal_text(&previous.secret.expose())));
         item.insert("previous_secret_until".to_owned(), ts(previous.until));
     }
     if let Some(reason) = &ep.health.disabled_reason {
@@ -85,9 +92,34 @@ fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+/// The endpoint's credentials as a sealed attribute value, or `None` when it has none.
+fn sealed_auth(auth: &EndpointAuth) -> Result<Option<String>, StoreError> {
+    if *auth == EndpointAuth::None {
+        return Ok(None);
+    }
+    let json = serde_json::to_string(auth).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some(seal_text(&json)))
+}
+
+/// Identifies a secret without revealing it, so a rotation can be conditioned on the secret it
+/// replaces (sealed values differ on every write).
+fn secret_hash(secret: &SigningSecret) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret.expose().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn open_secret(item: &Item, name: &str) -> Result<SigningSecret, StoreError> {
+    let text = parse(name, open_text(get_s(item, name)?))?;
+    parse(name, SigningSecret::parse(&text))
+}
+
 fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
     let id = get_s(item, "sk")?.trim_start_matches("EP#");
-    let settings: Settings = parse("settings", serde_json::from_str(get_s(item, "settings")?))?;
+    let mut settings: Settings = parse("settings", serde_json::from_str(get_s(item, "settings")?))?;
+    if let Some(sealed) = opt_s(item, "auth") {
+        let json = parse("auth", open_text(sealed))?;
+        settings.options.auth = parse("auth", serde_json::from_str(&json))?;
+    }
     Ok(Endpoint {
         id: parse("sk", EndpointId::parse(id))?,
         tenant_id: tenant.clone(),
@@ -98,10 +130,10 @@ fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
         options: settings.options,
         presentation: settings.presentation,
         limits: settings.limits,
-        secret: parse("secret", SigningSecret::parse(get_s(item, "secret")?))?,
-        previous_secret: match (opt_s(item, "previous_secret"), opt_ts(item, "previous_secret_until")?) {
-            (Some(secret), Some(until)) => {
-                Some(PreviousSecret { secret: parse("previous_secret", SigningSecret::parse(secret))?, until })
+        secret: open_secret(item, "secret")?,
+        previous_secret: match opt_ts(item, "previous_secret_until")? {
+            Some(until) if item.contains_key("previous_secret") => {
+                Some(PreviousSecret { secret: open_secret(item, "previous_secret")?, until })
             }
             _ => None,
         },
@@ -149,17 +181,22 @@ impl Store {
     pub async fn update_endpoint_settings(&self, ep: &Endpoint) -> Result<bool, StoreError> {
         let item = to_item(ep)?;
         let settings = item.get("settings").cloned().ok_or_else(|| StoreError::Corrupt("no settings".into()))?;
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(&ep.tenant_id)))
             .key("sk", s(format!("EP#{}", ep.id)))
-            .update_expression("SET settings = :settings")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":settings", settings)
-            .send()
-            .await;
+            .expression_attribute_names("#auth", "auth")
+            .expression_attribute_values(":settings", settings);
+        let request = match item.get("auth") {
+            Some(auth) => request
+                .update_expression("SET settings = :settings, #auth = :auth")
+                .expression_attribute_values(":auth", auth.clone()),
+            None => request.update_expression("SET settings = :settings REMOVE #auth"),
+        };
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(true),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
@@ -213,11 +250,15 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
             .key("sk", s(format!("EP#{id}")))
-            .update_expression("SET secret = :new, previous_secret = :old, previous_secret_until = :until")
+            .update_expression(
+                "SET secret = :new, secret_hash = :new_hash, previous_secret = :old, previous_secret_until = :until",
+            )
             // Only over the secret the caller read, so two rotations cannot lose one.
-            .condition_expression("secret = :old")
-            .expression_attribute_values(":new", s(new.expose()))
-            .expression_attribute_values(":old", s(previous.expose()))
+            .condition_expression("secret_hash = :old_hash")
+            .expression_attribute_values(":new", s(seal_text(&new.expose())))
+            .expression_attribute_values(":new_hash", s(secret_hash(new)))
+            .expression_attribute_values(":old", s(seal_text(&previous.expose())))
+            .expression_attribute_values(":old_hash", s(secret_hash(previous)))
             .expression_attribute_values(":until", ts(previous_until))
             .send()
             .await

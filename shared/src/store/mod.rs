@@ -25,6 +25,7 @@ mod event_types;
 mod events;
 mod limits;
 mod quotas;
+mod replay;
 mod tenants;
 
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use events::{
 };
 pub use limits::{RateSlot, now_ms};
 pub use quotas::{IngestPolicy, Quotas};
+pub use replay::EventIdPage;
 pub use tenants::{ApiKey, KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantUpdate};
 
 #[derive(Debug, thiserror::Error)]

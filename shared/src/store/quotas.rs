@@ -181,8 +181,16 @@ mod tests {
     }
 
     #[test]
-    fn missing_quota_attributes_are_no_limit() {
-        let item: Item = [(MAX_ENDPOINTS.to_owned(), n(50))].into();
-        assert_eq!(Quotas::from_item(&item).unwrap(), Quotas { max_endpoints: Some(50), events_per_minute: None });
+    fn missing_quota_attributes_read_as_the_defaults() {
+        let item: Item = [(MAX_ENDPOINTS.to_owned(), n(7))].into();
+        assert_eq!(
+            Quotas::from_item(&item).unwrap(),
+            Quotas { max_endpoints: Some(7), events_per_minute: Some(DEFAULT_EVENTS_PER_MINUTE) }
+        );
+        let empty = Item::new();
+        assert_eq!(
+            Quotas::from_item(&empty).unwrap(),
+            Quotas { max_endpoints: Some(DEFAULT_MAX_ENDPOINTS), events_per_minute: Some(DEFAULT_EVENTS_PER_MINUTE) }
+        );
     }
 }

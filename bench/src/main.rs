@@ -1,0 +1,62 @@
+//! `make bench`: what one delivery costs Hookline, measured in one run against the local AWS
+//! server (moto) that `scripts/with-moto` starts.
+//!
+//! 1. AWS requests per delivered message, by API (an SDK interceptor counts them), and the
+//!    list-price cost per million deliveries they imply;
+//! 2. the deliver handler's CPU time per delivery against a bare `reqwest` POST;
+//! 3. each function's cold start, binary size and the deliver function's peak memory, through
+//!    a local Lambda Runtime API;
+//! 4. local end-to-end throughput against moto's own raw SendMessage and PutItem rates.
+//!
+//! The process runs in three roles: without arguments it runs `measure` as a child (whose
+//! stdout takes the functions' JSON logs and metric lines) and prints the table it wrote to
+//! `bench/RESULTS.md`; `sink` is the webhook receiver, its own process so its CPU time is not
+//! counted as the sender's.
+
+mod counter;
+mod measure;
+mod procfs;
+mod report;
+mod runtime_api;
+mod sink;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Where the table is written: `bench/RESULTS.md` in the source tree.
+fn results_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md")
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    match std::env::args().nth(1).as_deref() {
+        None => supervise(),
+        Some("measure") => runtime()?.block_on(async {
+            // JSON logs to stdout, as in Lambda (the supervisor discards them): their cost is
+            // part of the handler's CPU time.
+            hookline_shared::telemetry::init();
+            let measured = measure::run().await?;
+            let text = report::render(&measured);
+            std::fs::write(results_path(), text)?;
+            Ok(())
+        }),
+        Some("sink") => runtime()?.block_on(sink::serve()),
+        Some(other) => anyhow::bail!("unknown mode `{other}` (run without arguments)"),
+    }
+}
+
+/// Runs the measurement in a child whose stdout (logs, metric lines) is dropped, then prints
+/// the table.
+fn supervise() -> anyhow::Result<()> {
+    let status = Command::new(std::env::current_exe()?)
+        .arg("measure")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()?;
+    anyhow::ensure!(status.success(), "the measurement failed ({status})");
+    let path = results_path();
+    print!("{}", std::fs::read_to_string(&path)?);
+    eprintln!("written to {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,302 @@
+//! The OpenAPI 3.1 document (`GET /openapi.json`), generated from the operation table below.
+//! `tests/tests/openapi.rs` checks the table against the routes the functions register, so a
+//! route cannot be added or removed without the document following.
+
+use axum::Json;
+use serde_json::{Map, Value, json};
+
+#[derive(Clone, Copy)]
+pub enum Auth {
+    None,
+    ApiKey,
+    Admin,
+}
+
+/// One operation: method, path (axum's `{param}` syntax is OpenAPI's too), what it does, who
+/// may call it, its request schema and its success status and schema.
+pub struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub auth: Auth,
+    pub request: Option<&'static str>,
+    pub status: u16,
+    pub response: Option<&'static str>,
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    auth: Auth,
+    request: Option<&'static str>,
+    status: u16,
+    response: Option<&'static str>,
+) -> Operation {
+    Operation { method, path, summary, auth, request, status, response }
+}
+
+use Auth::{Admin, ApiKey};
+
+pub const OPERATIONS: &[Operation] = &[
+    op("get", "/health", "Liveness", Auth::None, None, 200, Some("Health")),
+    op("get", "/openapi.json", "This document", Auth::None, None, 200, None),
+    op(
+        "post",
+        "/v1/tenants",
+        "Create a tenant and its first API key",
+        Admin,
+        Some("NewTenant"),
+        201,
+        Some("CreatedTenant"),
+    ),
+    op("get", "/v1/tenants", "List tenants", Admin, None, 200, Some("TenantPage")),
+    op("get", "/v1/tenants/{id}", "Get a tenant", Admin, None, 200, Some("Tenant")),
+    op(
+        "patch",
+        "/v1/tenants/{id}",
+        "Rename a tenant or set its quotas",
+        Admin,
+        Some("TenantPatch"),
+        200,
+        Some("Tenant"),
+    ),
+    op("delete", "/v1/tenants/{id}", "Delete a tenant and its keys", Admin, None, 204, None),
+    op(
+        "post",
+        "/v1/tenants/{id}/api-key/rotate",
+        "Rotate the API key (the old one works 24 h more)",
+        Admin,
+        None,
+        200,
+        Some("RotatedKey"),
+    ),
+    op(
+        "post",
+        "/v1/admin/dlq/redrive",
+        "Move the dead-letter queue back to the deliveries queue",
+        Admin,
+        None,
+        200,
+        Some("Moved"),
+    ),
+    op("post", "/v1/event-types", "Register an event type", ApiKey, Some("NewEventType"), 201, Some("EventType")),
+    op("get", "/v1/event-types", "List event types", ApiKey, None, 200, Some("EventTypeList")),
+    op("get", "/v1/event-types/{name}", "Get an event type", ApiKey, None, 200, Some("EventType")),
+    op("post", "/v1/endpoints", "Create an endpoint", ApiKey, Some("NewEndpoint"), 201, Some("CreatedEndpoint")),
+    op("get", "/v1/endpoints", "List endpoints", ApiKey, None, 200, Some("EndpointPage")),
+    op("get", "/v1/endpoints/{id}", "Get an endpoint", ApiKey, None, 200, Some("Endpoint")),
+    op("patch", "/v1/endpoints/{id}", "Update an endpoint", ApiKey, Some("EndpointPatch"), 200, Some("Endpoint")),
+    op("delete", "/v1/endpoints/{id}", "Delete an endpoint", ApiKey, None, 204, None),
+    op("get", "/v1/endpoints/{id}/secret", "Get the signing secret", ApiKey, None, 200, Some("Secret")),
+    op(
+        "post",
+        "/v1/endpoints/{id}/secret/rotate",
+        "Rotate the signing secret",
+        ApiKey,
+        Some("RotateSecret"),
+        200,
+        Some("Secret"),
+    ),
+    op(
+        "post",
+        "/v1/endpoints/{id}/recover",
+        "Re-enable and re-queue failed or paused deliveries",
+        ApiKey,
+        Some("Recover"),
+        202,
+        Some("Requeued"),
+    ),
+    op(
+        "post",
+        "/v1/endpoints/{id}/test",
+        "Send a test event now and report the answer",
+        ApiKey,
+        Some("TestSend"),
+        200,
+        Some("TestReport"),
+    ),
+    op("post", "/v1/events", "Publish an event", ApiKey, Some("NewEvent"), 202, Some("Accepted")),
+    op("get", "/v1/events", "List events, newest first", ApiKey, None, 200, Some("EventPage")),
+    op("get", "/v1/events/{id}", "Get an event with its deliveries", ApiKey, None, 200, Some("Event")),
+    op("get", "/v1/events/{id}/attempts", "List an event's attempts", ApiKey, None, 200, Some("AttemptList")),
+    op(
+        "get",
+        "/v1/events/{id}/deliveries/{endpoint_id}/attempts",
+        "List one delivery's attempts",
+        ApiKey,
+        None,
+        200,
+        Some("AttemptList"),
+    ),
+    op("delete", "/v1/events/{id}/payload", "Expunge an event's payload", ApiKey, None, 204, None),
+    op(
+        "post",
+        "/v1/events/{id}/endpoints/{endpoint_id}/resend",
+        "Send a delivery again",
+        ApiKey,
+        None,
+        202,
+        Some("Resent"),
+    ),
+];
+
+fn schemas() -> Value {
+    let string = json!({"type": "string"});
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    let list = |item: &str| json!({"type": "object", "properties": {"data": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}}});
+    let page = |item: &str| {
+        json!({"type": "object", "properties": {
+        "data": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
+        "next_cursor": {"type": ["string", "null"]}}})
+    };
+    let retry = json!({"oneOf": [
+        obj(json!({"strategy": {"const": "exponential"}, "initial_seconds": {"type": "integer"}, "max_seconds": {"type": "integer"}, "max_attempts": {"type": "integer"}}), &[]),
+        obj(json!({"strategy": {"const": "linear"}, "interval_seconds": {"type": "integer"}, "max_attempts": {"type": "integer"}}), &[]),
+        obj(json!({"strategy": {"const": "schedule"}, "schedule_seconds": {"type": "array", "items": {"type": "integer"}}}), &["schedule_seconds"]),
+    ]});
+    let auth = json!({"oneOf": [
+        obj(json!({"type": {"const": "none"}}), &["type"]),
+        obj(json!({"type": {"const": "api_key"}, "header": string, "value": string}), &["type", "header", "value"]),
+        obj(json!({"type": {"const": "basic"}, "username": string, "password": string}), &["type", "username"]),
+        obj(json!({"type": {"const": "bearer"}, "token": string}), &["type", "token"]),
+    ]});
+    let endpoint_fields = json!({
+        "url": {"type": "string", "format": "uri", "maxLength": 2048},
+        "description": string,
+        "event_types": {"type": "array", "items": string},
+        "retry": retry,
+        "method": {"enum": ["POST", "PUT", "PATCH", "DELETE", "GET"]},
+        "auth": auth,
+        "headers": {"type": "array", "maxItems": 5, "items": obj(json!({"name": string, "value": string}), &["name", "value"])},
+        "metadata": {"type": "object", "additionalProperties": string},
+        "timeout_ms": {"type": "integer", "minimum": 1000, "maximum": 30000},
+        "rate_limit_per_second": {"type": "integer", "minimum": 1},
+        "rate_limit_key": string,
+        "disable_after_hours": {"type": "integer"},
+        "format": {"enum": ["json", "xml", "form", "chime", "google_chat", "slack"]},
+        "template": string,
+        "query": {"type": "object", "additionalProperties": string},
+        "thread_key": string,
+        "sign": {"type": "boolean"},
+    });
+    let mut endpoint = endpoint_fields.clone();
+    if let Value::Object(fields) = &mut endpoint {
+        fields.insert("id".into(), string.clone());
+        fields.insert("status".into(), json!({"enum": ["active", "disabled"]}));
+        fields.insert("disabled_reason".into(), json!({"type": ["string", "null"]}));
+        fields.insert("created_at".into(), json!({"type": "string", "format": "date-time"}));
+    }
+    let mut patch = endpoint_fields.clone();
+    if let Value::Object(fields) = &mut patch {
+        fields.insert("enabled".into(), json!({"type": "boolean"}));
+    }
+    let delivery = obj(
+        json!({"endpoint_id": string, "status": {"enum": ["pending", "delivered", "failed", "paused"]},
+        "attempts": {"type": "integer"}, "last_error": {"type": ["string", "null"]}}),
+        &[],
+    );
+    let attempt = obj(
+        json!({"endpoint_id": string, "number": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+        "succeeded": {"type": "boolean"}, "response_status": {"type": ["integer", "null"]},
+        "error": {"type": ["object", "null"], "properties": {"kind": {"enum": ["timeout", "connect", "dns", "tls", "blocked", "http_status"]}, "message": string}},
+        "latency_ms": {"type": "integer"}, "response_body": string, "truncated": {"type": "boolean"}, "test": {"type": "boolean"}}),
+        &[],
+    );
+    let tenant = obj(
+        json!({"id": string, "name": string, "created_at": string,
+        "quotas": {"type": "object", "properties": {"max_endpoints": {"type": ["integer", "null"]}, "events_per_minute": {"type": ["integer", "null"]}}}}),
+        &[],
+    );
+    json!({
+        "Error": obj(json!({"code": string, "message": string, "errors": {"type": "array", "items": obj(json!({"field": string, "message": string}), &["field", "message"])}}), &["code", "message"]),
+        "Health": obj(json!({"status": string}), &["status"]),
+        "NewTenant": obj(json!({"name": string}), &["name"]),
+        "CreatedTenant": obj(json!({"id": string, "name": string, "api_key": string, "created_at": string}), &["id", "api_key"]),
+        "Tenant": tenant,
+        "TenantPage": page("Tenant"),
+        "TenantPatch": obj(json!({"name": string, "quotas": {"type": "object"}}), &[]),
+        "RotatedKey": obj(json!({"id": string, "api_key": string, "previous_key_expires_at": string}), &["api_key"]),
+        "Moved": obj(json!({"moved": {"type": "integer"}, "skipped": {"type": "integer"}, "empty": {"type": "boolean"}}), &["moved"]),
+        "Resent": obj(json!({"event_id": string, "endpoint_id": string, "attempt": {"type": "integer"}}), &["event_id", "endpoint_id", "attempt"]),
+        "NewEventType": obj(json!({"name": string, "description": string, "example": {"type": "object"}}), &["name"]),
+        "EventType": obj(json!({"name": string, "description": string, "example": {"type": "object"}}), &["name"]),
+        "EventTypeList": list("EventType"),
+        "NewEndpoint": {"type": "object", "properties": endpoint_fields, "required": ["url"]},
+        "EndpointPatch": {"type": "object", "properties": patch},
+        "Endpoint": {"type": "object", "properties": endpoint},
+        "CreatedEndpoint": {"allOf": [{"$ref": "#/components/schemas/Endpoint"}, obj(json!({"secret": string}), &["secret"])]},
+        "EndpointPage": page("Endpoint"),
+        "Secret": obj(json!({"secret": string, "previous_secret": {"type": ["string", "null"]}, "previous_secret_expires_at": {"type": ["string", "null"]}}), &["secret"]),
+        "RotateSecret": obj(json!({"grace_seconds": {"type": "integer", "maximum": 604800}}), &[]),
+        "Recover": obj(json!({"since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}}), &["since"]),
+        "Requeued": obj(json!({"requeued": {"type": "integer"}, "reenabled": {"type": "boolean"}}), &["requeued"]),
+        "TestSend": obj(json!({"event_type": string, "check_auth": {"type": "boolean"}}), &[]),
+        "TestReport": obj(json!({"event_id": string, "succeeded": {"type": "boolean"}, "response": {"type": "object"}, "auth_check": {"type": "object"}}), &[]),
+        "NewEvent": obj(json!({"event_type": string, "payload": {"type": "object"}, "idempotency_key": string}), &["event_type", "payload"]),
+        "Accepted": obj(json!({"id": string, "deliveries": {"type": "integer"}}), &["id", "deliveries"]),
+        "Delivery": delivery,
+        "Event": obj(json!({"id": string, "event_type": string, "payload": {"type": ["object", "null"]}, "created_at": string,
+            "deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}), &["id"]),
+        "EventPage": page("Event"),
+        "Attempt": attempt,
+        "AttemptList": list("Attempt"),
+    })
+}
+
+/// Builds the document from [`OPERATIONS`].
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let mut operation = json!({
+            "summary": op.summary,
+            "operationId": format!("{}_{}", op.method, op.path.trim_start_matches('/').replace(['/', '{', '}', '-', '.'], "_")),
+            "responses": {"default": {"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+        });
+        let params: Vec<Value> = op
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if !params.is_empty() {
+            operation["parameters"] = json!(params);
+        }
+        match op.auth {
+            Auth::None => operation["security"] = json!([]),
+            Auth::ApiKey => operation["security"] = json!([{"apiKey": []}]),
+            Auth::Admin => operation["security"] = json!([{"adminToken": []}]),
+        }
+        if let Some(request) = op.request {
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{request}")}}}});
+        }
+        let mut success = json!({"description": op.summary});
+        if let Some(response) = op.response {
+            success["content"] =
+                json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{response}")}}});
+        }
+        operation["responses"][op.status.to_string()] = success;
+        let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
+        entry[op.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Hookline",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Webhook delivery: publish events, manage endpoints, read the delivery log. Every error is {\"code\", \"message\"}.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant's API key (hk_…)"},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "The deployment's admin token"},
+            },
+            "schemas": schemas(),
+        },
+    })
+}
+
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}

@@ -1,0 +1,332 @@
+//! Replays: resending one delivery, recovering an endpoint (re-enable it and re-queue what
+//! failed or was paused in a window), and moving the dead-letter queue back to the deliveries
+//! queue.
+//!
+//! A replayed delivery is re-opened in DynamoDB (`pending`, attempts kept) before its message
+//! goes on the queue, and put back as it was if the message cannot be queued, so a failed
+//! replay does not leave a delivery pending without a message: it can simply be repeated.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use hookline_shared::delivery::cache::ENDPOINT_TTL;
+use hookline_shared::domain::{Delivery, DeliveryStatus, EndpointStatus, FieldError, Invalid};
+use hookline_shared::ids::{EndpointId, EventId, TenantId};
+use hookline_shared::queue::{DeliveryJob, QueueError};
+use hookline_shared::store::HealthChange;
+use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, TenantAuth};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::path_id;
+
+/// The widest window a recovery covers: the deliveries queue's retention, and the longest a
+/// retry policy may run.
+const MAX_RECOVERY_WINDOW: time::Duration = time::Duration::days(14);
+/// Deliveries read and re-opened at once, and queued together (one SendMessageBatch).
+const RECOVERY_BATCH: usize = 10;
+/// How long one redrive request moves messages before it answers (the api function has 15 s).
+const REDRIVE_BUDGET: Duration = Duration::from_secs(10);
+/// How long a redriven message stays hidden on the dead-letter queue: longer than one request,
+/// so a message that cannot be moved is not received twice by it.
+const REDRIVE_VISIBILITY_SECONDS: i32 = 60;
+
+/// `POST /v1/events/{id}/endpoints/{endpoint_id}/resend`: what was queued.
+#[derive(Serialize)]
+pub struct Resent {
+    event_id: EventId,
+    endpoint_id: EndpointId,
+    /// The number the resent attempt will have.
+    attempt: u32,
+}
+
+/// `POST /v1/events/{id}/endpoints/{endpoint_id}/resend`: sends a finished (or paused)
+/// delivery once more, with the same `webhook-id`. The attempt continues the delivery's
+/// numbering; should it fail, the rest of the endpoint's retry schedule applies (none, if it
+/// was spent). 409 `delivery_pending` while the delivery is still being retried. A disabled
+/// endpoint's delivery is paused again when it comes up: recover the endpoint instead.
+pub async fn resend(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path((id, endpoint_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Resent>), ApiError> {
+    let event_id = path_id("event", EventId::parse(&id))?;
+    let endpoint_id = path_id("delivery", EndpointId::parse(&endpoint_id))?;
+    let event = state.store.get_event(&tenant, &event_id).await?.ok_or(ApiError::NotFound("event"))?;
+    let delivery =
+        state.store.get_delivery(&tenant, &event_id, &endpoint_id).await?.ok_or(ApiError::NotFound("delivery"))?;
+    if delivery.status == DeliveryStatus::Pending {
+        return Err(pending_conflict());
+    }
+    if event.payload_expunged() {
+        return Err(ApiError::Conflict {
+            code: "payload_expunged",
+            message: "the event's payload was expunged: there is nothing to send".to_owned(),
+        });
+    }
+    // The deliver function drops a delivery whose endpoint is gone, which would leave it pending.
+    state.store.get_endpoint(&tenant, &endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    if !state.store.reopen_delivery(&tenant, &delivery, None).await? {
+        // Another resend or recovery re-opened it first.
+        return Err(pending_conflict());
+    }
+    let attempt = delivery.attempts + 1;
+    enqueue_reopened(&state, &tenant, &[delivery]).await?;
+    tracing::info!(tenant_id = %tenant, event_id = %event_id, endpoint_id = %endpoint_id, attempt, "delivery resent");
+    Ok((StatusCode::ACCEPTED, Json(Resent { event_id, endpoint_id, attempt })))
+}
+
+fn pending_conflict() -> ApiError {
+    ApiError::Conflict {
+        code: "delivery_pending",
+        message: "the delivery is pending: it is still being delivered or retried".to_owned(),
+    }
+}
+
+/// Queues the re-opened deliveries (one SendMessageBatch per ten). If SQS refuses, they are put
+/// back as they were, so a later replay finds them, and the request fails with 503.
+async fn enqueue_reopened(state: &AppState, tenant: &TenantId, reopened: &[Delivery]) -> Result<(), ApiError> {
+    let jobs: Vec<DeliveryJob> = reopened
+        .iter()
+        .map(|d| DeliveryJob {
+            tenant_id: tenant.clone(),
+            event_id: d.event_id.clone(),
+            endpoint_id: d.endpoint_id.clone(),
+        })
+        .collect();
+    let Err(err) = state.queue.enqueue(&jobs).await else {
+        return Ok(());
+    };
+    restore(state, tenant, reopened).await;
+    Err(err.into())
+}
+
+/// Puts re-opened deliveries back as they were read. Should that fail too, the delivery stays
+/// pending without a message (a resend answers 409): rare enough to be an error in the log.
+async fn restore(state: &AppState, tenant: &TenantId, reopened: &[Delivery]) {
+    for delivery in reopened {
+        if let Err(err) = state.store.restore_delivery(tenant, delivery).await {
+            tracing::error!(
+                error = %err,
+                event_id = %delivery.event_id,
+                endpoint_id = %delivery.endpoint_id,
+                "a re-opened delivery could not be queued nor put back"
+            );
+        }
+    }
+}
+
+/// The request body of `POST /v1/endpoints/{id}/recover`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    since: String,
+    #[serde(default)]
+    until: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Recovered {
+    /// Failed or paused deliveries queued again.
+    requeued: usize,
+    /// Whether the endpoint was disabled and is now enabled.
+    reenabled: bool,
+}
+
+/// The window `since..=until` (until defaults to now), at most [`MAX_RECOVERY_WINDOW`] wide.
+fn recovery_window(request: &RecoverRequest) -> Result<(OffsetDateTime, OffsetDateTime), Invalid> {
+    let mut errors = Vec::new();
+    let mut parse = |field: &str, text: &str| {
+        OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|_| errors.push(FieldError::new(field, "an RFC 3339 timestamp such as 2024-05-01T12:00:00Z")))
+            .ok()
+    };
+    let since = parse("since", &request.since);
+    let until = match &request.until {
+        Some(text) => parse("until", text),
+        None => Some(OffsetDateTime::now_utc()),
+    };
+    if let (Some(since), Some(until)) = (since, until) {
+        if until < since {
+            errors.push(FieldError::new("until", "is before `since`"));
+        } else if until - since > MAX_RECOVERY_WINDOW {
+            errors
+                .push(FieldError::new("since", "the window from `since` to `until` (default: now) is at most 14 days"));
+        }
+    }
+    match (since, until) {
+        (Some(since), Some(until)) if errors.is_empty() => Ok((since, until)),
+        _ => Err(Invalid(errors)),
+    }
+}
+
+/// `POST /v1/endpoints/{id}/recover` `{"since", "until"?}`: re-enables the endpoint if it was
+/// disabled, resets its health, and queues again every failed or paused delivery to it of an
+/// event made in the window. Deliveries still pending are left to their schedule.
+pub async fn recover(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<RecoverRequest>,
+) -> Result<(StatusCode, Json<Recovered>), ApiError> {
+    let id = path_id("endpoint", EndpointId::parse(&id))?;
+    let (since, until) = recovery_window(&request)?;
+    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let was_disabled = endpoint.status == EndpointStatus::Disabled;
+    let reenabled = was_disabled && state.store.reactivate_endpoint(&tenant, &id).await?;
+    state.store.update_endpoint_health(&tenant, &id, HealthChange::Recovered).await?;
+    // A deliver function may still hold the endpoint as disabled for its cache's lifetime and
+    // would pause the deliveries again: hold their next attempt back until that has passed.
+    let not_before = was_disabled.then(|| OffsetDateTime::now_utc() + ENDPOINT_TTL + Duration::from_secs(1));
+
+    let mut requeued = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = state.store.endpoint_event_ids(&tenant, &id, since, until, after.as_deref()).await?;
+        for chunk in page.ids.chunks(RECOVERY_BATCH) {
+            let reopened = reopen_failed(&state, &tenant, &id, chunk, not_before).await?;
+            enqueue_reopened(&state, &tenant, &reopened).await?;
+            requeued += reopened.len();
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    tracing::info!(tenant_id = %tenant, endpoint_id = %id, reenabled, requeued, "endpoint recovered");
+    Ok((StatusCode::ACCEPTED, Json(Recovered { requeued, reenabled })))
+}
+
+/// Re-opens the failed or paused deliveries to `endpoint` of these events, concurrently, and
+/// returns them as they were read. On an error, those already re-opened are put back.
+async fn reopen_failed(
+    state: &AppState,
+    tenant: &TenantId,
+    endpoint: &EndpointId,
+    events: &[EventId],
+    not_before: Option<OffsetDateTime>,
+) -> Result<Vec<Delivery>, ApiError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, event) in events.iter().enumerate() {
+        let (store, tenant, event, endpoint) = (state.store.clone(), tenant.clone(), event.clone(), endpoint.clone());
+        tasks.spawn(async move {
+            let Some(delivery) = store.get_delivery(&tenant, &event, &endpoint).await? else {
+                return Ok((i, None));
+            };
+            if !matches!(delivery.status, DeliveryStatus::Failed | DeliveryStatus::Paused) {
+                return Ok((i, None));
+            }
+            // False: it moved on since the read (another replay), so it is not ours to queue.
+            let reopened = store.reopen_delivery(&tenant, &delivery, not_before).await?;
+            Ok::<_, hookline_shared::store::StoreError>((i, reopened.then_some(delivery)))
+        });
+    }
+    let mut reopened = Vec::new();
+    let mut failure = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok((i, Some(delivery)))) => reopened.push((i, delivery)),
+            Ok(Ok((_, None))) => {}
+            Ok(Err(err)) => failure = Some(ApiError::from(err)),
+            Err(err) => failure = Some(ApiError::Unavailable(Box::new(err))),
+        }
+    }
+    // Oldest event first, as listed.
+    reopened.sort_by_key(|(i, _)| *i);
+    let reopened: Vec<Delivery> = reopened.into_iter().map(|(_, d)| d).collect();
+    if let Some(err) = failure {
+        restore(state, tenant, &reopened).await;
+        return Err(err);
+    }
+    Ok(reopened)
+}
+
+#[derive(Serialize)]
+pub struct Redriven {
+    /// Messages moved to the deliveries queue (and deleted from the dead-letter queue).
+    moved: usize,
+    /// Messages left on the dead-letter queue because they are not delivery messages.
+    skipped: usize,
+    /// Whether the dead-letter queue was found empty; if not, the time budget ran out first and
+    /// another call moves the rest.
+    empty: bool,
+}
+
+/// An SQS error with its causes, for the log.
+fn sqs_error<E: std::error::Error>(op: &'static str) -> impl FnOnce(E) -> ApiError {
+    move |err| {
+        let mut message = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        ApiError::from(QueueError::Aws { op, message })
+    }
+}
+
+/// `POST /v1/admin/dlq/redrive` (admin token): moves the dead-letter queue's messages back to
+/// the deliveries queue, ten at a time, until it is empty or [`REDRIVE_BUDGET`] has passed. A
+/// message is deleted from the dead-letter queue only once it is on the deliveries queue; a
+/// redriven delivery that already finished is dropped by the deliver function. 503 without a
+/// dead-letter queue (`HOOKLINE_DLQ_URL`).
+pub async fn redrive(State(state): State<AppState>, _admin: AdminAuth) -> Result<Json<Redriven>, ApiError> {
+    let Some(dlq) = state.config.dead_letter_queue_url.clone() else {
+        return Err(ApiError::Unavailable("no dead-letter queue is configured (HOOKLINE_DLQ_URL)".into()));
+    };
+    let started = Instant::now();
+    let (mut moved, mut skipped, mut empty) = (0, 0, false);
+    while started.elapsed() < REDRIVE_BUDGET {
+        let received = state
+            .sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(REDRIVE_VISIBILITY_SECONDS)
+            .send()
+            .await
+            .map_err(sqs_error("ReceiveMessage"))?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty = true;
+            break;
+        }
+        let mut jobs = Vec::new();
+        let mut receipts = Vec::new();
+        for message in messages {
+            let job = message.body().and_then(|body| serde_json::from_str::<DeliveryJob>(body).ok());
+            match (job, message.receipt_handle) {
+                (Some(job), Some(receipt)) => {
+                    jobs.push(job);
+                    receipts.push(receipt);
+                }
+                _ => {
+                    // Left where it is, for someone to look at; it reappears after the visibility timeout.
+                    tracing::warn!(message_id = ?message.message_id, "not a delivery message; left on the DLQ");
+                    skipped += 1;
+                }
+            }
+        }
+        // SendMessageBatch; if it fails, nothing is deleted and the messages reappear on the DLQ.
+        state.queue.enqueue(&jobs).await?;
+        let mut deletes = tokio::task::JoinSet::new();
+        for receipt in receipts {
+            let (sqs, dlq) = (state.sqs.clone(), dlq.clone());
+            deletes.spawn(async move { sqs.delete_message().queue_url(dlq).receipt_handle(receipt).send().await });
+        }
+        while let Some(deleted) = deletes.join_next().await {
+            if !matches!(deleted, Ok(Ok(_))) {
+                // It is on the deliveries queue already: at worst it is moved twice, which the
+                // deliver function's attempt log makes harmless.
+                tracing::warn!("a redriven message could not be deleted from the DLQ");
+            }
+        }
+        moved += jobs.len();
+    }
+    tracing::info!(moved, skipped, empty, "dead-letter queue redriven");
+    Ok(Json(Redriven { moved, skipped, empty }))
+}

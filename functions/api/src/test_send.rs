@@ -1,0 +1,211 @@
+//! A test send: an example event, signed and sent to the endpoint at once through the delivery
+//! client (the same request builder, address guard and credentials as a delivery), its result
+//! reported and recorded as a `test` attempt of a synthetic event.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use hookline_shared::delivery::{HttpResult, Sender, request};
+use hookline_shared::domain::{Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, Invalid};
+use hookline_shared::guard::AddressPolicy;
+use hookline_shared::ids::{EndpointId, EventId};
+use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::path_id;
+
+/// The event type of a test send that names none.
+pub const DEFAULT_EVENT_TYPE: &str = "hookline.test";
+/// The longest a test send waits for the receiver, whatever the endpoint's own timeout (up to
+/// 30 s): the answer must fit the api function's 15 s.
+const TEST_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a test send waits for a slot of the endpoint's rate limit before answering 429.
+const MAX_RATE_WAIT: Duration = Duration::from_secs(2);
+
+/// The request body of `POST /v1/endpoints/{id}/test`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSendRequest {
+    #[serde(default)]
+    event_type: Option<String>,
+    /// Also send the request with a wrong credential and check the receiver refuses it.
+    #[serde(default)]
+    check_auth: bool,
+}
+
+#[derive(Serialize)]
+pub struct TestSendReport {
+    /// The synthetic event the attempt is recorded under (`GET /v1/events/{id}/attempts`).
+    event_id: EventId,
+    request: RequestView,
+    response: ResponseView,
+    succeeded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_check: Option<AuthCheck>,
+}
+
+#[derive(Serialize)]
+struct RequestView {
+    method: String,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct ResponseView {
+    status: Option<u16>,
+    latency_ms: u64,
+    body_excerpt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<AttemptError>,
+}
+
+/// What the receiver answered to the same request with a wrong credential.
+#[derive(Serialize)]
+struct AuthCheck {
+    status: Option<u16>,
+    /// It answered 401 or 403.
+    refused: bool,
+    /// Why there is no status (the request did not get an answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<AttemptError>,
+}
+
+/// `POST /v1/endpoints/{id}/test` `{"event_type"?, "check_auth"?}`: sends an example event
+/// (the registered type's example payload, else `{"test": true, "event_type": ...}`) and
+/// reports what the receiver answered. With `check_auth`, the same request also goes with a
+/// wrong credential (under its own `webhook-id`, so a receiver that drops duplicates still
+/// judges it) and the report says whether the receiver refused it.
+pub async fn send(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TestSendRequest>,
+) -> Result<Json<TestSendReport>, ApiError> {
+    let id = path_id("endpoint", EndpointId::parse(&id))?;
+    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let mut errors = Vec::new();
+    let event_type = EventType::parse(body.event_type.as_deref().unwrap_or(DEFAULT_EVENT_TYPE))
+        .map_err(|m| errors.push(FieldError::new("event_type", m)))
+        .ok();
+    if body.check_auth && matches!(endpoint.options.auth, EndpointAuth::None) {
+        errors.push(FieldError::new("check_auth", "the endpoint sends no credentials: there is nothing to check"));
+    }
+    let Some(event_type) = event_type.filter(|_| errors.is_empty()) else {
+        return Err(Invalid(errors).into());
+    };
+    let payload = match state.store.get_event_type(&tenant, &event_type).await?.and_then(|t| t.example) {
+        Some(example) => example,
+        None => serde_json::value::to_raw_value(&serde_json::json!({"test": true, "event_type": event_type}))
+            .map_err(|e| ApiError::Unavailable(Box::new(e)))?,
+    };
+    let sender = Sender::new(AddressPolicy { allow_loopback: state.config.dev_allow_loopback })
+        .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+    let waits = rate_slots(&state, &endpoint, if body.check_auth { 2 } else { 1 }).await?;
+
+    let event = Event {
+        id: EventId::generate(),
+        tenant_id: tenant.clone(),
+        event_type,
+        payload,
+        idempotency_key: None,
+        // No deliveries: the test attempt stands alone, and no replay ever picks the event up.
+        endpoint_ids: Vec::new(),
+        created_at: OffsetDateTime::now_utc(),
+    };
+    state.store.put_event_with_deliveries(&event).await?;
+    let at = OffsetDateTime::now_utc();
+    let mut outgoing = request::build(&endpoint, &event, at.unix_timestamp());
+    outgoing.timeout = outgoing.timeout.min(TEST_SEND_TIMEOUT);
+    let shown = RequestView { method: outgoing.method.to_string(), url: outgoing.url.to_string() };
+    let truncated = outgoing.truncated;
+    let probe = body.check_auth.then(|| {
+        let mut wrong = endpoint.clone();
+        wrong.options.auth = endpoint.options.auth.with_wrong_credential();
+        let probe_event = Event { id: EventId::generate(), ..event.clone() };
+        let mut outgoing = request::build(&wrong, &probe_event, at.unix_timestamp());
+        outgoing.timeout = outgoing.timeout.min(TEST_SEND_TIMEOUT);
+        outgoing
+    });
+    let wait = |i: usize| waits.get(i).copied().unwrap_or_default();
+    let (result, probed) = tokio::join!(
+        async {
+            tokio::time::sleep(wait(0)).await;
+            sender.send(outgoing).await
+        },
+        async {
+            match probe {
+                Some(outgoing) => {
+                    tokio::time::sleep(wait(1)).await;
+                    Some(sender.send(outgoing).await)
+                }
+                None => None,
+            }
+        }
+    );
+
+    let attempt = Attempt {
+        endpoint_id: endpoint.id.clone(),
+        number: 1,
+        at,
+        succeeded: result.succeeded(),
+        response_status: result.status,
+        error: result.error.clone(),
+        latency_ms: result.latency_ms,
+        response_body: result.body_excerpt.clone(),
+        truncated,
+        test: true,
+    };
+    state.store.record_test_attempt(&tenant, &event.id, &attempt).await?;
+    tracing::info!(
+        tenant_id = %tenant,
+        endpoint_id = %endpoint.id,
+        event_id = %event.id,
+        status = ?result.status,
+        error = result.error.as_ref().map(|e| e.kind.as_str()),
+        auth_refused = ?probed.as_ref().map(refused),
+        "test send"
+    );
+    Ok(Json(TestSendReport {
+        event_id: event.id,
+        request: shown,
+        succeeded: result.succeeded(),
+        response: ResponseView {
+            status: result.status,
+            latency_ms: result.latency_ms,
+            body_excerpt: result.body_excerpt,
+            error: result.error,
+        },
+        auth_check: probed.map(|r| AuthCheck {
+            refused: refused(&r),
+            status: r.status,
+            // The status says it all when there is one.
+            error: r.error.filter(|_| r.status.is_none()),
+        }),
+    }))
+}
+
+fn refused(result: &HttpResult) -> bool {
+    matches!(result.status, Some(401 | 403))
+}
+
+/// Reserves `count` slots of the endpoint's rate limit (shared with the deliver functions),
+/// and returns how long to wait for each; 429 if one is further off than [`MAX_RATE_WAIT`].
+async fn rate_slots(state: &AppState, endpoint: &Endpoint, count: usize) -> Result<Vec<Duration>, ApiError> {
+    let Some(limit) = endpoint.rate_limit() else {
+        return Ok(vec![Duration::ZERO; count]);
+    };
+    // As the deliver function spaces them: 5 % above the nominal interval.
+    let interval = Duration::from_secs(1).div_f64(f64::from(limit.per_second.max(1))).mul_f64(1.05);
+    let mut waits = Vec::with_capacity(count);
+    for _ in 0..count {
+        let slot = state.store.reserve_rate_slot(&limit.key, interval).await?;
+        let wait = slot.wait_from(OffsetDateTime::now_utc());
+        if wait > MAX_RATE_WAIT {
+            return Err(ApiError::TooManyRequests { retry_after_seconds: wait.as_secs().max(1) });
+        }
+        waits.push(wait);
+    }
+    Ok(waits)
+}

@@ -1,0 +1,249 @@
+//! What replays need from the table: re-opening a finished or paused delivery (resend and
+//! recovery), re-enabling a disabled endpoint, finding the events that went to an endpoint in
+//! a time window, and recording a test send's attempt.
+//!
+//! A re-opened delivery is `pending` again with its attempts kept, so the deliver function's
+//! next attempt continues the numbering and the endpoint's retry schedule picks up where it
+//! stopped. Re-opening is conditioned on the status and attempt count the caller read, so two
+//! replays of one delivery cannot both queue it.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+
+use super::attrs::{Item, get_s, n, parse, s, ts};
+use super::{Store, StoreError, event_pk, tenant_pk};
+use crate::domain::{Attempt, Delivery, DeliveryStatus};
+use crate::ids::{EndpointId, EventId, TenantId};
+
+/// Event ids from one Query of a window, and the sort key to go on after (`None`: the window
+/// is done).
+#[derive(Debug)]
+pub struct EventIdPage {
+    pub ids: Vec<EventId>,
+    pub next: Option<String>,
+}
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// The first 10 characters of every ULID made in the millisecond of `t` (as `events.rs`
+/// computes them for its listing).
+fn ulid_time_prefix(t: OffsetDateTime) -> String {
+    let ms = (t.unix_timestamp_nanos() / 1_000_000).clamp(0, (1 << 48) - 1) as u64;
+    (0..10).map(|i| CROCKFORD[((ms >> (5 * (9 - i))) & 0x1F) as usize] as char).collect()
+}
+
+/// The sort keys of a tenant's events made from `since` to `until`, inclusive.
+fn event_bounds(since: OffsetDateTime, until: OffsetDateTime) -> (String, String) {
+    let prefix = format!("EVT#{}_", EventId::PREFIX);
+    // `~` sorts after every base32 character.
+    (format!("{prefix}{}", ulid_time_prefix(since)), format!("{prefix}{}~", ulid_time_prefix(until)))
+}
+
+impl Store {
+    /// Makes a finished or paused delivery pending again, keeping its attempts, unless it has
+    /// changed since `read` (another replay re-opened it, or the deliver function moved it).
+    /// `not_before` holds the next attempt back until then (`next_attempt_at`); without it the
+    /// delivery is due at once. Returns false if the delivery was not as read.
+    pub async fn reopen_delivery(
+        &self,
+        tenant: &TenantId,
+        read: &Delivery,
+        not_before: Option<OffsetDateTime>,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(event_pk(tenant, &read.event_id)))
+            .key("sk", s(format!("DLV#{}", read.endpoint_id)))
+            .condition_expression("#status = :from AND attempts = :attempts")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":from", s(read.status.as_str()))
+            .expression_attribute_values(":attempts", n(read.attempts))
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()));
+        let request = match not_before {
+            Some(at) => request
+                .update_expression("SET #status = :pending, next_attempt_at = :at REMOVE rate_slot_ms")
+                .expression_attribute_values(":at", ts(at)),
+            None => request.update_expression("SET #status = :pending REMOVE next_attempt_at, rate_slot_ms"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
+    }
+
+    /// Undoes [`Store::reopen_delivery`] when the delivery's message could not be queued, so a
+    /// later replay finds it as it was. Nothing changes if an attempt was made since.
+    pub async fn restore_delivery(&self, tenant: &TenantId, read: &Delivery) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(event_pk(tenant, &read.event_id)))
+            .key("sk", s(format!("DLV#{}", read.endpoint_id)))
+            .update_expression("SET #status = :from REMOVE next_attempt_at")
+            .condition_expression("#status = :pending AND attempts = :attempts")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":from", s(read.status.as_str()))
+            .expression_attribute_values(":attempts", n(read.attempts))
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
+    }
+
+    /// Re-enables a disabled endpoint and forgets why it was disabled. Returns false if it was
+    /// not disabled (or does not exist). Its health is reset separately
+    /// (`HealthChange::Recovered`).
+    pub async fn reactivate_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(format!("EP#{id}")))
+            .update_expression("SET #status = :active REMOVE disabled_reason")
+            .condition_expression("#status = :disabled")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":disabled", s("disabled"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
+    }
+
+    /// The ids of the tenant's events made from `since` to `until` (inclusive, by the time in
+    /// their ids) that have a delivery to `endpoint`, oldest first, one Query at a time:
+    /// pass the page's `next` as `after` for the next one. Events whose payload was expunged
+    /// are left out (there is nothing left to send).
+    pub async fn endpoint_event_ids(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        after: Option<&str>,
+    ) -> Result<EventIdPage, StoreError> {
+        let (lo, hi) = event_bounds(since, until);
+        if lo > hi {
+            return Ok(EventIdPage { ids: Vec::new(), next: None });
+        }
+        let pk = tenant_pk(tenant);
+        // A page's last key lies inside the window; anything else starts from its beginning.
+        let start = after
+            .filter(|sk| lo.as_str() <= *sk && *sk <= hi.as_str())
+            .map(|sk| Item::from([("pk".to_owned(), s(pk.clone())), ("sk".to_owned(), s(sk))]));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .filter_expression("contains(#endpoints, :endpoint) AND attribute_not_exists(#expunged)")
+            .projection_expression("sk")
+            .expression_attribute_names("#endpoints", "endpoint_ids")
+            .expression_attribute_names("#expunged", "payload_expunged")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":lo", s(lo))
+            .expression_attribute_values(":hi", s(hi))
+            .expression_attribute_values(":endpoint", s(endpoint.as_str()))
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::aws("Query"))?;
+        let ids = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                let id = get_s(item, "sk")?.trim_start_matches("EVT#");
+                parse("sk", EventId::parse(id))
+            })
+            .collect::<Result<_, _>>()?;
+        let next = out.last_evaluated_key.and_then(|key| key.get("sk").and_then(|v| v.as_s().ok()).cloned());
+        Ok(EventIdPage { ids, next })
+    }
+
+    /// Records a test send's attempt under its own (synthetic) event, which has no delivery:
+    /// the attempt stands alone. It has the attributes `record_attempt` writes, so the event's
+    /// attempt listing shows it like any other.
+    pub async fn record_test_attempt(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError> {
+        let mut item: Item = [
+            ("pk".to_owned(), s(event_pk(tenant, event))),
+            ("sk".to_owned(), s(format!("ATT#{}#{:06}", attempt.endpoint_id, attempt.number))),
+            ("endpoint_id".to_owned(), s(attempt.endpoint_id.as_str())),
+            ("number".to_owned(), n(attempt.number)),
+            ("at".to_owned(), ts(attempt.at)),
+            ("succeeded".to_owned(), AttributeValue::Bool(attempt.succeeded)),
+            ("latency_ms".to_owned(), n(attempt.latency_ms)),
+            ("test".to_owned(), AttributeValue::Bool(true)),
+            ("expires_at".to_owned(), n(self.expires_at())),
+        ]
+        .into();
+        if let Some(status) = attempt.response_status {
+            item.insert("response_status".to_owned(), n(status));
+        }
+        if let Some(err) = &attempt.error {
+            item.insert("error_kind".to_owned(), s(err.kind.as_str()));
+            item.insert("error_message".to_owned(), s(&err.message));
+        }
+        if attempt.truncated {
+            item.insert("truncated".to_owned(), AttributeValue::Bool(true));
+        }
+        if !attempt.response_body.is_empty() {
+            item.insert("response_body".to_owned(), s(&attempt.response_body));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(StoreError::aws("PutItem"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_bounds_enclose_the_ids_made_between_them() {
+        let now = OffsetDateTime::now_utc();
+        let sk = format!("EVT#{}", EventId::generate());
+        let (lo, hi) = event_bounds(now - Duration::from_millis(1), now + Duration::from_secs(1));
+        assert!(lo.as_str() <= sk.as_str() && sk.as_str() <= hi.as_str(), "{lo} {sk} {hi}");
+        let (later, _) = event_bounds(now + Duration::from_secs(1), now + Duration::from_secs(2));
+        assert!(sk < later);
+        let (_, earlier) = event_bounds(now - Duration::from_secs(2), now - Duration::from_secs(1));
+        assert!(sk > earlier);
+        // Other items of the tenant's partition stay outside.
+        let (lo, hi) = event_bounds(OffsetDateTime::UNIX_EPOCH, now + Duration::from_secs(86_400));
+        assert!("EP#x" < lo.as_str() && "IDEM#x" > hi.as_str());
+    }
+
+    #[test]
+    fn ulid_time_prefix_matches_the_spec_example() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_469_918_176_385 * 1_000_000).unwrap();
+        assert_eq!(ulid_time_prefix(t), "01ARYZ6S41");
+    }
+}
