@@ -1,4 +1,4 @@
-//! Endpoint settings cached per warm function instance for a few seconds: every message of a
+//! Endpoint settings (and events, below) cached per warm function instance for a few seconds: every message of a
 //! batch usually goes to a handful of endpoints, and reading each one from DynamoDB per message
 //! was the hot path's largest avoidable cost. A change (a PATCH, a disable) is seen within
 //! the TTL; health decisions written from a stale copy are idempotent.
@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::domain::Endpoint;
-use crate::ids::{EndpointId, TenantId};
+use crate::domain::{Endpoint, Event};
+use crate::ids::{EndpointId, EventId, TenantId};
 use crate::store::{Store, StoreError};
 
 pub const ENDPOINT_TTL: Duration = Duration::from_secs(5);
@@ -51,5 +51,43 @@ impl EndpointCache {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(&(tenant.clone(), id.clone()));
         }
+    }
+}
+
+/// Events cached per warm instance for a few seconds: an event fans out to several endpoints
+/// whose messages usually arrive in the same batch, and an event never changes except by
+/// having its payload expunged, which the TTL bounds.
+#[derive(Debug)]
+pub struct EventCache {
+    ttl: Duration,
+    capacity: usize,
+    entries: Mutex<HashMap<(TenantId, EventId), (Instant, Event)>>,
+}
+
+pub const EVENT_TTL: Duration = Duration::from_secs(10);
+const EVENT_CAPACITY: usize = 256;
+
+impl EventCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, capacity: EVENT_CAPACITY, entries: Mutex::default() }
+    }
+
+    pub async fn get(&self, store: &Store, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, StoreError> {
+        let key = (tenant.clone(), id.clone());
+        if let Ok(entries) = self.entries.lock()
+            && let Some((at, event)) = entries.get(&key)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Some(event.clone()));
+        }
+        let event = store.get_event(tenant, id).await?;
+        if let (Some(found), Ok(mut entries)) = (&event, self.entries.lock()) {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.len() < self.capacity {
+                entries.insert(key, (Instant::now(), found.clone()));
+            }
+        }
+        Ok(event)
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rand::Rng;
 use time::OffsetDateTime;
 
-use super::cache::EndpointCache;
+use super::cache::{EndpointCache, EventCache};
 use super::http::{HttpResult, Sender};
 use super::request;
 use super::verdict::{self, Verdict};
@@ -90,6 +90,7 @@ pub struct Deliverer {
     settings: PolicySettings,
     metrics: std::sync::Arc<DeliveryMetrics>,
     endpoints: std::sync::Arc<EndpointCache>,
+    events: std::sync::Arc<EventCache>,
 }
 
 impl Deliverer {
@@ -99,7 +100,8 @@ impl Deliverer {
 
     pub fn with_settings(store: Store, sender: Sender, settings: PolicySettings) -> Self {
         let endpoints = std::sync::Arc::new(EndpointCache::new(settings.endpoint_cache_ttl));
-        Self { store, sender, settings, metrics: Default::default(), endpoints }
+        let events = std::sync::Arc::new(EventCache::new(super::cache::EVENT_TTL));
+        Self { store, sender, settings, metrics: Default::default(), endpoints, events }
     }
 
     /// What this deliverer counted; the deliver function reports it once per batch.
@@ -175,7 +177,7 @@ impl Deliverer {
             self.metrics.count(Counted::Deferred);
             return Ok(Err(Outcome::RetryIn((until - now).unsigned_abs() + spread)));
         }
-        let Some(event) = self.store.get_event(tenant_id, event_id).await? else {
+        let Some(event) = self.events.get(&self.store, tenant_id, event_id).await? else {
             tracing::warn!("event expired; dropping the delivery");
             return Ok(Err(Outcome::Done));
         };
