@@ -43,6 +43,8 @@ struct Inner {
     script: VecDeque<Reply>,
     /// Answer this once the script is spent.
     then: Option<u16>,
+    /// Wait this long before answering each request.
+    delay: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -69,7 +71,17 @@ impl Receiver {
 
     /// A receiver that gives the scripted replies in order, then `then`.
     pub async fn scripted(script: Vec<Reply>, then: u16) -> Self {
-        let inner = Arc::new(Mutex::new(Inner { received: Vec::new(), script: script.into(), then: Some(then) }));
+        Self::serve(Inner { received: Vec::new(), script: script.into(), then: Some(then), delay: Default::default() })
+            .await
+    }
+
+    /// A receiver that takes `delay` to answer 200 to each request.
+    pub async fn slow(delay: std::time::Duration) -> Self {
+        Self::serve(Inner { delay, ..Inner::default() }).await
+    }
+
+    async fn serve(inner: Inner) -> Self {
+        let inner = Arc::new(Mutex::new(inner));
         let app = axum::Router::new().fallback(record).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -94,8 +106,11 @@ async fn record(
     body: Bytes,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let arrived = std::time::Instant::now();
+    let delay = inner.lock().unwrap().delay;
+    tokio::time::sleep(delay).await;
     let mut inner = inner.lock().unwrap();
-    inner.received.push(Received { at: std::time::Instant::now(), method, uri, headers, body });
+    inner.received.push(Received { at: arrived, method, uri, headers, body });
     let reply = inner.script.pop_front().unwrap_or_else(|| Reply::from(inner.then.unwrap_or(200)));
     let mut response = (StatusCode::from_u16(reply.status).unwrap(), "receiver says hi").into_response();
     for (name, value) in reply.headers {

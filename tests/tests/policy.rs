@@ -10,7 +10,7 @@ use hookline_shared::delivery::PolicySettings;
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
 use hookline_shared::queue::{DeliveryJob, Queue};
 use hookline_tests::{Hookline, Options, Receiver, Reply};
-use serde_json::json;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -253,4 +253,125 @@ async fn concurrent_copies_of_one_message_record_each_attempt_number_once() {
     assert_eq!(numbers.first(), Some(&1));
     assert_eq!(hookline.delivery(&tenant, &event).await["attempts"].as_u64(), numbers.last().copied());
     hookline.drain().await;
+}
+
+#[tokio::test]
+async fn a_hang_past_the_timeout_a_closed_port_and_a_redirect_are_classed_and_recorded() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let hanging = Receiver::slow(Duration::from_secs(3)).await;
+    let redirecting = Receiver::scripted(
+        vec![Reply { status: 302, headers: vec![("location", "http://127.0.0.1:1/elsewhere".into())] }],
+        200,
+    )
+    .await;
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let retry = json!({"schedule_seconds": [1]});
+    for (url, event_type, timeout) in [
+        (hanging.url.clone(), "t.hang", 1000),
+        (format!("http://127.0.0.1:{closed_port}/hook"), "t.closed", 15000),
+        (redirecting.url.clone(), "t.redirect", 15000),
+    ] {
+        hookline
+            .create_endpoint(
+                &tenant,
+                json!({"url": url, "event_types": [event_type], "timeout_ms": timeout, "retry": retry}),
+            )
+            .await;
+    }
+    let hang = id(&hookline.publish(&tenant, json!({"event_type": "t.hang", "payload": {}})).await);
+    let closed = id(&hookline.publish(&tenant, json!({"event_type": "t.closed", "payload": {}})).await);
+    let redirect = id(&hookline.publish(&tenant, json!({"event_type": "t.redirect", "payload": {}})).await);
+    hookline
+        .deliver_until(|| async {
+            let mut all = true;
+            for event in [&hang, &closed, &redirect] {
+                all &= hookline.delivery(&tenant, event).await["attempts"] == 1;
+            }
+            all
+        })
+        .await;
+
+    let first = |attempts: Vec<Value>| attempts[0].clone();
+    let timed_out = first(hookline.attempts(&tenant, &hang).await);
+    assert_eq!(timed_out["error"]["kind"], "timeout", "{timed_out}");
+    let delivery = hookline.delivery(&tenant, &hang).await;
+    let at = |name: &str| OffsetDateTime::parse(delivery[name].as_str().unwrap(), &Rfc3339).unwrap();
+    assert!(at("next_attempt_at") - at("last_attempt_at") >= time::Duration::seconds(59), "a timeout waits a minute");
+
+    let refused = first(hookline.attempts(&tenant, &closed).await);
+    assert_eq!(refused["error"]["kind"], "connect", "{refused}");
+    assert_eq!(hookline.delivery(&tenant, &closed).await["status"], "pending", "a closed port is retried");
+
+    let redirected = first(hookline.attempts(&tenant, &redirect).await);
+    assert_eq!(redirected["response_status"], 302);
+    assert!(redirected["error"]["message"].as_str().unwrap().contains("redirects are not followed"));
+    assert_eq!(hookline.delivery(&tenant, &redirect).await["status"], "failed", "a redirect fails at once");
+    assert_eq!(redirecting.count(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_receiver_does_not_hold_back_a_fast_one_and_responses_are_captured() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let slow = Receiver::slow(Duration::from_secs(2)).await;
+    let fast = Receiver::scripted(vec![Reply { status: 503, headers: vec![("retry-after", "1".into())] }], 200).await;
+    hookline.create_endpoint(&tenant, json!({"url": slow.url, "event_types": ["a.slow"]})).await;
+    hookline
+        .create_endpoint(
+            &tenant,
+            json!({"url": fast.url, "event_types": ["a.fast"], "retry": {"schedule_seconds": [1]}}),
+        )
+        .await;
+    hookline.publish(&tenant, json!({"event_type": "a.slow", "payload": {}})).await;
+    let fast_event = id(&hookline.publish(&tenant, json!({"event_type": "a.fast", "payload": {}})).await);
+    // One batch holds both; the fast answer arrives while the slow one is still pending.
+    hookline.poller.poll_once(Duration::from_secs(1)).await.unwrap();
+    assert_eq!((slow.count(), fast.count()), (1, 1));
+    let gap = fast.received()[0].at.max(slow.received()[0].at) - fast.received()[0].at.min(slow.received()[0].at);
+    assert!(gap < Duration::from_millis(1500), "both were sent at once ({gap:?} apart)");
+
+    let attempt = hookline.attempts(&tenant, &fast_event).await[0].clone();
+    assert_eq!(attempt["response_status"], 503);
+    assert_eq!(attempt["response_headers"]["retry-after"], "1");
+    assert!(attempt["response_headers"]["content-type"].as_str().unwrap().starts_with("text/plain"));
+    assert_eq!(attempt["response_body"], "receiver says hi");
+}
+
+#[tokio::test]
+async fn every_loopback_form_is_blocked_without_the_dev_flag_and_nothing_is_sent() {
+    let hookline = Hookline::start_with(Options { dev_allow_loopback: false, ..Default::default() }).await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    let port = receiver.url.trim_start_matches("http://127.0.0.1:").split('/').next().unwrap().to_owned();
+    let hosts = ["127.0.0.2", "0.0.0.0", "[::1]", "[::ffff:127.0.0.1]", "0x7f000001", "017700000001"];
+    let mut events = Vec::new();
+    for (n, host) in hosts.iter().enumerate() {
+        let event_type = format!("probe.h{n}");
+        hookline
+            .create_endpoint(
+                &tenant,
+                json!({"url": format!("https://{host}:{port}/hook"), "event_types": [event_type], "retry": {"schedule_seconds": []}}),
+            )
+            .await;
+        events.push(id(&hookline.publish(&tenant, json!({"event_type": event_type, "payload": {}})).await));
+    }
+    hookline
+        .deliver_until(|| async {
+            for event in &events {
+                if hookline.delivery(&tenant, event).await["status"] != "failed" {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+    for (event, host) in events.iter().zip(hosts) {
+        let attempt = hookline.attempts(&tenant, event).await[0].clone();
+        assert_eq!(attempt["error"]["kind"], "blocked", "{host}: {attempt}");
+    }
+    assert_eq!(receiver.count(), 0);
 }

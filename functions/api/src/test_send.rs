@@ -154,6 +154,8 @@ pub async fn send(
         error: result.error.clone(),
         latency_ms: result.latency_ms,
         response_body: result.body_excerpt.clone(),
+        response_body_base64: result.body_base64,
+        response_headers: result.headers.clone(),
         truncated,
         test: true,
     };

@@ -240,6 +240,8 @@ impl Deliverer {
             error: result.error,
             latency_ms: result.latency_ms,
             response_body: result.body_excerpt,
+            response_body_base64: result.body_base64,
+            response_headers: result.headers,
             truncated,
             test: false,
         };

@@ -11,7 +11,9 @@ use crate::domain::{AttemptError, ErrorKind};
 use crate::guard::{AddressPolicy, BlockedAddress, GuardedResolver};
 
 /// How much of a response body an attempt keeps.
-pub const BODY_EXCERPT_BYTES: usize = 1024;
+pub const BODY_EXCERPT_BYTES: usize = 4096;
+/// The response headers an attempt keeps.
+const CAPTURED_HEADERS: [&str; 2] = ["content-type", "retry-after"];
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What happened on the wire.
@@ -23,6 +25,10 @@ pub struct HttpResult {
     pub body_excerpt: String,
     /// The response's `Retry-After`, in seconds or as an HTTP date, as a wait from now.
     pub retry_after: Option<Duration>,
+    /// `body_excerpt` is base64: the body was not UTF-8.
+    pub body_base64: bool,
+    /// The captured response headers ([`CAPTURED_HEADERS`]).
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 impl HttpResult {
@@ -35,8 +41,7 @@ impl HttpResult {
             status: None,
             error: Some(AttemptError { kind, message: message.into() }),
             latency_ms: elapsed_ms(started),
-            body_excerpt: String::new(),
-            retry_after: None,
+            ..Self::default()
         }
     }
 }
@@ -95,6 +100,13 @@ impl Sender {
             }
         };
         let status = response.status().as_u16();
+        let headers = CAPTURED_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = response.headers().get(*name)?.to_str().ok()?;
+                Some(((*name).to_owned(), value.chars().take(256).collect()))
+            })
+            .collect();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -114,12 +126,15 @@ impl Sender {
             300..=399 => Some(format!("{status} (redirects are not followed)")),
             _ => Some(status.to_string()),
         };
+        let (body_excerpt, body_base64) = excerpt(&body);
         HttpResult {
             status: Some(status),
             error: error.map(|message| AttemptError { kind: ErrorKind::HttpStatus, message }),
             latency_ms: elapsed_ms(started),
-            body_excerpt: excerpt(&body),
+            body_excerpt,
             retry_after,
+            body_base64,
+            headers,
         }
     }
 }
@@ -135,14 +150,21 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Dura
     Some(at.duration_since(now).unwrap_or_default())
 }
 
-/// At most [`BODY_EXCERPT_BYTES`] of `body` as text, cut on a character boundary.
-pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(BODY_EXCERPT_BYTES)]);
-    let mut end = text.len().min(BODY_EXCERPT_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
+/// At most [`BODY_EXCERPT_BYTES`] of `body`: as text when it is UTF-8 (cut on a character
+/// boundary), else as base64 (the `bool` says which).
+pub fn excerpt(body: &[u8]) -> (String, bool) {
+    let prefix = &body[..body.len().min(BODY_EXCERPT_BYTES)];
+    match std::str::from_utf8(prefix) {
+        Ok(text) => (text.to_owned(), false),
+        // Only the cut at the end split a character: keep the text before it.
+        Err(err) if err.error_len().is_none() => {
+            (String::from_utf8_lossy(&prefix[..err.valid_up_to()]).into_owned(), false)
+        }
+        Err(_) => {
+            use base64::Engine;
+            (base64::engine::general_purpose::STANDARD.encode(prefix), true)
+        }
     }
-    text[..end].to_owned()
 }
 
 fn classify(err: &reqwest::Error) -> (ErrorKind, String) {
@@ -198,12 +220,19 @@ mod tests {
     }
 
     #[test]
-    fn excerpts_stop_at_a_kilobyte_on_a_character_boundary() {
-        let body = "é".repeat(600); // 1200 bytes
-        let cut = excerpt(body.as_bytes());
-        assert!(cut.len() <= BODY_EXCERPT_BYTES);
-        assert_eq!(cut.len(), 1024);
-        assert!(cut.chars().all(|c| c == 'é'));
-        assert_eq!(excerpt(b"ok"), "ok");
+    fn excerpts_stop_at_4_kb_on_a_character_boundary() {
+        let body = "é€".repeat(1000); // 5000 bytes; 4096 falls inside a '€'
+        let (cut, base64) = excerpt(body.as_bytes());
+        assert!(!base64);
+        assert!(cut.len() <= BODY_EXCERPT_BYTES && cut.len() > BODY_EXCERPT_BYTES - 4);
+        assert!(body.starts_with(&cut));
+        assert_eq!(excerpt(b"ok"), ("ok".to_owned(), false));
+    }
+
+    #[test]
+    fn bodies_that_are_not_utf8_are_kept_as_marked_base64() {
+        let (text, base64) = excerpt(&[0xff, 0xfe, b'a', 0x00, 0xc3]);
+        assert!(base64);
+        assert_eq!(text, "//5hAMM=");
     }
 }

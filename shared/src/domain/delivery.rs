@@ -108,8 +108,13 @@ pub struct Attempt {
     pub response_status: Option<u16>,
     pub error: Option<AttemptError>,
     pub latency_ms: u64,
-    /// The first kilobyte (at most) of the response body.
+    /// The start of the response body (at most 4 KB): text, or base64 when it was not UTF-8.
     pub response_body: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub response_body_base64: bool,
+    /// `content-type` and `retry-after`, when the response had them.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub response_headers: std::collections::BTreeMap<String, String>,
     /// The chat message was cut to fit the room's size limit.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,

@@ -53,6 +53,12 @@ fn attempt_from_item(item: &Item) -> Result<Attempt, StoreError> {
         response_body: opt_s(item, "response_body").unwrap_or_default().to_owned(),
         truncated: item.get("truncated").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         test: item.get("test").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        response_body_base64: item.get("response_body_base64").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        response_headers: item
+            .get("response_headers")
+            .and_then(|v| v.as_m().ok())
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -65,6 +71,46 @@ pub struct DeliveryUpdate {
 }
 
 impl Store {
+    /// The item an attempt is stored as (also for test sends).
+    pub(super) fn attempt_item(&self, pk: String, attempt: &Attempt) -> Item {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let mut item: Item = [
+            ("pk".to_owned(), s(pk)),
+            ("sk".to_owned(), s(attempt_sk(&attempt.endpoint_id, attempt.number))),
+            ("endpoint_id".to_owned(), s(attempt.endpoint_id.as_str())),
+            ("number".to_owned(), n(attempt.number)),
+            ("at".to_owned(), ts(attempt.at)),
+            ("succeeded".to_owned(), AttributeValue::Bool(attempt.succeeded)),
+            ("latency_ms".to_owned(), n(attempt.latency_ms)),
+            ("expires_at".to_owned(), n(self.expires_at())),
+        ]
+        .into();
+        if let Some(status) = attempt.response_status {
+            item.insert("response_status".to_owned(), n(status));
+        }
+        if let Some(err) = &attempt.error {
+            item.insert("error_kind".to_owned(), s(err.kind.as_str()));
+            item.insert("error_message".to_owned(), s(&err.message));
+        }
+        for (flag, set) in [
+            ("truncated", attempt.truncated),
+            ("test", attempt.test),
+            ("response_body_base64", attempt.response_body_base64),
+        ] {
+            if set {
+                item.insert(flag.to_owned(), AttributeValue::Bool(true));
+            }
+        }
+        if !attempt.response_body.is_empty() {
+            item.insert("response_body".to_owned(), s(&attempt.response_body));
+        }
+        if !attempt.response_headers.is_empty() {
+            let headers = attempt.response_headers.iter().map(|(k, v)| (k.clone(), s(v))).collect();
+            item.insert("response_headers".to_owned(), AttributeValue::M(headers));
+        }
+        item
+    }
+
     pub async fn get_delivery(
         &self,
         tenant: &TenantId,
@@ -178,33 +224,7 @@ impl Store {
         update: DeliveryUpdate,
     ) -> Result<RecordOutcome, StoreError> {
         let pk = event_pk(tenant, event);
-        let mut item: Item = [
-            ("pk".to_owned(), s(pk.clone())),
-            ("sk".to_owned(), s(attempt_sk(&attempt.endpoint_id, attempt.number))),
-            ("endpoint_id".to_owned(), s(attempt.endpoint_id.as_str())),
-            ("number".to_owned(), n(attempt.number)),
-            ("at".to_owned(), ts(attempt.at)),
-            ("succeeded".to_owned(), aws_sdk_dynamodb::types::AttributeValue::Bool(attempt.succeeded)),
-            ("latency_ms".to_owned(), n(attempt.latency_ms)),
-            ("expires_at".to_owned(), n(self.expires_at())),
-        ]
-        .into();
-        if let Some(status) = attempt.response_status {
-            item.insert("response_status".to_owned(), n(status));
-        }
-        if let Some(err) = &attempt.error {
-            item.insert("error_kind".to_owned(), s(err.kind.as_str()));
-            item.insert("error_message".to_owned(), s(&err.message));
-        }
-        if attempt.truncated {
-            item.insert("truncated".to_owned(), aws_sdk_dynamodb::types::AttributeValue::Bool(true));
-        }
-        if attempt.test {
-            item.insert("test".to_owned(), aws_sdk_dynamodb::types::AttributeValue::Bool(true));
-        }
-        if !attempt.response_body.is_empty() {
-            item.insert("response_body".to_owned(), s(&attempt.response_body));
-        }
+        let item = self.attempt_item(pk.clone(), attempt);
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))

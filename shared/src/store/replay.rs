@@ -183,31 +183,8 @@ impl Store {
         event: &EventId,
         attempt: &Attempt,
     ) -> Result<(), StoreError> {
-        let mut item: Item = [
-            ("pk".to_owned(), s(event_pk(tenant, event))),
-            ("sk".to_owned(), s(format!("ATT#{}#{:06}", attempt.endpoint_id, attempt.number))),
-            ("endpoint_id".to_owned(), s(attempt.endpoint_id.as_str())),
-            ("number".to_owned(), n(attempt.number)),
-            ("at".to_owned(), ts(attempt.at)),
-            ("succeeded".to_owned(), AttributeValue::Bool(attempt.succeeded)),
-            ("latency_ms".to_owned(), n(attempt.latency_ms)),
-            ("test".to_owned(), AttributeValue::Bool(true)),
-            ("expires_at".to_owned(), n(self.expires_at())),
-        ]
-        .into();
-        if let Some(status) = attempt.response_status {
-            item.insert("response_status".to_owned(), n(status));
-        }
-        if let Some(err) = &attempt.error {
-            item.insert("error_kind".to_owned(), s(err.kind.as_str()));
-            item.insert("error_message".to_owned(), s(&err.message));
-        }
-        if attempt.truncated {
-            item.insert("truncated".to_owned(), AttributeValue::Bool(true));
-        }
-        if !attempt.response_body.is_empty() {
-            item.insert("response_body".to_owned(), s(&attempt.response_body));
-        }
+        let mut item = self.attempt_item(event_pk(tenant, event), attempt);
+        item.insert("test".to_owned(), AttributeValue::Bool(true));
         self.client
             .put_item()
             .table_name(&self.table)
