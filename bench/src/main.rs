@@ -23,6 +23,9 @@ mod sink;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+/// Everything after this line in `bench/RESULTS.md` is kept when the table is rewritten.
+const HISTORY_MARKER: &str = "<!-- history: kept by make bench -->";
+
 /// Where the table is written: `bench/RESULTS.md` in the source tree.
 fn results_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md")
@@ -37,7 +40,13 @@ fn main() -> anyhow::Result<()> {
             // part of the handler's CPU time.
             hookline_shared::telemetry::init();
             let measured = measure::run().await?;
-            let text = report::render(&measured);
+            let mut text = report::render(&measured);
+            // The hand-kept history of cuts below the marker survives every run.
+            let previous = std::fs::read_to_string(results_path()).unwrap_or_default();
+            if let Some(at) = previous.find(HISTORY_MARKER) {
+                text.push('\n');
+                text.push_str(&previous[at..]);
+            }
             std::fs::write(results_path(), text)?;
             Ok(())
         }),
