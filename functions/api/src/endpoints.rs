@@ -1,15 +1,16 @@
 //! Endpoints: where a tenant's events go.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use hookline_shared::domain::Attempt;
 use hookline_shared::domain::{
-    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EventType, EventTypePattern, HttpMethod, Invalid,
-    NewEndpoint, NewEndpointRequest, Presentation, RetryPolicy,
+    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EventType, EventTypePattern, FieldError, HttpMethod,
+    Invalid, NewEndpoint, NewEndpointRequest, Presentation, RetryPolicy,
 };
-use hookline_shared::ids::EndpointId;
+use hookline_shared::ids::{EndpointId, EventId};
 use hookline_shared::signing::SigningSecret;
-use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, JsonBody, QueryParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -93,6 +94,7 @@ pub async fn create(
     JsonBody(request): JsonBody<NewEndpointRequest>,
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
     let new = NewEndpoint::parse(request, state.url_rules())?;
+    check_registered_types(&state, &tenant, &new.event_types).await?;
     if let Some(max) = state.store.get_quotas(&tenant).await?.max_endpoints
         && state.store.count_endpoints(&tenant).await? >= max as usize
     {
@@ -132,6 +134,33 @@ pub async fn get(
     Ok(Json(EndpointView::from(&endpoint)))
 }
 
+/// Once a tenant has registered event types, an endpoint may only subscribe to names it
+/// registered (`order.*` must cover at least one); with none registered, anything goes.
+async fn check_registered_types(
+    state: &AppState,
+    tenant: &hookline_shared::ids::TenantId,
+    patterns: &[EventTypePattern],
+) -> Result<(), ApiError> {
+    let known: Vec<EventType> = state.store.list_event_types(tenant).await?.into_iter().map(|t| t.name).collect();
+    if known.is_empty() {
+        return Ok(());
+    }
+    let names = known.iter().map(EventType::as_str).collect::<Vec<_>>().join(", ");
+    let errors: Vec<FieldError> = patterns
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| **p != EventTypePattern::All && !known.iter().any(|t| p.matches(t)))
+        .map(|(i, p)| {
+            let shown = serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            FieldError::new(
+                format!("event_types[{i}]"),
+                format!("`{shown}` names no registered event type; known: {names}"),
+            )
+        })
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(Invalid(errors).into()) }
+}
+
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 100;
 
@@ -157,7 +186,7 @@ pub struct Page {
 pub async fn list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Query(query): Query<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<Page>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -227,6 +256,7 @@ pub async fn update(
         let request: NewEndpointRequest =
             serde_json::from_value(merged).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?;
         let new = NewEndpoint::parse(request, state.url_rules())?;
+        check_registered_types(&state, &tenant, &new.event_types).await?;
         endpoint.url = new.url;
         endpoint.description = new.description;
         endpoint.event_types = new.event_types;
@@ -323,4 +353,72 @@ pub async fn rotate_secret(
     tracing::info!(tenant_id = %tenant, endpoint_id = %id, grace_seconds = grace, "signing secret rotated");
     let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
     Ok(Json(secret_view(&endpoint)))
+}
+
+/// `GET /v1/endpoints/{id}/attempts` query: a time window (default the last 7 days), an
+/// outcome filter and the cursor of the previous page.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptsQuery {
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    since: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    until: Option<OffsetDateTime>,
+    status: Option<AttemptOutcome>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum AttemptOutcome {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Serialize)]
+pub struct AttemptView {
+    event_id: EventId,
+    #[serde(flatten)]
+    attempt: Attempt,
+}
+
+#[derive(Serialize)]
+pub struct AttemptPage {
+    data: Vec<AttemptView>,
+    next_cursor: Option<String>,
+}
+
+const DEFAULT_HISTORY: time::Duration = time::Duration::days(7);
+
+/// Every attempt made for this endpoint in the window, oldest event first. Attempts are kept
+/// under their event, so a page is one Query over the window's events that name this
+/// endpoint, then their attempts.
+pub async fn attempts(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<AttemptsQuery>,
+) -> Result<Json<AttemptPage>, ApiError> {
+    let id = path_id("endpoint", EndpointId::parse(&id))?;
+    state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let until = query.until.unwrap_or_else(OffsetDateTime::now_utc);
+    let since = query.since.unwrap_or(until - DEFAULT_HISTORY);
+    if since > until {
+        return Err(Invalid::one("since", "must not be after until").into());
+    }
+    let page = state.store.endpoint_event_ids(&tenant, &id, since, until, query.cursor.as_deref()).await?;
+    let mut data = Vec::new();
+    for event_id in page.ids {
+        for attempt in state.store.list_attempts(&tenant, &event_id).await? {
+            let wanted = match query.status {
+                None => true,
+                Some(AttemptOutcome::Succeeded) => attempt.succeeded,
+                Some(AttemptOutcome::Failed) => !attempt.succeeded,
+            };
+            if attempt.endpoint_id == id && wanted {
+                data.push(AttemptView { event_id: event_id.clone(), attempt });
+            }
+        }
+    }
+    Ok(Json(AttemptPage { data, next_cursor: page.next }))
 }

@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/endpoints", post(endpoints::create).get(endpoints::list))
         .route("/v1/endpoints/{id}", get(endpoints::get).patch(endpoints::update).delete(endpoints::delete))
         .route("/v1/endpoints/{id}/secret", get(endpoints::secret))
+        .route("/v1/endpoints/{id}/attempts", get(endpoints::attempts))
         .route("/v1/endpoints/{id}/secret/rotate", post(endpoints::rotate_secret))
         .route("/v1/events/{id}", get(events::get))
         .route("/v1/events/{id}/attempts", get(events::attempts))

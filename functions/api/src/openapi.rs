@@ -90,6 +90,15 @@ pub const OPERATIONS: &[Operation] = &[
     op("delete", "/v1/endpoints/{id}", "Delete an endpoint", ApiKey, None, 204, None),
     op("get", "/v1/endpoints/{id}/secret", "Get the signing secret", ApiKey, None, 200, Some("Secret")),
     op(
+        "get",
+        "/v1/endpoints/{id}/attempts",
+        "List an endpoint's attempts (since, until, status, cursor)",
+        ApiKey,
+        None,
+        200,
+        Some("AttemptPage"),
+    ),
+    op(
         "post",
         "/v1/endpoints/{id}/secret/rotate",
         "Rotate the signing secret",
@@ -241,6 +250,7 @@ fn schemas() -> Value {
         "EventPage": page("Event"),
         "Attempt": attempt,
         "AttemptList": list("Attempt"),
+        "AttemptPage": page("Attempt"),
     })
 }
 
