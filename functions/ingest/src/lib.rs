@@ -135,7 +135,7 @@ async fn publish(
     new: NewEvent,
 ) -> Result<Accepted, ApiError> {
     take_quota(state, tenant, quotas).await?;
-    let endpoints = state.store.list_endpoints(tenant).await?;
+    let endpoints = state.store.subscribed_endpoints(tenant).await?;
     let endpoint_ids = endpoints.into_iter().filter(|ep| ep.subscribes_to(&new.event_type)).map(|ep| ep.id).collect();
     let event = Event {
         id,

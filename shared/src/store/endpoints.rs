@@ -30,6 +30,43 @@ struct Settings {
     limits: DeliveryLimits,
 }
 
+/// How long ingest reuses a tenant's endpoint list. An endpoint created or changed through
+/// another function instance is seen by ingest within this time; changes made through this
+/// same store (local development, tests) are seen at once.
+pub const ENDPOINT_LIST_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// When a tenant's endpoint list was read, and the list.
+type CachedList = (std::time::Instant, Vec<Endpoint>);
+
+/// Per-process cache of each tenant's endpoints, for ingest's fan-out. One per process, keyed
+/// by table, so every `Store` in a process (local development and tests run all three
+/// functions in one) sees the others' changes at once.
+#[derive(Debug, Default)]
+pub struct EndpointLists(std::sync::Mutex<std::collections::HashMap<(String, TenantId), CachedList>>);
+
+static ENDPOINT_LISTS: std::sync::LazyLock<EndpointLists> = std::sync::LazyLock::new(EndpointLists::default);
+
+impl EndpointLists {
+    fn get(&self, table: &str, tenant: &TenantId) -> Option<Vec<Endpoint>> {
+        let lists = self.0.lock().ok()?;
+        let (at, list) = lists.get(&(table.to_owned(), tenant.clone()))?;
+        (at.elapsed() < ENDPOINT_LIST_TTL).then(|| list.clone())
+    }
+
+    fn put(&self, table: &str, tenant: &TenantId, list: &[Endpoint]) {
+        if let Ok(mut lists) = self.0.lock() {
+            lists.retain(|_, (at, _)| at.elapsed() < ENDPOINT_LIST_TTL);
+            lists.insert((table.to_owned(), tenant.clone()), (std::time::Instant::now(), list.to_vec()));
+        }
+    }
+
+    fn forget(&self, table: &str, tenant: &TenantId) {
+        if let Ok(mut lists) = self.0.lock() {
+            lists.remove(&(table.to_owned(), tenant.clone()));
+        }
+    }
+}
+
 /// A change the deliver function makes to an endpoint's health.
 #[derive(Debug)]
 pub enum HealthChange {
@@ -153,6 +190,7 @@ fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
 
 impl Store {
     pub async fn put_endpoint(&self, ep: &Endpoint) -> Result<(), StoreError> {
+        self.forget_endpoint_list(&ep.tenant_id);
         self.client
             .put_item()
             .table_name(&self.table)
@@ -179,6 +217,7 @@ impl Store {
     /// Replaces an existing endpoint's settings, leaving its status, health and secrets to
     /// their own writers. Returns false if the endpoint does not exist.
     pub async fn update_endpoint_settings(&self, ep: &Endpoint) -> Result<bool, StoreError> {
+        self.forget_endpoint_list(&ep.tenant_id);
         let item = to_item(ep)?;
         let settings = item.get("settings").cloned().ok_or_else(|| StoreError::Corrupt("no settings".into()))?;
         let request = self
@@ -211,6 +250,7 @@ impl Store {
         id: &EndpointId,
         enabled: bool,
     ) -> Result<(), StoreError> {
+        self.forget_endpoint_list(tenant);
         let request = self
             .client
             .update_item()
@@ -245,6 +285,7 @@ impl Store {
         previous: &SigningSecret,
         previous_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        self.forget_endpoint_list(tenant);
         self.client
             .update_item()
             .table_name(&self.table)
@@ -268,6 +309,7 @@ impl Store {
 
     /// Deletes an endpoint. Its queued deliveries are dropped when they come up.
     pub async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {
+        self.forget_endpoint_list(tenant);
         let result = self
             .client
             .delete_item()
@@ -292,6 +334,7 @@ impl Store {
         id: &EndpointId,
         change: HealthChange,
     ) -> Result<(), StoreError> {
+        self.forget_endpoint_list(tenant);
         let request = self
             .client
             .update_item()
@@ -349,6 +392,23 @@ impl Store {
             .map_err(StoreError::aws("UpdateItem"))?;
         let attrs = out.attributes.unwrap_or_default();
         Ok((opt_n(&attrs, "attempts")?.unwrap_or(0), opt_n(&attrs, "failures")?.unwrap_or(0)))
+    }
+
+    /// Drops the cached endpoint list of a tenant whose endpoints this process changed.
+    pub(super) fn forget_endpoint_list(&self, tenant: &TenantId) {
+        ENDPOINT_LISTS.forget(&self.table, tenant);
+    }
+
+    /// A tenant's endpoints for fanning an event out: read at most every
+    /// [`ENDPOINT_LIST_TTL`] per process. Reading the list per event was ingest's one call
+    /// whose cost grows with the tenant (a Query over its partition).
+    pub async fn subscribed_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError> {
+        if let Some(list) = ENDPOINT_LISTS.get(&self.table, tenant) {
+            return Ok(list);
+        }
+        let list = self.list_endpoints(tenant).await?;
+        ENDPOINT_LISTS.put(&self.table, tenant, &list);
+        Ok(list)
     }
 
     /// Every endpoint of a tenant, oldest first.
