@@ -52,7 +52,7 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("too many requests: the quota allows more in {retry_after_seconds} s")]
     TooManyRequests { retry_after_seconds: u64 },
-    /// A quota that time does not restore (endpoints): 429 without `Retry-After`.
+    /// A quota that time does not restore (endpoints): 429, `Retry-After: 60`.
     #[error("{message}")]
     QuotaExceeded { message: String },
     #[error("the service could not complete the request; it is safe to retry")]
@@ -119,6 +119,11 @@ impl IntoResponse for ApiError {
         }
         if let Self::TooManyRequests { retry_after_seconds } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        }
+        if let Self::QuotaExceeded { .. } = self {
+            // Time alone frees nothing here; a minute is when a retry is worth making (after a
+            // delete, or once the operator raised the quota).
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         }
         response
     }

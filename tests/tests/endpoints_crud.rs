@@ -104,8 +104,17 @@ async fn a_deleted_endpoint_is_gone_and_the_endpoint_quota_is_enforced() {
     let a =
         hookline.create_endpoint(&tenant, json!({"url": "https://example.com/a", "event_types": ["never.sent"]})).await;
     hookline.create_endpoint(&tenant, json!({"url": "https://example.com/b", "event_types": ["never.sent"]})).await;
-    let (status, body) = hookline.post("/v1/endpoints", &tenant.key, json!({"url": "https://example.com/c"})).await;
+    let (status, headers, body) = hookline
+        .call_full(
+            "POST",
+            "/v1/endpoints",
+            Some(&tenant.key),
+            Some(&json!({"url": "https://example.com/c"}).to_string()),
+        )
+        .await;
+    let body = body.unwrap();
     assert_eq!((status.as_u16(), body["code"].as_str()), (429, Some("quota_exceeded")), "{body}");
+    assert_eq!(headers["retry-after"], "60");
 
     let path = format!("/v1/endpoints/{}", id(&a));
     let (status, _) = hookline.delete(&path, &tenant.key).await;
