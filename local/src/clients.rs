@@ -7,13 +7,17 @@ use hookline_shared::aws::Clients;
 
 pub const LOCAL_REGION: &str = "us-east-1";
 
-pub async fn local_clients(endpoint_url: &str) -> Clients {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+async fn local_config(endpoint_url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(LOCAL_REGION))
         .credentials_provider(Credentials::new("test", "test", None, None, "hookline-local"))
         .endpoint_url(endpoint_url)
         .load()
-        .await;
+        .await
+}
+
+pub async fn local_clients(endpoint_url: &str) -> Clients {
+    let config = local_config(endpoint_url).await;
     Clients { dynamodb: aws_sdk_dynamodb::Client::new(&config), sqs: aws_sdk_sqs::Client::new(&config) }
 }
 
@@ -23,12 +27,7 @@ pub async fn local_clients_with_interceptor<I>(endpoint_url: &str, interceptor: 
 where
     I: aws_sdk_dynamodb::config::Intercept + Clone + 'static,
 {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(LOCAL_REGION))
-        .credentials_provider(Credentials::new("test", "test", None, None, "hookline-local"))
-        .endpoint_url(endpoint_url)
-        .load()
-        .await;
+    let config = local_config(endpoint_url).await;
     let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config).interceptor(interceptor.clone()).build();
     let sqs = aws_sdk_sqs::config::Builder::from(&config).interceptor(interceptor).build();
     Clients { dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb), sqs: aws_sdk_sqs::Client::from_conf(sqs) }

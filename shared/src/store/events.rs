@@ -106,7 +106,7 @@ pub struct EventSummary {
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// The first 10 characters of every ULID made in the millisecond of `t`.
-fn ulid_time_prefix(t: OffsetDateTime) -> String {
+pub(super) fn ulid_time_prefix(t: OffsetDateTime) -> String {
     let ms = (t.unix_timestamp_nanos() / 1_000_000).clamp(0, (1 << 48) - 1) as u64;
     (0..10).map(|i| CROCKFORD[((ms >> (5 * (9 - i))) & 0x1F) as usize] as char).collect()
 }

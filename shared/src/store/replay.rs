@@ -23,14 +23,7 @@ pub struct EventIdPage {
     pub next: Option<String>,
 }
 
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/// The first 10 characters of every ULID made in the millisecond of `t` (as `events.rs`
-/// computes them for its listing).
-fn ulid_time_prefix(t: OffsetDateTime) -> String {
-    let ms = (t.unix_timestamp_nanos() / 1_000_000).clamp(0, (1 << 48) - 1) as u64;
-    (0..10).map(|i| CROCKFORD[((ms >> (5 * (9 - i))) & 0x1F) as usize] as char).collect()
-}
+use super::events::ulid_time_prefix;
 
 /// The sort keys of a tenant's events made from `since` to `until`, inclusive.
 fn event_bounds(since: OffsetDateTime, until: OffsetDateTime) -> (String, String) {
