@@ -1,0 +1,44 @@
+"""Checks scripts/moto_server.py's transaction fix against the running moto: a cancelled
+transaction leaves nothing behind (a Put before a failed condition, an Update before a failed
+Put), a committed one keeps both writes, and other items are untouched. `make test` runs it.
+"""
+
+import os, boto3
+c = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+table = "txcheck"
+c.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+  AttributeDefinitions=[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"S"}],
+  KeySchema=[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}])
+c.put_item(TableName=table, Item={"pk":{"S":"p"},"sk":{"S":"DLV"},"attempts":{"N":"1"}})
+c.put_item(TableName=table, Item={"pk":{"S":"p"},"sk":{"S":"other"},"v":{"N":"1"}})
+# Put new attempt + update delivery with a failing condition: must cancel, leaving no attempt.
+try:
+    c.transact_write_items(TransactItems=[
+      {"Put":{"TableName":table,"Item":{"pk":{"S":"p"},"sk":{"S":"ATT1"}},"ConditionExpression":"attribute_not_exists(pk)"}},
+      {"Update":{"TableName":table,"Key":{"pk":{"S":"p"},"sk":{"S":"DLV"}},"UpdateExpression":"SET attempts = :n",
+                 "ConditionExpression":"attempts = :prev","ExpressionAttributeValues":{":n":{"N":"2"},":prev":{"N":"5"}}}}])
+    print("FAIL: not cancelled")
+except c.exceptions.TransactionCanceledException:
+    pass
+assert "Item" not in c.get_item(TableName=table, Key={"pk":{"S":"p"},"sk":{"S":"ATT1"}}), "rolled-back put persisted"
+# Update succeeds, then the Put fails: the update must be undone.
+c.put_item(TableName=table, Item={"pk":{"S":"p"},"sk":{"S":"ATT2"}})
+try:
+    c.transact_write_items(TransactItems=[
+      {"Update":{"TableName":table,"Key":{"pk":{"S":"p"},"sk":{"S":"DLV"}},"UpdateExpression":"SET attempts = :n",
+                 "ConditionExpression":"attempts = :prev","ExpressionAttributeValues":{":n":{"N":"2"},":prev":{"N":"1"}}}},
+      {"Put":{"TableName":table,"Item":{"pk":{"S":"p"},"sk":{"S":"ATT2"}},"ConditionExpression":"attribute_not_exists(pk)"}}])
+    print("FAIL: not cancelled 2")
+except c.exceptions.TransactionCanceledException:
+    pass
+got = c.get_item(TableName=table, Key={"pk":{"S":"p"},"sk":{"S":"DLV"}})["Item"]["attempts"]["N"]
+assert got == "1", f"update not rolled back: {got}"
+# A successful transaction persists both.
+c.transact_write_items(TransactItems=[
+  {"Put":{"TableName":table,"Item":{"pk":{"S":"p"},"sk":{"S":"ATT3"}},"ConditionExpression":"attribute_not_exists(pk)"}},
+  {"Update":{"TableName":table,"Key":{"pk":{"S":"p"},"sk":{"S":"DLV"}},"UpdateExpression":"SET attempts = :n",
+             "ConditionExpression":"attempts = :prev","ExpressionAttributeValues":{":n":{"N":"2"},":prev":{"N":"1"}}}}])
+assert c.get_item(TableName=table, Key={"pk":{"S":"p"},"sk":{"S":"DLV"}})["Item"]["attempts"]["N"] == "2"
+assert "Item" in c.get_item(TableName=table, Key={"pk":{"S":"p"},"sk":{"S":"ATT3"}})
+assert "Item" in c.get_item(TableName=table, Key={"pk":{"S":"p"},"sk":{"S":"other"}})
+print("transactions OK")
