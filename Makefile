@@ -57,7 +57,7 @@ $(VENV_STAMP):
 
 test: $(VENV_STAMP)
 	scripts/lint-template
-	scripts/with-moto $(VENV)/bin/python scripts/check_moto_transactions.py
+	scripts/with-moto $(VENV)/bin/python scripts/check_moto_fixes.py
 	scripts/with-moto cargo test --workspace --all-targets $(CARGO_TEST_ARGS)
 
 dev: $(VENV_STAMP)

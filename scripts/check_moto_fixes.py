@@ -1,6 +1,8 @@
-"""Checks scripts/moto_server.py's transaction fix against the running moto: a cancelled
+"""Checks scripts/moto_server.py's fixes against the running moto. Transactions: a cancelled
 transaction leaves nothing behind (a Put before a failed condition, an Update before a failed
-Put), a committed one keeps both writes, and other items are untouched. `make test` runs it.
+Put), a committed one keeps both writes, and other items are untouched. Query: a partition's
+items only, in key order both ways, with begins_with, Limit and ExclusiveStartKey paging, and
+a partition that does not exist. `make test` runs it.
 """
 
 import os, boto3
@@ -42,3 +44,23 @@ assert c.get_item(TableName=table, Key={"pk":{"S":"p"},"sk":{"S":"DLV"}})["Item"
 assert "Item" in c.get_item(TableName=table, Key={"pk":{"S":"p"},"sk":{"S":"ATT3"}})
 assert "Item" in c.get_item(TableName=table, Key={"pk":{"S":"p"},"sk":{"S":"other"}})
 print("transactions OK")
+
+# Query reads one partition: neighbours on either side (by hash and by sort order) stay out.
+for pk in ["o", "q", "qq", "p"]:
+    for sk in ["ATT#2", "ATT#10", "DLV#1", "ATT#1", "EVT"]:
+        c.put_item(TableName=table, Item={"pk": {"S": pk + "x"}, "sk": {"S": sk}})
+def query(**kw):
+    return c.query(TableName=table, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                   ExpressionAttributeValues={":pk": {"S": "px"}, ":p": {"S": "ATT#"}}, **kw)
+sks = lambda out: [i["sk"]["S"] for i in out["Items"]]
+assert sks(query()) == ["ATT#1", "ATT#10", "ATT#2"], sks(query())
+assert sks(query(ScanIndexForward=False)) == ["ATT#2", "ATT#10", "ATT#1"]
+page = query(Limit=2)
+assert sks(page) == ["ATT#1", "ATT#10"] and page["LastEvaluatedKey"]["sk"]["S"] == "ATT#10", page
+assert sks(query(Limit=2, ExclusiveStartKey=page["LastEvaluatedKey"])) == ["ATT#2"]
+whole = c.query(TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "px"}})
+assert sks(whole) == ["ATT#1", "ATT#10", "ATT#2", "DLV#1", "EVT"] and whole["Count"] == 5, whole
+none = c.query(TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "zz"}})
+assert none["Items"] == [] and none["Count"] == 0
+print("query OK")
+
