@@ -3,11 +3,26 @@
 //! works a batch and prints one line per batch.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
 pub const NAMESPACE: &str = "Hookline";
+
+static EMF_OFF: AtomicBool = AtomicBool::new(false);
+
+/// Prints one EMF line to stdout, where Lambda sends it to CloudWatch Logs.
+pub fn emit(emf: &Value) {
+    if !EMF_OFF.load(Ordering::Relaxed) {
+        println!("{emf}");
+    }
+}
+
+/// Stops [`emit`] printing, for local tools whose stdout is a report (there is no CloudWatch
+/// to read the lines there).
+pub fn silence() {
+    EMF_OFF.store(true, Ordering::Relaxed);
+}
 
 /// Counters for one batch. Shared by the batch's concurrent deliveries.
 #[derive(Debug, Default)]

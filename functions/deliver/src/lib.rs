@@ -65,8 +65,7 @@ impl Handler {
         )
         .unwrap_or(0);
         if let Some(emf) = self.deliverer.metrics().take_emf("deliver", now_ms) {
-            // Embedded Metric Format: CloudWatch reads metrics out of this log line.
-            println!("{emf}");
+            hookline_shared::metrics::emit(&emf);
         }
         let mut response = SqsBatchResponse::default();
         for (message_id, result) in results {

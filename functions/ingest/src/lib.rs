@@ -150,8 +150,7 @@ async fn publish(
     enqueue(state, &event).await?;
     tracing::info!(tenant_id = %tenant, event_id = %event.id, deliveries = event.endpoint_ids.len(), "event accepted");
     let now_ms = i64::try_from(event.created_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-    // Embedded Metric Format: CloudWatch reads metrics out of this log line.
-    println!("{}", hookline_shared::metrics::events_ingested_emf(event.endpoint_ids.len(), now_ms));
+    hookline_shared::metrics::emit(&hookline_shared::metrics::events_ingested_emf(event.endpoint_ids.len(), now_ms));
     Ok(Accepted { deliveries: event.endpoint_ids.len(), id: event.id })
 }
 

@@ -41,7 +41,8 @@ pub struct ChaosOptions {
     pub failure_rate: f64,
     pub workers: usize,
     pub pollers_per_worker: usize,
-    /// A random worker is killed this often, and at most `max_kills` times.
+    /// A random worker is killed `max_kills` times, spread evenly over the deliveries (at 0,
+    /// 1/max_kills, 2/max_kills, … of them answered 2xx) and at least this far apart.
     pub kill_every: Duration,
     pub max_kills: usize,
     /// The `hookline-worker` binary.
@@ -49,6 +50,10 @@ pub struct ChaosOptions {
     /// The run fails if deliveries are not all done by then.
     pub deadline: Duration,
     pub publish_concurrency: usize,
+    /// Publishing waits while this many deliveries are accepted but not yet answered 2xx, as
+    /// a steady producer would: moto scans its whole queue on every SQS call, so an unbounded
+    /// backlog of 30 000 messages makes each call, not the run, the thing measured.
+    pub max_backlog: usize,
 }
 
 impl ChaosOptions {
@@ -63,6 +68,7 @@ impl ChaosOptions {
             worker_bin,
             deadline: Duration::from_secs(3600),
             publish_concurrency: 16,
+            max_backlog: 600,
         }
     }
 }
@@ -85,6 +91,8 @@ pub struct ChaosReport {
     pub kills: usize,
     pub ingest_seconds: f64,
     pub total_seconds: f64,
+    pub max_backlog: usize,
+    pub verify_seconds: f64,
 }
 
 impl ChaosReport {
@@ -128,9 +136,11 @@ impl ChaosReport {
         println!("  dead-lettered                      {}", self.dead_lettered);
         println!("  workers SIGKILLed                  {}", self.kills);
         println!(
-            "  ingest {:.1} s ({:.0} events/s), whole run {:.1} s",
+            "  ingest {:.1} s ({:.1} events/s, paced to ≤ {} deliveries outstanding), checks {:.1} s, whole run {:.1} s",
             self.ingest_seconds,
             self.events_accepted as f64 / self.ingest_seconds.max(0.001),
+            self.max_backlog,
+            self.verify_seconds,
             self.total_seconds
         );
         println!("  result: {}", if self.passed() { "PASS" } else { "FAIL" });
@@ -141,12 +151,16 @@ struct Fleet {
     bin: PathBuf,
     env: Vec<(String, String)>,
     children: Vec<Child>,
+    /// The workers' stdout (warnings and EMF metric lines), kept out of the report.
+    log: PathBuf,
 }
 
 impl Fleet {
     fn spawn_one(&self) -> anyhow::Result<Child> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
         Command::new(&self.bin)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(log)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", self.bin.display()))
@@ -231,7 +245,9 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
             ("HOOKLINE_ENCRYPTION_KEY".into(), sealing_key.clone()),
         ],
         children: Vec::new(),
+        log: std::env::temp_dir().join(format!("{prefix}-workers.log")),
     };
+    println!("chaos: workers' output in {}", fleet.log.display());
     for _ in 0..options.workers {
         let child = fleet.spawn_one()?;
         fleet.children.push(child);
@@ -241,14 +257,21 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let done = Arc::new(AtomicBool::new(false));
     let kills = Arc::new(AtomicUsize::new(0));
     let killer = {
-        let (done, kills, options) = (done.clone(), kills.clone(), options.clone());
+        let (done, kills, options, receivers) = (done.clone(), kills.clone(), options.clone(), receivers.clone());
+        let expected = options.events * ENDPOINTS;
         tokio::spawn(async move {
             while !done.load(Ordering::Relaxed) {
                 tokio::time::sleep(options.kill_every).await;
-                if done.load(Ordering::Relaxed) || kills.load(Ordering::Relaxed) >= options.max_kills {
+                let killed = kills.load(Ordering::Relaxed);
+                let answered: usize = receivers.iter().map(FlakyReceiver::ok_count).sum();
+                if done.load(Ordering::Relaxed)
+                    || killed >= options.max_kills
+                    || answered < killed * expected / options.max_kills.max(1)
+                {
                     continue;
                 }
                 let index = rand::rng().random_range(0..fleet.children.len());
+                println!("chaos: SIGKILL worker {index} at {answered} of {expected} deliveries answered 2xx");
                 if let Err(err) = fleet.kill_and_restart(index).await {
                     eprintln!("chaos: could not restart worker {index}: {err}");
                 }
@@ -259,10 +282,29 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     };
 
     let ingest_started = Instant::now();
+    let progress = {
+        let (done, receivers, expected) = (done.clone(), receivers.clone(), options.events * ENDPOINTS);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            tick.tick().await;
+            while !done.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let answered: usize = receivers.iter().map(FlakyReceiver::ok_count).sum();
+                let requests: usize = receivers.iter().map(FlakyReceiver::request_count).sum();
+                println!(
+                    "chaos: {:>5.0} s  {answered} of {expected} deliveries answered 2xx, {requests} requests",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        })
+    };
+    let publishing = AtomicUsize::new(0);
+    let max_backlog = options.max_backlog;
     let accepted: Vec<String> = futures::stream::iter(0..options.events)
         .map(|n| {
-            let (http, base, key) = (&http, &base, &key);
+            let (http, base, key, receivers, publishing) = (&http, &base, &key, &receivers, &publishing);
             async move {
+                wait_for_room(receivers, publishing, max_backlog).await;
                 let body =
                     json!({"event_type": "chaos.tick", "payload": {"n": n}, "idempotency_key": format!("chaos-{n}")});
                 publish(http, &format!("{base}/v1/events"), key, body).await
@@ -289,17 +331,35 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     done.store(true, Ordering::Relaxed);
+    progress.abort();
     let mut fleet = killer.await?;
     for child in &mut fleet.children {
         let _ = child.start_kill();
         let _ = child.wait().await;
     }
 
+    let verify_started = Instant::now();
     let mut report = verify(&clients, &resources, &tenant_id, &accepted, &endpoint_ids, &receivers).await?;
     report.kills = kills.load(Ordering::Relaxed);
     report.ingest_seconds = ingest_seconds;
     report.total_seconds = started.elapsed().as_secs_f64();
+    report.max_backlog = options.max_backlog;
+    report.verify_seconds = verify_started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Waits until fewer than `max_backlog` deliveries are outstanding (published × endpoints,
+/// less the 2xx answers the receivers gave), then counts one more event as being published.
+async fn wait_for_room(receivers: &[FlakyReceiver], publishing: &AtomicUsize, max_backlog: usize) {
+    loop {
+        let answered: usize = receivers.iter().map(FlakyReceiver::ok_count).sum();
+        let outstanding = (publishing.load(Ordering::Relaxed) * ENDPOINTS).saturating_sub(answered);
+        if outstanding < max_backlog {
+            publishing.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn distinct_ok(receiver: &FlakyReceiver) -> usize {

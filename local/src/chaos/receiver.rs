@@ -4,6 +4,7 @@
 //! request's `webhook-id` and whether it answered 2xx.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ pub struct Seen {
 pub struct FlakyReceiver {
     pub url: String,
     log: Arc<Mutex<Vec<Seen>>>,
+    /// 2xx answers so far, kept apart from the log so that pacing can read it cheaply.
+    oks: Arc<AtomicUsize>,
 }
 
 /// How long a hanging answer stalls: past the chaos endpoints' 1 s timeout.
@@ -33,21 +36,26 @@ impl FlakyReceiver {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
         let url = format!("http://{}/hook", listener.local_addr()?);
         let log = Arc::new(Mutex::new(Vec::new()));
-        let shared = log.clone();
+        let oks = Arc::new(AtomicUsize::new(0));
+        let (shared, counter) = (log.clone(), oks.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, shared.clone(), failure_rate));
+                tokio::spawn(serve(stream, shared.clone(), counter.clone(), failure_rate));
             }
         });
-        Ok(Self { url, log })
+        Ok(Self { url, log, oks })
     }
 
     pub fn seen(&self) -> Vec<Seen> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    pub fn request_count(&self) -> usize {
+        self.log.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
     pub fn ok_count(&self) -> usize {
-        self.log.lock().map(|l| l.iter().filter(|s| s.ok).count()).unwrap_or(0)
+        self.oks.load(Ordering::Relaxed)
     }
 }
 
@@ -72,7 +80,7 @@ fn choose(failure_rate: f64) -> Behaviour {
     }
 }
 
-async fn serve(mut stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>, failure_rate: f64) {
+async fn serve(mut stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>, oks: Arc<AtomicUsize>, failure_rate: f64) {
     let Some(webhook_id) = read_request(&mut stream).await else { return };
     let behaviour = choose(failure_rate);
     let ok = match behaviour {
@@ -97,6 +105,9 @@ async fn serve(mut stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>, failure_rate: 
     };
     if let Ok(mut log) = log.lock() {
         log.push(Seen { webhook_id, ok });
+    }
+    if ok {
+        oks.fetch_add(1, Ordering::Relaxed);
     }
 }
 
