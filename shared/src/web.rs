@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::domain::{FieldError, Invalid};
 use crate::ids::TenantId;
 use crate::queue::{Queue, QueueError};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, TenantState};
 
 /// The largest request body accepted (Zendesk's payload limit).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -38,6 +38,8 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
+    #[error("the tenant is suspended: its API keys are refused until the operator resumes it")]
+    TenantSuspended,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -90,6 +92,7 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::TenantSuspended => (StatusCode::FORBIDDEN, "tenant_suspended"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -166,10 +169,28 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The tenant whose API key signed the request.
+/// The tenant whose API key signed the request, checked to be active: a suspended tenant is a
+/// 403 `tenant_suspended`, a deleted one (its keys are gone) a 401.
 pub struct TenantAuth(pub TenantId);
 
 impl FromRequestParts<AppState> for TenantAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let TenantKey(tenant) = TenantKey::from_request_parts(parts, state).await?;
+        match state.store.tenant_state(&tenant).await? {
+            TenantState::Active => Ok(Self(tenant)),
+            TenantState::Suspended => Err(ApiError::TenantSuspended),
+            TenantState::Gone => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+/// The tenant an API key names, without checking that the tenant is active: only for a route
+/// that reads the tenant item anyway and checks `suspended` there (ingest, to save a read).
+pub struct TenantKey(pub TenantId);
+
+impl FromRequestParts<AppState> for TenantKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {

@@ -10,6 +10,7 @@ use hookline_shared::domain::{
 };
 use hookline_shared::ids::{EndpointId, EventId};
 use hookline_shared::signing::SigningSecret;
+use hookline_shared::store::EndpointCreation;
 use hookline_shared::web::{ApiError, AppState, JsonBody, QueryParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -95,13 +96,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
     let new = NewEndpoint::parse(request, state.url_rules())?;
     check_registered_types(&state, &tenant, &new.event_types).await?;
-    if let Some(max) = state.store.get_quotas(&tenant).await?.max_endpoints
-        && state.store.count_endpoints(&tenant).await? >= max as usize
-    {
-        return Err(ApiError::QuotaExceeded {
-            message: format!("the tenant's quota allows {max} endpoints; delete one or ask the operator for more"),
-        });
-    }
+    let max = state.store.get_quotas(&tenant).await?.max_endpoints;
     let endpoint = Endpoint {
         id: EndpointId::generate(),
         tenant_id: tenant,
@@ -118,7 +113,17 @@ pub async fn create(
         health: EndpointHealth::default(),
         created_at: OffsetDateTime::now_utc(),
     };
-    state.store.put_endpoint(&endpoint).await?;
+    // The count and the endpoint are written together, so parallel requests cannot pass the quota.
+    match state.store.create_endpoint(&endpoint, max).await? {
+        EndpointCreation::Created => {}
+        EndpointCreation::OverQuota => {
+            let max = max.unwrap_or_default();
+            return Err(ApiError::QuotaExceeded {
+                message: format!("the tenant's quota allows {max} endpoints; delete one or ask the operator for more"),
+            });
+        }
+        EndpointCreation::TenantGone => return Err(ApiError::Unauthorized),
+    }
     tracing::info!(tenant_id = %endpoint.tenant_id, endpoint_id = %endpoint.id, "endpoint created");
     let created = CreatedEndpoint { endpoint: EndpointView::from(&endpoint), secret: endpoint.secret.expose() };
     Ok((StatusCode::CREATED, Json(created)))

@@ -65,12 +65,24 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         "/v1/tenants/{id}/api-key/rotate",
-        "Rotate the API key (the old one works 24 h more)",
+        "Rotate the API key (the old one works for grace_seconds more: default 24 h, 0 revokes it)",
         Admin,
-        None,
+        Some("RotateKey"),
         200,
         Some("RotatedKey"),
     ),
+    op("get", "/v1/tenants/{id}/api-keys", "List a tenant's working keys (ids, never keys)", Admin, None, 200, Some("ApiKeyList")),
+    op("delete", "/v1/tenants/{id}/api-keys/{key_id}", "Revoke one API key at once", Admin, None, 204, None),
+    op(
+        "post",
+        "/v1/tenants/{id}/suspend",
+        "Suspend a tenant: keys refused (403), deliveries paused",
+        Admin,
+        None,
+        200,
+        Some("Tenant"),
+    ),
+    op("post", "/v1/tenants/{id}/resume", "Resume a suspended tenant", Admin, None, 200, Some("Tenant")),
     op(
         "post",
         "/v1/admin/dlq/redrive",
@@ -212,20 +224,27 @@ fn schemas() -> Value {
         "latency_ms": {"type": "integer"}, "response_body": string, "truncated": {"type": "boolean"}, "test": {"type": "boolean"}}),
         &[],
     );
+    // Each quota as enforced: `null` is no limit.
+    let quotas = json!({"type": "object", "properties": {
+        "max_endpoints": {"type": ["integer", "null"]},
+        "events_per_minute": {"type": ["integer", "null"]},
+        "replays_per_minute": {"type": ["integer", "null"]}}});
     let tenant = obj(
-        json!({"id": string, "name": string, "created_at": string,
-        "quotas": {"type": "object", "properties": {"max_endpoints": {"type": ["integer", "null"]}, "events_per_minute": {"type": ["integer", "null"]}}}}),
+        json!({"id": string, "name": string, "created_at": string, "status": {"enum": ["active", "suspended"]}, "quotas": quotas}),
         &[],
     );
     json!({
         "Error": obj(json!({"code": string, "message": string, "errors": {"type": "array", "items": obj(json!({"field": string, "message": string}), &["field", "message"])}}), &["code", "message"]),
         "Health": obj(json!({"status": string}), &["status"]),
         "NewTenant": obj(json!({"name": string}), &["name"]),
-        "CreatedTenant": obj(json!({"id": string, "name": string, "api_key": string, "created_at": string}), &["id", "api_key"]),
+        "CreatedTenant": obj(json!({"id": string, "name": string, "api_key": string, "created_at": string, "status": string, "quotas": quotas}), &["id", "api_key"]),
         "Tenant": tenant,
         "TenantPage": page("Tenant"),
         "TenantPatch": obj(json!({"name": string, "quotas": {"type": "object"}}), &[]),
-        "RotatedKey": obj(json!({"id": string, "api_key": string, "previous_key_expires_at": string}), &["api_key"]),
+        "RotateKey": obj(json!({"grace_seconds": {"type": "integer", "minimum": 0, "maximum": 604800}}), &[]),
+        "RotatedKey": obj(json!({"id": string, "api_key": string, "previous_key_expires_at": {"type": ["string", "null"]}}), &["api_key"]),
+        "ApiKey": obj(json!({"id": string, "created_at": string, "expires_at": {"type": ["string", "null"]}}), &["id", "created_at"]),
+        "ApiKeyList": list("ApiKey"),
         "Moved": obj(json!({"moved": {"type": "integer"}, "skipped": {"type": "integer"}, "empty": {"type": "boolean"}}), &["moved"]),
         "Resent": obj(json!({"event_id": string, "endpoint_id": string, "attempt": {"type": "integer"}}), &["event_id", "endpoint_id", "attempt"]),
         "NewEventType": obj(json!({"name": string, "description": string, "example": {"type": "object"}}), &["name"]),
@@ -239,7 +258,7 @@ fn schemas() -> Value {
         "Secret": obj(json!({"secret": string, "previous_secret": {"type": ["string", "null"]}, "previous_secret_expires_at": {"type": ["string", "null"]}}), &["secret"]),
         "RotateSecret": obj(json!({"grace_seconds": {"type": "integer", "maximum": 604800}}), &[]),
         "Recover": obj(json!({"since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}}), &["since"]),
-        "Requeued": obj(json!({"requeued": {"type": "integer"}, "reenabled": {"type": "boolean"}}), &["requeued"]),
+        "Requeued": obj(json!({"requeued": {"type": "integer"}, "recently_recovered": {"type": "integer"}, "reenabled": {"type": "boolean"}}), &["requeued"]),
         "TestSend": obj(json!({"event_type": string, "check_auth": {"type": "boolean"}}), &[]),
         "TestReport": obj(json!({"event_id": string, "succeeded": {"type": "boolean"}, "response": {"type": "object"}, "auth_check": {"type": "object"}}), &[]),
         "NewEvent": obj(json!({"event_type": string, "payload": {"type": "object"}, "idempotency_key": string}), &["event_type", "payload"]),

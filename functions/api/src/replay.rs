@@ -30,6 +30,9 @@ const MAX_RECOVERY_WINDOW: time::Duration = time::Duration::days(14);
 const RECOVERY_BATCH: usize = 10;
 /// How long one redrive request moves messages before it answers (the api function has 15 s).
 const REDRIVE_BUDGET: Duration = Duration::from_secs(10);
+/// A recovery does not re-queue a delivery that another recovery re-queued less than this long
+/// ago, whatever happened to it since: repeating a recovery must not multiply sends.
+pub const RECOVERY_REPEAT_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// How long a redriven message stays hidden on the dead-letter queue: longer than one request,
 /// so a message that cannot be moved is not received twice by it.
 const REDRIVE_VISIBILITY_SECONDS: i32 = 60;
@@ -69,6 +72,7 @@ pub async fn resend(
     }
     // The deliver function drops a delivery whose endpoint is gone, which would leave it pending.
     state.store.get_endpoint(&tenant, &endpoint_id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    take_replay_quota(&state, &tenant, 1).await?;
     if !state.store.reopen_delivery(&tenant, &delivery, None).await? {
         // Another resend or recovery re-opened it first.
         return Err(pending_conflict());
@@ -77,6 +81,22 @@ pub async fn resend(
     enqueue_reopened(&state, &tenant, &[delivery]).await?;
     tracing::info!(tenant_id = %tenant, event_id = %event_id, endpoint_id = %endpoint_id, attempt, "delivery resent");
     Ok((StatusCode::ACCEPTED, Json(Resent { event_id, endpoint_id, attempt })))
+}
+
+/// Counts `amount` replays or test sends against the tenant's per-minute quota, or refuses
+/// the request with a 429 that says when the next window opens.
+pub(crate) async fn take_replay_quota(state: &AppState, tenant: &TenantId, amount: u32) -> Result<(), ApiError> {
+    let Some(limit) = state.store.get_quotas(tenant).await?.replays_per_minute else {
+        return Ok(());
+    };
+    match state.store.count_replays_for_quota(tenant, limit, amount).await? {
+        Ok(()) => Ok(()),
+        Err(wait) => {
+            tracing::info!(tenant_id = %tenant, limit, "replays-per-minute quota reached");
+            let retry_after_seconds = u64::try_from(wait.as_millis().div_ceil(1000).max(1)).unwrap_or(60);
+            Err(ApiError::TooManyRequests { retry_after_seconds })
+        }
+    }
 }
 
 fn pending_conflict() -> ApiError {
@@ -132,6 +152,9 @@ pub struct RecoverRequest {
 pub struct Recovered {
     /// Failed or paused deliveries queued again.
     requeued: usize,
+    /// Failed or paused deliveries left alone because a recovery re-queued them less than
+    /// [`RECOVERY_REPEAT_WINDOW`] ago (resend one to try it sooner).
+    recently_recovered: usize,
     /// Whether the endpoint was disabled and is now enabled.
     reenabled: bool,
 }
@@ -165,7 +188,9 @@ fn recovery_window(request: &RecoverRequest) -> Result<(OffsetDateTime, OffsetDa
 
 /// `POST /v1/endpoints/{id}/recover` `{"since", "until"?}`: re-enables the endpoint if it was
 /// disabled, resets its health, and queues again every failed or paused delivery to it of an
-/// event made in the window. Deliveries still pending are left to their schedule.
+/// event made in the window. Deliveries still pending are left to their schedule, and so are
+/// those another recovery re-queued within [`RECOVERY_REPEAT_WINDOW`], so repeating the call
+/// sends nothing twice. Counts one against the replays-per-minute quota.
 pub async fn recover(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
@@ -175,6 +200,7 @@ pub async fn recover(
     let id = path_id("endpoint", EndpointId::parse(&id))?;
     let (since, until) = recovery_window(&request)?;
     let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    take_replay_quota(&state, &tenant, 1).await?;
     let was_disabled = endpoint.status == EndpointStatus::Disabled;
     let reenabled = was_disabled && state.store.reactivate_endpoint(&tenant, &id).await?;
     state.store.update_endpoint_health(&tenant, &id, HealthChange::Recovered).await?;
@@ -182,33 +208,35 @@ pub async fn recover(
     // would pause the deliveries again: hold their next attempt back until that has passed.
     let not_before = was_disabled.then(|| OffsetDateTime::now_utc() + ENDPOINT_TTL + Duration::from_secs(1));
 
-    let mut requeued = 0;
+    let (mut requeued, mut recently_recovered) = (0, 0);
     let mut after: Option<String> = None;
     loop {
         let page = state.store.endpoint_event_ids(&tenant, &id, since, until, after.as_deref()).await?;
         for chunk in page.ids.chunks(RECOVERY_BATCH) {
-            let reopened = reopen_failed(&state, &tenant, &id, chunk, not_before).await?;
+            let (reopened, left) = reopen_failed(&state, &tenant, &id, chunk, not_before).await?;
             enqueue_reopened(&state, &tenant, &reopened).await?;
             requeued += reopened.len();
+            recently_recovered += left;
         }
         match page.next {
             Some(next) => after = Some(next),
             None => break,
         }
     }
-    tracing::info!(tenant_id = %tenant, endpoint_id = %id, reenabled, requeued, "endpoint recovered");
-    Ok((StatusCode::ACCEPTED, Json(Recovered { requeued, reenabled })))
+    tracing::info!(tenant_id = %tenant, endpoint_id = %id, reenabled, requeued, recently_recovered, "endpoint recovered");
+    Ok((StatusCode::ACCEPTED, Json(Recovered { requeued, recently_recovered, reenabled })))
 }
 
 /// Re-opens the failed or paused deliveries to `endpoint` of these events, concurrently, and
-/// returns them as they were read. On an error, those already re-opened are put back.
+/// returns them as they were read, with how many were left because a recovery re-queued them
+/// recently. On an error, those already re-opened are put back.
 async fn reopen_failed(
     state: &AppState,
     tenant: &TenantId,
     endpoint: &EndpointId,
     events: &[EventId],
     not_before: Option<OffsetDateTime>,
-) -> Result<Vec<Delivery>, ApiError> {
+) -> Result<(Vec<Delivery>, usize), ApiError> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, event) in events.iter().enumerate() {
         let (store, tenant, event, endpoint) = (state.store.clone(), tenant.clone(), event.clone(), endpoint.clone());
@@ -219,16 +247,19 @@ async fn reopen_failed(
             if !matches!(delivery.status, DeliveryStatus::Failed | DeliveryStatus::Paused) {
                 return Ok((i, None));
             }
-            // False: it moved on since the read (another replay), so it is not ours to queue.
-            let reopened = store.reopen_delivery(&tenant, &delivery, not_before).await?;
-            Ok::<_, hookline_shared::store::StoreError>((i, reopened.then_some(delivery)))
+            // False: it moved on since the read (another replay), or a recovery re-queued it
+            // recently, so it is not ours to queue.
+            let reopened = store.reopen_for_recovery(&tenant, &delivery, not_before, RECOVERY_REPEAT_WINDOW).await?;
+            Ok::<_, hookline_shared::store::StoreError>((i, Some((reopened, delivery))))
         });
     }
     let mut reopened = Vec::new();
+    let mut left = 0;
     let mut failure = None;
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok(Ok((i, Some(delivery)))) => reopened.push((i, delivery)),
+            Ok(Ok((i, Some((true, delivery))))) => reopened.push((i, delivery)),
+            Ok(Ok((_, Some((false, _))))) => left += 1,
             Ok(Ok((_, None))) => {}
             Ok(Err(err)) => failure = Some(ApiError::from(err)),
             Err(err) => failure = Some(ApiError::Unavailable(Box::new(err))),
@@ -241,7 +272,7 @@ async fn reopen_failed(
         restore(state, tenant, &reopened).await;
         return Err(err);
     }
-    Ok(reopened)
+    Ok((reopened, left))
 }
 
 #[derive(Serialize)]

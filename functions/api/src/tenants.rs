@@ -8,18 +8,21 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{FieldError, Invalid};
 use hookline_shared::ids::TenantId;
-use hookline_shared::store::{Quotas, Tenant, TenantUpdate};
+use hookline_shared::store::{
+    ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, Quotas, Tenant, TenantStatus, TenantUpdate,
+};
 use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
 use crate::events::{Paged, paging, query_params};
-use crate::path_id;
+use crate::{List, path_id};
 
 const MAX_NAME_LEN: usize = 200;
 /// The largest quotas the operator may set.
 const MAX_ENDPOINTS_QUOTA: i64 = 10_000;
 const MAX_EVENTS_PER_MINUTE_QUOTA: i64 = 1_000_000;
+const MAX_REPLAYS_PER_MINUTE_QUOTA: i64 = 100_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +38,8 @@ pub struct CreatedTenant {
     api_key: String,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    status: TenantStatus,
+    /// The quotas now enforced (the defaults, for a new tenant).
     quotas: Quotas,
 }
 
@@ -59,6 +64,7 @@ pub async fn create(
         name: tenant.name,
         api_key: key.expose().to_owned(),
         created_at: tenant.created_at,
+        status: tenant.status,
         quotas: tenant.quotas,
     };
     Ok((StatusCode::CREATED, Json(created)))
@@ -102,10 +108,12 @@ pub struct QuotasRequest {
     max_endpoints: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
     events_per_minute: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    replays_per_minute: Option<Option<i64>>,
 }
 
-/// `PATCH /v1/tenants/{id}`: `{"name"?, "quotas"?: {"max_endpoints"?, "events_per_minute"?}}`.
-/// A quota set to `null` is removed (no limit).
+/// `PATCH /v1/tenants/{id}`: `{"name"?, "quotas"?: {"max_endpoints"?, "events_per_minute"?,
+/// "replays_per_minute"?}}`. A quota set to `null` is no limit (and reads back as `null`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
@@ -153,6 +161,8 @@ pub async fn update(
         update.max_endpoints = quota("max_endpoints", quotas.max_endpoints, 0..=MAX_ENDPOINTS_QUOTA, &mut errors);
         update.events_per_minute =
             quota("events_per_minute", quotas.events_per_minute, 1..=MAX_EVENTS_PER_MINUTE_QUOTA, &mut errors);
+        update.replays_per_minute =
+            quota("replays_per_minute", quotas.replays_per_minute, 1..=MAX_REPLAYS_PER_MINUTE_QUOTA, &mut errors);
     }
     if !errors.is_empty() {
         return Err(Invalid(errors).into());
@@ -167,24 +177,108 @@ pub async fn update(
 pub struct RotatedKey {
     id: TenantId,
     api_key: String,
-    #[serde(with = "time::serde::rfc3339")]
-    previous_key_expires_at: OffsetDateTime,
+    /// `null` when there was no current key (all were revoked).
+    #[serde(with = "time::serde::rfc3339::option")]
+    previous_key_expires_at: Option<OffsetDateTime>,
 }
 
-/// `POST /v1/tenants/{id}/api-key/rotate`: a new key; the current one keeps working for 24 h.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeyRequest {
+    grace_seconds: Option<u64>,
+}
+
+/// `POST /v1/tenants/{id}/api-key/rotate` `{"grace_seconds"?}`: a new key; the current one
+/// keeps working for the grace (default 24 h, at most 7 days; 0 revokes it at once). An empty
+/// body takes the default.
 pub async fn rotate_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<RotatedKey>, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
-    let rotated = state.store.rotate_api_key(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
-    tracing::info!(tenant_id = %id, "API key rotated");
+    if body.len() > hookline_shared::web::MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let request: RotateKeyRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateKeyRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ApiError::Unprocessable { message: e.to_string() },
+            _ => ApiError::BadRequest { code: "invalid_json", message: format!("the body is not valid JSON: {e}") },
+        })?
+    };
+    let grace = request.grace_seconds.map_or(KEY_ROTATION_GRACE, std::time::Duration::from_secs);
+    if grace > MAX_KEY_ROTATION_GRACE {
+        let max = MAX_KEY_ROTATION_GRACE.as_secs();
+        return Err(Invalid::one("grace_seconds", format!("0 (revoke at once) to {max} seconds (7 days)")).into());
+    }
+    let rotated = state.store.rotate_api_key(&id, grace).await?.ok_or(ApiError::NotFound("tenant"))?;
+    tracing::info!(tenant_id = %id, grace_seconds = grace.as_secs(), "API key rotated");
     Ok(Json(RotatedKey {
         id,
         api_key: rotated.api_key.expose().to_owned(),
         previous_key_expires_at: rotated.previous_key_expires_at,
     }))
+}
+
+/// `GET /v1/tenants/{id}/api-keys`: the working keys' ids, creation times and expiries (the
+/// current key has none); never the keys.
+pub async fn list_keys(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<List<ApiKeyInfo>>, ApiError> {
+    let id = path_id("tenant", TenantId::parse(&id))?;
+    let keys = state.store.list_api_keys(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    Ok(Json(List { data: keys }))
+}
+
+/// `DELETE /v1/tenants/{id}/api-keys/{key_id}`: revokes one key at once (a leaked one). If
+/// it was the current key, `rotate` issues a new one.
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id("tenant", TenantId::parse(&id))?;
+    match state.store.revoke_api_key(&id, &key_id).await? {
+        None => Err(ApiError::NotFound("tenant")),
+        Some(false) => Err(ApiError::NotFound("api key")),
+        Some(true) => {
+            tracing::info!(tenant_id = %id, key_id = %key_id, "API key revoked");
+            Ok(StatusCode::NO_CONTENT)
+        }
+    }
+}
+
+/// `POST /v1/tenants/{id}/suspend`: its keys are refused (403 `tenant_suspended`) and its
+/// queued deliveries are paused instead of sent, within the deliver function's tenant cache
+/// TTL (5 s). Nothing is deleted.
+pub async fn suspend(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    set_suspended(state, id, true).await
+}
+
+/// `POST /v1/tenants/{id}/resume`: undoes a suspension; paused deliveries wait for a
+/// recovery (`POST /v1/endpoints/{id}/recover`).
+pub async fn resume(
+    State(state): State<AppState>,
+    _admin: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    set_suspended(state, id, false).await
+}
+
+async fn set_suspended(state: AppState, id: String, suspended: bool) -> Result<Json<Tenant>, ApiError> {
+    let id = path_id("tenant", TenantId::parse(&id))?;
+    let tenant = state.store.set_tenant_suspended(&id, suspended).await?.ok_or(ApiError::NotFound("tenant"))?;
+    tracing::info!(tenant_id = %id, suspended, "tenant status changed");
+    Ok(Json(tenant))
 }
 
 /// `DELETE /v1/tenants/{id}`: the tenant and its keys, at once. Its endpoints, event types and

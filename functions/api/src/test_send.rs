@@ -10,6 +10,7 @@ use hookline_shared::delivery::{HttpResult, Sender, request};
 use hookline_shared::domain::{Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, Invalid};
 use hookline_shared::guard::AddressPolicy;
 use hookline_shared::ids::{EndpointId, EventId};
+use hookline_shared::store::RateSlot;
 use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -102,7 +103,9 @@ pub async fn send(
     };
     let sender = Sender::new(AddressPolicy { allow_loopback: state.config.dev_allow_loopback })
         .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
-    let waits = rate_slots(&state, &endpoint, if body.check_auth { 2 } else { 1 }).await?;
+    let requests = if body.check_auth { 2 } else { 1 };
+    crate::replay::take_replay_quota(&state, &tenant, requests).await?;
+    let waits = rate_slots(&state, &endpoint, requests).await?;
 
     let event = Event {
         id: EventId::generate(),
@@ -193,21 +196,26 @@ fn refused(result: &HttpResult) -> bool {
 }
 
 /// Reserves `count` slots of the endpoint's rate limit (shared with the deliver functions),
-/// and returns how long to wait for each; 429 if one is further off than [`MAX_RATE_WAIT`].
-async fn rate_slots(state: &AppState, endpoint: &Endpoint, count: usize) -> Result<Vec<Duration>, ApiError> {
+/// and returns how long to wait for each; 429 if they are further off than [`MAX_RATE_WAIT`].
+/// A refused request reserves nothing, so refused test sends cannot push deliveries back.
+async fn rate_slots(state: &AppState, endpoint: &Endpoint, count: u32) -> Result<Vec<Duration>, ApiError> {
     let Some(limit) = endpoint.rate_limit() else {
-        return Ok(vec![Duration::ZERO; count]);
+        return Ok(vec![Duration::ZERO; count as usize]);
     };
     // As the deliver function spaces them: 5 % above the nominal interval.
     let interval = Duration::from_secs(1).div_f64(f64::from(limit.per_second.max(1))).mul_f64(1.05);
-    let mut waits = Vec::with_capacity(count);
-    for _ in 0..count {
-        let slot = state.store.reserve_rate_slot(&limit.key, interval).await?;
-        let wait = slot.wait_from(OffsetDateTime::now_utc());
-        if wait > MAX_RATE_WAIT {
-            return Err(ApiError::TooManyRequests { retry_after_seconds: wait.as_secs().max(1) });
-        }
-        waits.push(wait);
-    }
-    Ok(waits)
+    let Some(first) = state.store.reserve_rate_slots_within(&limit.key, interval, count, MAX_RATE_WAIT).await? else {
+        // Busy for longer than a test send waits: say when the limiter's queue will have run down.
+        let next_ms = state.store.next_rate_slot(&limit.key).await?.unwrap_or_default();
+        let busy_ms = next_ms - hookline_shared::store::now_ms(OffsetDateTime::now_utc());
+        let retry_after_seconds = u64::try_from(busy_ms.max(1000)).unwrap_or(1000).div_ceil(1000);
+        return Err(ApiError::TooManyRequests { retry_after_seconds });
+    };
+    let now = OffsetDateTime::now_utc();
+    Ok((0..count)
+        .map(|i| {
+            let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+            RateSlot { at_ms: first.at_ms + step * i64::from(i) }.wait_from(now)
+        })
+        .collect())
 }

@@ -12,7 +12,7 @@ use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventReque
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::queue::DeliveryJob;
 use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas};
-use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, JsonBody, TenantKey};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -33,13 +33,16 @@ pub struct Accepted {
 
 async fn create_event(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    TenantKey(tenant): TenantKey,
     JsonBody(request): JsonBody<NewEventRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let new = NewEvent::parse(request)?;
     // One read of the tenant item: its quotas and registered event types. A key whose tenant
     // is gone authenticates nobody.
     let policy = state.store.get_ingest_policy(&tenant).await?.ok_or(ApiError::Unauthorized)?;
+    if policy.suspended {
+        return Err(ApiError::TenantSuspended);
+    }
     check_event_type(&policy, &new.event_type)?;
     let quotas = policy.quotas;
     let accepted = match new.idempotency_key.clone() {

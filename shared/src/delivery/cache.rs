@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::{Endpoint, Event};
 use crate::ids::{EndpointId, EventId, TenantId};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, TenantState};
 
 pub const ENDPOINT_TTL: Duration = Duration::from_secs(5);
 
@@ -89,5 +89,39 @@ impl EventCache {
             }
         }
         Ok(event)
+    }
+}
+
+/// How long a warm instance trusts what it read about a tenant: a deletion or suspension stops
+/// its deliveries on every instance within this time.
+pub const TENANT_TTL: Duration = Duration::from_secs(5);
+
+/// Whether each tenant is active, suspended or gone, per warm instance for [`TENANT_TTL`]: one
+/// small GetItem per tenant and TTL rather than one per message.
+#[derive(Debug)]
+pub struct TenantCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<TenantId, (Instant, TenantState)>>,
+}
+
+impl TenantCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, entries: Mutex::default() }
+    }
+
+    pub async fn get(&self, store: &Store, tenant: &TenantId) -> Result<TenantState, StoreError> {
+        if let Ok(entries) = self.entries.lock()
+            && let Some((at, state)) = entries.get(tenant)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(*state);
+        }
+        let state = store.tenant_state(tenant).await?;
+        if let Ok(mut entries) = self.entries.lock() {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            entries.insert(tenant.clone(), (Instant::now(), state));
+        }
+        Ok(state)
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rand::Rng;
 use time::OffsetDateTime;
 
-use super::cache::{EndpointCache, EventCache};
+use super::cache::{EndpointCache, EventCache, TenantCache};
 use super::http::{HttpResult, Sender};
 use super::request;
 use super::verdict::{self, Verdict};
@@ -15,7 +15,7 @@ use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStatus,
 use crate::metrics::{Counted, DeliveryMetrics};
 use crate::queue::DeliveryJob;
 use crate::render::Format;
-use crate::store::{DeliveryUpdate, HealthChange, RateSlot, RecordOutcome, Store, StoreError};
+use crate::store::{DeliveryUpdate, HealthChange, RateSlot, RecordOutcome, Store, StoreError, TenantState};
 
 /// How late a delivery may come back for its rate-limit slot and still use it: less than the
 /// 5 % margin between slots.
@@ -54,6 +54,9 @@ pub struct PolicySettings {
     pub backoff_floor: Duration,
     /// How long a warm instance reuses an endpoint's settings.
     pub endpoint_cache_ttl: Duration,
+    /// How long a warm instance trusts that a tenant is active (bounds how long a deleted or
+    /// suspended tenant's deliveries go on).
+    pub tenant_cache_ttl: Duration,
     /// A success clears `failing_since` only once it is this old, so an endpoint that fails
     /// now and then does not cost a write on every success.
     pub recovery_grace: Duration,
@@ -70,6 +73,7 @@ impl Default for PolicySettings {
             rate_wait_in_process: Duration::from_secs(2),
             backoff_floor: verdict::BACKOFF_FLOOR,
             endpoint_cache_ttl: super::cache::ENDPOINT_TTL,
+            tenant_cache_ttl: super::cache::TENANT_TTL,
             recovery_grace: Duration::from_secs(60),
         }
     }
@@ -91,6 +95,7 @@ pub struct Deliverer {
     metrics: std::sync::Arc<DeliveryMetrics>,
     endpoints: std::sync::Arc<EndpointCache>,
     events: std::sync::Arc<EventCache>,
+    tenants: std::sync::Arc<TenantCache>,
 }
 
 impl Deliverer {
@@ -101,7 +106,8 @@ impl Deliverer {
     pub fn with_settings(store: Store, sender: Sender, settings: PolicySettings) -> Self {
         let endpoints = std::sync::Arc::new(EndpointCache::new(settings.endpoint_cache_ttl));
         let events = std::sync::Arc::new(EventCache::new(super::cache::EVENT_TTL));
-        Self { store, sender, settings, metrics: Default::default(), endpoints, events }
+        let tenants = std::sync::Arc::new(TenantCache::new(settings.tenant_cache_ttl));
+        Self { store, sender, settings, metrics: Default::default(), endpoints, events, tenants }
     }
 
     /// What this deliverer counted; the deliver function reports it once per batch.
@@ -149,6 +155,9 @@ impl Deliverer {
         if delivery.status.is_final() {
             tracing::info!(status = delivery.status.as_str(), "delivery already finished");
             return Ok(Err(Outcome::Done));
+        }
+        if let Some(outcome) = self.tenant_gate(job).await? {
+            return Ok(Err(outcome));
         }
         let now = OffsetDateTime::now_utc();
         // A message handed over early (a lost visibility change, a crash) waits out its schedule.
@@ -217,6 +226,24 @@ impl Deliverer {
         }
         let attempt = delivery.attempts + 1;
         Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt }))
+    }
+
+    /// Sends nothing for a tenant that is gone or suspended: a deleted tenant's message is
+    /// dropped, a suspended tenant's delivery is paused (kept for a recovery after `resume`).
+    /// Either way the message is acknowledged, so it stops coming back.
+    async fn tenant_gate(&self, job: &DeliveryJob) -> Result<Option<Outcome>, DeliveryError> {
+        match self.tenants.get(&self.store, &job.tenant_id).await? {
+            TenantState::Active => Ok(None),
+            TenantState::Gone => {
+                tracing::info!("tenant deleted; dropping the delivery");
+                Ok(Some(Outcome::Done))
+            }
+            TenantState::Suspended => {
+                self.store.pause_delivery(&job.tenant_id, &job.event_id, &job.endpoint_id).await?;
+                tracing::info!("tenant suspended; delivery paused");
+                Ok(Some(Outcome::Done))
+            }
+        }
     }
 
     /// Records the attempt and turns the verdict into what happens to the message.

@@ -197,9 +197,11 @@ impl Endpoint {
     /// The endpoint's rate limit, if it has one. An explicit key is scoped to the tenant, so
     /// tenants cannot spend each other's quota by choosing the same name.
     ///
-    /// Chat endpoints default to one message per second, shared by everything that posts to
-    /// the same room (the URL without its query string, whoever the tenant), as the room's
-    /// limit is the service's, not ours.
+    /// Chat endpoints default to one message per second, shared by the tenant's endpoints that
+    /// post to the same room (the URL without its query string). The key names the tenant too:
+    /// anyone can point an endpoint at a room's URL with a made-up key, so a limiter shared
+    /// across tenants would let one tenant hold back another's deliveries. Between tenants, the
+    /// service's own 429 and `Retry-After` govern.
     pub fn rate_limit(&self) -> Option<RateLimit> {
         let chat = self.presentation.format.is_chat();
         let per_second = match self.options.rate_limit_per_second {
@@ -213,7 +215,8 @@ impl Endpoint {
                 let mut room = self.url.as_url().clone();
                 room.set_query(None);
                 let digest = sha2::Sha256::digest(room.as_str().as_bytes());
-                format!("room#{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                let room = digest.iter().map(|b| format!("{b:02x}")).collect::<String>();
+                format!("{}#room#{room}", self.tenant_id)
             }
             None => format!("{}#{}", self.tenant_id, self.id),
         };

@@ -2,7 +2,11 @@ use serde::{Deserialize, Serialize};
 
 use time::OffsetDateTime;
 
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+
 use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
+use super::quotas::ENDPOINT_COUNT;
+use super::tenants::{Transaction, build_error};
 use super::{Store, StoreError, tenant_pk};
 use crate::crypto::{open_text, seal_text};
 use crate::domain::EndpointAuth;
@@ -29,6 +33,20 @@ struct Settings {
     #[serde(default)]
     limits: DeliveryLimits,
 }
+
+/// What creating an endpoint came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EndpointCreation {
+    Created,
+    /// The tenant already has as many endpoints as its quota allows.
+    OverQuota,
+    /// The tenant was deleted meanwhile.
+    TenantGone,
+}
+
+/// Tries of a transaction that moves `endpoint_count`, when a concurrent change or a missing
+/// counter (tenants made before it existed) gets in the way.
+const COUNTER_ATTEMPTS: usize = 4;
 
 /// How long ingest reuses a tenant's endpoint list. An endpoint created or changed through
 /// another function instance is seen by ingest within this time; changes made through this
@@ -189,16 +207,53 @@ fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
 }
 
 impl Store {
-    pub async fn put_endpoint(&self, ep: &Endpoint) -> Result<(), StoreError> {
+    /// Writes a new endpoint and counts it on the tenant item, in one transaction that holds
+    /// the count under `max` (no limit if `None`), so parallel creations cannot pass the quota.
+    pub async fn create_endpoint(&self, ep: &Endpoint, max: Option<u32>) -> Result<EndpointCreation, StoreError> {
         self.forget_endpoint_list(&ep.tenant_id);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(ep)?))
-            .send()
-            .await
-            .map_err(StoreError::aws("PutItem"))?;
-        Ok(())
+        let mut condition = String::from("attribute_exists(#count) AND attribute_not_exists(deleting)");
+        if max.is_some() {
+            condition.push_str(" AND #count < :max");
+        }
+        for _ in 0..COUNTER_ATTEMPTS {
+            let mut count = self.endpoint_counter_update(&ep.tenant_id, 1, &condition);
+            if let Some(max) = max {
+                count = count.expression_attribute_values(":max", n(max));
+            }
+            let count = count.build().map(|u| TransactWriteItem::builder().update(u).build()).map_err(build_error)?;
+            let put = self.put(to_item(ep)?, Some("attribute_not_exists(pk)"))?;
+            match self.transact(vec![put, count]).await? {
+                Transaction::Committed => return Ok(EndpointCreation::Created),
+                Transaction::ConditionFailed(failed) if failed.first() == Some(&true) => {
+                    return Err(StoreError::Corrupt("a fresh endpoint id is already taken".to_owned()));
+                }
+                Transaction::ConditionFailed(_) => match self.endpoint_count(&ep.tenant_id).await? {
+                    None if !self.seed_endpoint_count(&ep.tenant_id).await? => return Ok(EndpointCreation::TenantGone),
+                    None => {}
+                    Some(count) if max.is_some_and(|max| count >= max) => return Ok(EndpointCreation::OverQuota),
+                    // A deletion moved the count between our read and write: try again.
+                    Some(_) => {}
+                },
+            }
+        }
+        Err(StoreError::Aws { op: "TransactWriteItems", message: "the endpoint count kept changing; retry".into() })
+    }
+
+    /// An update of the tenant item's `endpoint_count` by `delta`, under `condition`.
+    fn endpoint_counter_update(
+        &self,
+        tenant: &TenantId,
+        delta: i64,
+        condition: &str,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
+            .table_name(self.table())
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s("TEN"))
+            .update_expression("ADD #count :delta")
+            .condition_expression(condition)
+            .expression_attribute_names("#count", ENDPOINT_COUNT)
+            .expression_attribute_values(":delta", n(delta))
     }
 
     pub async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>, StoreError> {
@@ -307,9 +362,37 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes an endpoint. Its queued deliveries are dropped when they come up.
+    /// Deletes an endpoint and takes it off the tenant's `endpoint_count`, in one transaction.
+    /// Its queued deliveries are dropped when they come up.
     pub async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {
         self.forget_endpoint_list(tenant);
+        for _ in 0..COUNTER_ATTEMPTS {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(tenant_pk(tenant)))
+                .key("sk", s(format!("EP#{id}")))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+                .map_err(build_error)?;
+            let count = self
+                .endpoint_counter_update(tenant, -1, "attribute_exists(#count)")
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(build_error)?;
+            match self.transact(vec![delete, count]).await? {
+                Transaction::Committed => return Ok(true),
+                Transaction::ConditionFailed(failed) if failed.first() == Some(&true) => return Ok(false),
+                // No counter yet: count the endpoints (this one included) and go again.
+                Transaction::ConditionFailed(_) if self.seed_endpoint_count(tenant).await? => {}
+                // No tenant any more: nothing to count.
+                Transaction::ConditionFailed(_) => return self.delete_endpoint_item(tenant, id).await,
+            }
+        }
+        Err(StoreError::Aws { op: "TransactWriteItems", message: "the endpoint count kept changing; retry".into() })
+    }
+
+    async fn delete_endpoint_item(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {
         let result = self
             .client
             .delete_item()

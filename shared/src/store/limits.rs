@@ -5,6 +5,10 @@
 //! one interval ahead (one conditional write); when busy it takes the next free slot with an
 //! atomic ADD (a second write) and learns how long to wait for it. Reserved slots are never
 //! handed out twice, so requests through one key are at least one interval apart.
+//!
+//! A caller that will not wait past a bound (a test send) reserves only if its slots fall within
+//! it: the condition is part of the write, so a refused caller takes nothing and cannot push
+//! everyone else's slots later.
 
 use std::time::Duration;
 
@@ -74,5 +78,84 @@ impl Store {
             .map_err(StoreError::aws("UpdateItem"))?;
         let tat: i64 = opt_n(&out.attributes.unwrap_or_default(), "tat")?.unwrap_or(now + step);
         Ok(RateSlot { at_ms: tat - step })
+    }
+
+    /// Reserves `count` consecutive slots for `key` (one every `interval`), but only if the
+    /// last of them is at most `max_wait` away; `None` (and nothing reserved) otherwise.
+    pub async fn reserve_rate_slots_within(
+        &self,
+        key: &str,
+        interval: Duration,
+        count: u32,
+        max_wait: Duration,
+    ) -> Result<Option<RateSlot>, StoreError> {
+        let now = now_ms(OffsetDateTime::now_utc());
+        let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+        let span = step.saturating_mul(i64::from(count));
+        let max_wait = i64::try_from(max_wait.as_millis()).unwrap_or(i64::MAX);
+        // The first slot may be this late and the last one still within `max_wait`.
+        let deadline = now.saturating_add(max_wait).saturating_sub(span - step);
+        if deadline < now {
+            return Ok(None);
+        }
+        let expires = n(OffsetDateTime::now_utc().unix_timestamp() + LIMITER_TTL_SECONDS);
+        let idle = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("RATE#{key}")))
+            .key("sk", s("RATE"))
+            .update_expression("SET tat = :next, expires_at = :expires")
+            .condition_expression("attribute_not_exists(tat) OR tat <= :now")
+            .expression_attribute_values(":next", n(now + span))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expires", expires.clone())
+            .send()
+            .await;
+        match idle {
+            Ok(_) => return Ok(Some(RateSlot { at_ms: now })),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(err) => return Err(StoreError::aws("UpdateItem")(err)),
+        }
+        let busy = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("RATE#{key}")))
+            .key("sk", s("RATE"))
+            .update_expression("ADD tat :span SET expires_at = :expires")
+            .condition_expression("tat <= :deadline")
+            .expression_attribute_values(":span", n(span))
+            .expression_attribute_values(":deadline", n(deadline))
+            .expression_attribute_values(":expires", expires)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match busy {
+            Ok(out) => {
+                let tat: i64 = opt_n(&out.attributes.unwrap_or_default(), "tat")?.unwrap_or(now + span);
+                Ok(Some(RateSlot { at_ms: tat - span }))
+            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
+    }
+
+    /// When the next free slot for `key` is (Unix ms), if the limiter has one in the future.
+    pub async fn next_rate_slot(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("RATE#{key}")))
+            .key("sk", s("RATE"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::aws("GetItem"))?;
+        match out.item {
+            Some(item) => opt_n(&item, "tat"),
+            None => Ok(None),
+        }
     }
 }

@@ -3,11 +3,12 @@
 //! | item        | pk                    | sk                       |
 //! |-------------|-----------------------|--------------------------|
 //! | API key     | `KEY#<sha256 of key>` | `KEY` (`expires_at` once rotated out) |
-//! | tenant      | `TEN#<tenant>`        | `TEN` (quotas, registered type names) |
+//! | tenant      | `TEN#<tenant>`        | `TEN` (quotas, `endpoint_count`, `suspended`, registered type names) |
 //! | tenant list entry | `TENANTS`       | `TEN#<tenant>`           |
 //! | tenant's key reference | `TEN#<tenant>` | `APIKEY#<sha256 of key>` |
 //! | event type  | `TEN#<tenant>`        | `ETYPE#<name>`           |
 //! | events-per-minute counter | `TEN#<tenant>` | `QUOTA#EVENTS#<unix minute>` |
+//! | replays-per-minute counter | `TEN#<tenant>` | `QUOTA#REPLAYS#<unix minute>` |
 //! | endpoint    | `TEN#<tenant>`        | `EP#<endpoint>`          |
 //! | event       | `TEN#<tenant>`        | `EVT#<event>`            |
 //! | idempotency | `TEN#<tenant>`        | `IDEM#<key>`             |
@@ -35,7 +36,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use time::OffsetDateTime;
 
 pub use deliveries::{DeliveryUpdate, RecordOutcome};
-pub use endpoints::HealthChange;
+pub use endpoints::{EndpointCreation, HealthChange};
 pub use event_types::{EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES};
 pub use events::{
     ClaimState, Cursor, EXPUNGED_PAYLOAD, EventFilter, EventSummary, IdempotencyClaim, InvalidCursor, MAX_PAGE_SIZE,
@@ -44,7 +45,9 @@ pub use events::{
 pub use limits::{RateSlot, now_ms};
 pub use quotas::{IngestPolicy, Quotas};
 pub use replay::EventIdPage;
-pub use tenants::{ApiKey, KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantUpdate};
+pub use tenants::{
+    ApiKey, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantState, TenantStatus, TenantUpdate,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,10 +1,14 @@
-//! Per-tenant quotas, set by the operator: how many endpoints a tenant may have and how many
-//! events it may publish per minute.
+//! Per-tenant quotas, set by the operator: how many endpoints a tenant may have, how many
+//! events it may publish per minute, and how many replays and test sends it may make per minute.
 //!
-//! Quotas live on the tenant item (`max_endpoints`, `events_per_minute`), next to the tenant's
-//! registered event types, so ingest reads everything it checks an event against with one
-//! GetItem. The event rate is a fixed one-minute window: one counter item per tenant and UTC
-//! minute, raised with a conditional ADD that refuses to pass the limit.
+//! Quotas live on the tenant item (`max_endpoints`, `events_per_minute`, `replays_per_minute`),
+//! next to the tenant's registered event types, so ingest reads everything it checks an event
+//! against with one GetItem. An absent attribute is the default; a stored `NULL` is "no limit",
+//! so the API can show exactly what is enforced. The rates are fixed one-minute windows: one
+//! counter item per tenant, kind and UTC minute, raised with a conditional ADD that refuses to
+//! pass the limit. The endpoint count is a counter on the tenant item (`endpoint_count`), moved
+//! in the same transaction as the endpoint's put or delete, so parallel creations cannot pass
+//! the quota.
 
 use std::time::Duration;
 
@@ -20,6 +24,9 @@ use crate::ids::TenantId;
 /// The attribute names quotas are stored under, on the tenant item and its `TENANTS` entry.
 pub(super) const MAX_ENDPOINTS: &str = "max_endpoints";
 pub(super) const EVENTS_PER_MINUTE: &str = "events_per_minute";
+pub(super) const REPLAYS_PER_MINUTE: &str = "replays_per_minute";
+/// The tenant item's count of its endpoints, kept by endpoint creation and deletion.
+pub(super) const ENDPOINT_COUNT: &str = "endpoint_count";
 /// The tenant item's string set of registered event type names.
 pub(super) const EVENT_TYPES: &str = "event_types";
 
@@ -27,23 +34,65 @@ pub(super) const EVENT_TYPES: &str = "event_types";
 pub const DEFAULT_MAX_ENDPOINTS: u32 = 50;
 /// A tenant's event rate quota until the operator sets another.
 pub const DEFAULT_EVENTS_PER_MINUTE: u32 = 600;
+/// A tenant's quota of replays (resends, recoveries) and test sends per minute until the
+/// operator sets another.
+pub const DEFAULT_REPLAYS_PER_MINUTE: u32 = 60;
 
-/// What a tenant may use. Unset quotas read as the defaults (50 endpoints, 600 events per
-/// minute); `None` would be no limit, which only a stored value could ask for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// What a tenant may use, exactly as enforced: an unset quota is its default, `None` is no
+/// limit (the operator set it to `null`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Quotas {
     /// Endpoints the tenant may have at once.
     pub max_endpoints: Option<u32>,
     /// Events accepted per UTC calendar minute.
     pub events_per_minute: Option<u32>,
+    /// Resends, recoveries and test sends accepted per UTC calendar minute (a test send with
+    /// `check_auth` counts two).
+    pub replays_per_minute: Option<u32>,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            max_endpoints: Some(DEFAULT_MAX_ENDPOINTS),
+            events_per_minute: Some(DEFAULT_EVENTS_PER_MINUTE),
+            replays_per_minute: Some(DEFAULT_REPLAYS_PER_MINUTE),
+        }
+    }
+}
+
+/// One quota attribute: absent is the default, a stored `NULL` is no limit.
+fn quota_attr(item: &Item, name: &str, default: u32) -> Result<Option<u32>, StoreError> {
+    match item.get(name) {
+        None => Ok(Some(default)),
+        Some(AttributeValue::Null(_)) => Ok(None),
+        Some(_) => opt_n(item, name),
+    }
 }
 
 impl Quotas {
     pub(super) fn from_item(item: &Item) -> Result<Self, StoreError> {
         Ok(Self {
-            max_endpoints: Some(opt_n(item, MAX_ENDPOINTS)?.unwrap_or(DEFAULT_MAX_ENDPOINTS)),
-            events_per_minute: Some(opt_n(item, EVENTS_PER_MINUTE)?.unwrap_or(DEFAULT_EVENTS_PER_MINUTE)),
+            max_endpoints: quota_attr(item, MAX_ENDPOINTS, DEFAULT_MAX_ENDPOINTS)?,
+            events_per_minute: quota_attr(item, EVENTS_PER_MINUTE, DEFAULT_EVENTS_PER_MINUTE)?,
+            replays_per_minute: quota_attr(item, REPLAYS_PER_MINUTE, DEFAULT_REPLAYS_PER_MINUTE)?,
         })
+    }
+}
+
+/// The per-minute windows a tenant is counted in.
+#[derive(Clone, Copy, Debug)]
+enum QuotaWindow {
+    Events,
+    Replays,
+}
+
+impl QuotaWindow {
+    fn sort_key(self, minute: i64) -> String {
+        match self {
+            Self::Events => format!("QUOTA#EVENTS#{minute}"),
+            Self::Replays => format!("QUOTA#REPLAYS#{minute}"),
+        }
     }
 }
 
@@ -53,6 +102,8 @@ pub struct IngestPolicy {
     pub quotas: Quotas,
     /// The tenant's registered event types, by name. Empty: any type goes.
     pub event_types: Vec<EventType>,
+    /// The operator suspended the tenant: it may not publish.
+    pub suspended: bool,
 }
 
 impl IngestPolicy {
@@ -78,9 +129,10 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
             .key("sk", s("TEN"))
-            .projection_expression("pk, #me, #epm, #types")
+            .projection_expression("pk, #me, #epm, #rpm, #types, suspended")
             .expression_attribute_names("#me", MAX_ENDPOINTS)
             .expression_attribute_names("#epm", EVENTS_PER_MINUTE)
+            .expression_attribute_names("#rpm", REPLAYS_PER_MINUTE)
             .expression_attribute_names("#types", EVENT_TYPES)
             .send()
             .await
@@ -94,10 +146,11 @@ impl Store {
             _ => Vec::new(),
         };
         event_types.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        Ok(Some(IngestPolicy { quotas: Quotas::from_item(&item)?, event_types }))
+        let suspended = item.contains_key("suspended");
+        Ok(Some(IngestPolicy { quotas: Quotas::from_item(&item)?, event_types, suspended }))
     }
 
-    /// The tenant's quotas (no limits if the tenant does not exist).
+    /// The tenant's quotas (the defaults if the tenant does not exist).
     pub async fn get_quotas(&self, tenant: &TenantId) -> Result<Quotas, StoreError> {
         Ok(self.get_ingest_policy(tenant).await?.map(|p| p.quotas).unwrap_or_default())
     }
@@ -136,11 +189,32 @@ impl Store {
         tenant: &TenantId,
         limit: u32,
     ) -> Result<Result<(), Duration>, StoreError> {
+        self.count_in_window(tenant, QuotaWindow::Events, limit, 1).await
+    }
+
+    /// Counts `amount` replays or test sends in the tenant's current one-minute window, all or
+    /// nothing; `Ok(Err(wait))` as for events.
+    pub async fn count_replays_for_quota(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+        amount: u32,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        self.count_in_window(tenant, QuotaWindow::Replays, limit, amount).await
+    }
+
+    async fn count_in_window(
+        &self,
+        tenant: &TenantId,
+        window: QuotaWindow,
+        limit: u32,
+        amount: u32,
+    ) -> Result<Result<(), Duration>, StoreError> {
         let now_ms = unix_ms(OffsetDateTime::now_utc());
         let minute = now_ms.div_euclid(60_000);
         let next_window_ms = (minute + 1) * 60_000;
         let wait = Duration::from_millis(u64::try_from(next_window_ms - now_ms).unwrap_or(0));
-        if limit == 0 {
+        if amount > limit {
             return Ok(Err(wait));
         }
         let result = self
@@ -148,12 +222,12 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("QUOTA#EVENTS#{minute}")))
-            .update_expression("ADD #n :one SET expires_at = :expires")
-            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
+            .key("sk", s(window.sort_key(minute)))
+            .update_expression("ADD #n :amount SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(#n) OR #n <= :room")
             .expression_attribute_names("#n", "n")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":amount", n(amount))
+            .expression_attribute_values(":room", n(limit - amount))
             .expression_attribute_values(":expires", n(next_window_ms / 1000 + WINDOW_TTL_SECONDS))
             .send()
             .await;
@@ -163,6 +237,53 @@ impl Store {
                 Ok(Err(wait))
             }
             Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
+    }
+
+    /// Makes sure the tenant item carries `endpoint_count`. Tenants made before the counter
+    /// existed get it from one consistent count of their endpoints; `false` if there is no
+    /// such tenant.
+    pub(super) async fn seed_endpoint_count(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+        let count = self.count_endpoints(tenant).await?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s("TEN"))
+            .update_expression("SET #count = :count")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(#count)")
+            .expression_attribute_names("#count", ENDPOINT_COUNT)
+            .expression_attribute_values(":count", n(count))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Either another request seeded it first, or the tenant is gone: look.
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(self.endpoint_count(tenant).await?.is_some())
+            }
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
+    }
+
+    /// The tenant item's `endpoint_count`: `None` if the tenant or the counter is missing.
+    pub(super) async fn endpoint_count(&self, tenant: &TenantId) -> Result<Option<u32>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s("TEN"))
+            .projection_expression("#count")
+            .expression_attribute_names("#count", ENDPOINT_COUNT)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::aws("GetItem"))?;
+        match out.item {
+            Some(item) => opt_n(&item, ENDPOINT_COUNT),
+            None => Ok(None),
         }
     }
 }
@@ -181,16 +302,18 @@ mod tests {
     }
 
     #[test]
-    fn missing_quota_attributes_read_as_the_defaults() {
-        let item: Item = [(MAX_ENDPOINTS.to_owned(), n(7))].into();
+    fn missing_quota_attributes_read_as_the_defaults_and_null_as_no_limit() {
+        let item: Item =
+            [(MAX_ENDPOINTS.to_owned(), n(7)), (REPLAYS_PER_MINUTE.to_owned(), AttributeValue::Null(true))].into();
         assert_eq!(
             Quotas::from_item(&item).unwrap(),
-            Quotas { max_endpoints: Some(7), events_per_minute: Some(DEFAULT_EVENTS_PER_MINUTE) }
+            Quotas {
+                max_endpoints: Some(7),
+                events_per_minute: Some(DEFAULT_EVENTS_PER_MINUTE),
+                replays_per_minute: None
+            }
         );
-        let empty = Item::new();
-        assert_eq!(
-            Quotas::from_item(&empty).unwrap(),
-            Quotas { max_endpoints: Some(DEFAULT_MAX_ENDPOINTS), events_per_minute: Some(DEFAULT_EVENTS_PER_MINUTE) }
-        );
+        assert_eq!(Quotas::from_item(&Item::new()).unwrap(), Quotas::default());
+        assert_eq!(Quotas::default().max_endpoints, Some(DEFAULT_MAX_ENDPOINTS));
     }
 }

@@ -43,23 +43,62 @@ impl Store {
         read: &Delivery,
         not_before: Option<OffsetDateTime>,
     ) -> Result<bool, StoreError> {
-        let request = self
+        self.reopen(tenant, read, not_before, None).await
+    }
+
+    /// [`Store::reopen_delivery`] for a recovery, which also stamps the delivery
+    /// `recovered_at`: a delivery a recovery re-opened less than `repeat_window` ago is left
+    /// alone (false), so repeating a recovery does not send the same deliveries again.
+    pub async fn reopen_for_recovery(
+        &self,
+        tenant: &TenantId,
+        read: &Delivery,
+        not_before: Option<OffsetDateTime>,
+        repeat_window: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.reopen(tenant, read, not_before, Some(repeat_window)).await
+    }
+
+    async fn reopen(
+        &self,
+        tenant: &TenantId,
+        read: &Delivery,
+        not_before: Option<OffsetDateTime>,
+        recovery_window: Option<std::time::Duration>,
+    ) -> Result<bool, StoreError> {
+        let mut condition = "#status = :from AND attempts = :attempts".to_owned();
+        let mut set = vec!["#status = :pending"];
+        let mut remove = vec!["rate_slot_ms"];
+        match not_before {
+            Some(_) => set.push("next_attempt_at = :at"),
+            None => remove.push("next_attempt_at"),
+        }
+        if recovery_window.is_some() {
+            condition.push_str(" AND (attribute_not_exists(recovered_at) OR recovered_at < :cutoff)");
+            set.push("recovered_at = :now");
+        }
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(event_pk(tenant, &read.event_id)))
             .key("sk", s(format!("DLV#{}", read.endpoint_id)))
-            .condition_expression("#status = :from AND attempts = :attempts")
+            .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
+            .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":from", s(read.status.as_str()))
             .expression_attribute_values(":attempts", n(read.attempts))
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()));
-        let request = match not_before {
-            Some(at) => request
-                .update_expression("SET #status = :pending, next_attempt_at = :at REMOVE rate_slot_ms")
-                .expression_attribute_values(":at", ts(at)),
-            None => request.update_expression("SET #status = :pending REMOVE next_attempt_at, rate_slot_ms"),
-        };
+        if let Some(at) = not_before {
+            request = request.expression_attribute_values(":at", ts(at));
+        }
+        if let Some(window) = recovery_window {
+            let now = OffsetDateTime::now_utc();
+            let cutoff = now - window;
+            request = request
+                .expression_attribute_values(":now", n(now.unix_timestamp()))
+                .expression_attribute_values(":cutoff", n(cutoff.unix_timestamp()));
+        }
         match request.send().await {
             Ok(_) => Ok(true),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
@@ -76,7 +115,8 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(event_pk(tenant, &read.event_id)))
             .key("sk", s(format!("DLV#{}", read.endpoint_id)))
-            .update_expression("SET #status = :from REMOVE next_attempt_at")
+            // Not queued, so not recovered: a later recovery may take it at once.
+            .update_expression("SET #status = :from REMOVE next_attempt_at, recovered_at")
             .condition_expression("#status = :pending AND attempts = :attempts")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":from", s(read.status.as_str()))

@@ -13,12 +13,15 @@ use time::OffsetDateTime;
 
 use super::attrs::{Item, get_s, get_ts, n, opt_n, s, ts};
 use super::events::{Cursor, Page, SkRange};
-use super::quotas::{EVENTS_PER_MINUTE, MAX_ENDPOINTS, Quotas};
+use super::quotas::{ENDPOINT_COUNT, EVENTS_PER_MINUTE, MAX_ENDPOINTS, Quotas, REPLAYS_PER_MINUTE};
 use super::{Store, StoreError, tenant_pk};
 use crate::ids::TenantId;
 
-/// How long a rotated-out API key keeps working, so senders can switch without downtime.
+/// How long a rotated-out API key keeps working by default, so senders can switch without
+/// downtime.
 pub const KEY_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// The longest grace a rotation may give the key it replaces.
+pub const MAX_KEY_ROTATION_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The partition that lists every tenant (`sk = TEN#<tenant>`), written with the tenant.
 const TENANTS_PK: &str = "TENANTS";
@@ -29,7 +32,45 @@ pub struct Tenant {
     pub name: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    pub status: TenantStatus,
     pub quotas: Quotas,
+}
+
+/// Whether a tenant may use Hookline. A suspended tenant's keys are refused (403) and its
+/// queued deliveries are paused instead of sent, until the operator resumes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+/// What the deliver function needs to know about a message's tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantState {
+    Active,
+    Suspended,
+    /// Deleted, or being deleted.
+    Gone,
+}
+
+/// One of a tenant's API keys, as the API lists it: never the key itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiKeyInfo {
+    /// `key_` and the first 24 hex digits of the key's SHA-256: enough to name it, not to use it.
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When a rotated-out key stops working; `null` for the current key.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+const KEY_ID_PREFIX: &str = "key_";
+const KEY_ID_HEX_DIGITS: usize = 24;
+
+fn key_id(hash: &str) -> String {
+    format!("{KEY_ID_PREFIX}{}", &hash[..KEY_ID_HEX_DIGITS.min(hash.len())])
 }
 
 /// A tenant's API key (`hk_…`). Shown once at creation; only its SHA-256 is stored, which is
@@ -58,24 +99,29 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// A new key, and until when the key it replaced still works.
+/// A new key, and until when the key it replaced still works (`None`: there was none).
 #[derive(Debug)]
 pub struct RotatedKey {
     pub api_key: ApiKey,
-    pub previous_key_expires_at: OffsetDateTime,
+    pub previous_key_expires_at: Option<OffsetDateTime>,
 }
 
-/// What `PATCH /v1/tenants/{id}` changes. For a quota, `Some(None)` removes the limit.
+/// What `PATCH /v1/tenants/{id}` changes. For a quota, `Some(None)` removes the limit (stored
+/// as `NULL`, so it does not fall back to the default).
 #[derive(Debug, Default)]
 pub struct TenantUpdate {
     pub name: Option<String>,
     pub max_endpoints: Option<Option<u32>>,
     pub events_per_minute: Option<Option<u32>>,
+    pub replays_per_minute: Option<Option<u32>>,
 }
 
 impl TenantUpdate {
     fn is_empty(&self) -> bool {
-        self.name.is_none() && self.max_endpoints.is_none() && self.events_per_minute.is_none()
+        self.name.is_none()
+            && self.max_endpoints.is_none()
+            && self.events_per_minute.is_none()
+            && self.replays_per_minute.is_none()
     }
 }
 
@@ -102,11 +148,12 @@ fn tenant_from_item(id: TenantId, item: &Item) -> Result<Tenant, StoreError> {
         id,
         name: get_s(item, "name")?.to_owned(),
         created_at: get_ts(item, "created_at")?,
+        status: if item.contains_key("suspended") { TenantStatus::Suspended } else { TenantStatus::Active },
         quotas: Quotas::from_item(item)?,
     })
 }
 
-fn build_error(err: impl std::error::Error) -> StoreError {
+pub(super) fn build_error(err: impl std::error::Error) -> StoreError {
     StoreError::Corrupt(err.to_string())
 }
 
@@ -156,6 +203,7 @@ impl Store {
             id: TenantId::generate(),
             name: name.to_owned(),
             created_at: OffsetDateTime::now_utc(),
+            status: TenantStatus::Active,
             quotas: Quotas::default(),
         };
         let key = ApiKey::generate();
@@ -182,8 +230,10 @@ impl Store {
             ("created_at".to_owned(), ts(tenant.created_at)),
         ]
         .into();
+        let mut main_item = tenant_item(tenant_pk(&tenant.id), "TEN".to_owned());
+        main_item.insert(ENDPOINT_COUNT.to_owned(), n(0));
         let items = [
-            tenant_item(tenant_pk(&tenant.id), "TEN".to_owned()),
+            main_item,
             tenant_item(TENANTS_PK.to_owned(), list_sk(&tenant.id)),
             key_item,
             key_ref,
@@ -267,7 +317,6 @@ impl Store {
             return self.read_tenant(id, true).await;
         }
         let mut set = Vec::new();
-        let mut remove = Vec::new();
         let mut names: Vec<(String, &str)> = Vec::new();
         let mut values = Vec::new();
         if let Some(name) = &update.name {
@@ -275,24 +324,23 @@ impl Store {
             names.push(("#name".to_owned(), "name"));
             values.push((":name".to_owned(), s(name)));
         }
-        for (attr, change) in [(MAX_ENDPOINTS, update.max_endpoints), (EVENTS_PER_MINUTE, update.events_per_minute)] {
-            match change {
+        let quotas = [
+            (MAX_ENDPOINTS, update.max_endpoints),
+            (EVENTS_PER_MINUTE, update.events_per_minute),
+            (REPLAYS_PER_MINUTE, update.replays_per_minute),
+        ];
+        for (attr, change) in quotas {
+            let value = match change {
                 None => continue,
-                Some(Some(limit)) => {
-                    set.push(format!("#{attr} = :{attr}"));
-                    values.push((format!(":{attr}"), n(limit)));
-                }
-                Some(None) => remove.push(format!("#{attr}")),
-            }
+                Some(Some(limit)) => n(limit),
+                // An absent attribute means the default: no limit is a stored NULL.
+                Some(None) => aws_sdk_dynamodb::types::AttributeValue::Null(true),
+            };
+            set.push(format!("#{attr} = :{attr}"));
+            values.push((format!(":{attr}"), value));
             names.push((format!("#{attr}"), attr));
         }
-        let mut expression = String::new();
-        if !set.is_empty() {
-            expression.push_str(&format!("SET {}", set.join(", ")));
-        }
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
+        let expression = format!("SET {}", set.join(", "));
         let items = [(tenant_pk(id), "TEN".to_owned()), (TENANTS_PK.to_owned(), list_sk(id))]
             .into_iter()
             .map(|(pk, sk)| {
@@ -326,18 +374,74 @@ impl Store {
             .collect()
     }
 
-    /// Issues a new API key and lets the current one work for [`KEY_ROTATION_GRACE`] more.
-    /// Keys rotated out earlier keep their own expiry. `None` if there is no such tenant.
-    pub async fn rotate_api_key(&self, id: &TenantId) -> Result<Option<RotatedKey>, StoreError> {
-        let refs = self.key_refs(id).await?;
-        let Some((current, _)) = refs.iter().find(|(_, expires)| expires.is_none()) else {
-            return match self.read_tenant(id, true).await? {
-                None => Ok(None),
-                Some(_) => Err(StoreError::Corrupt(format!("tenant {id} has no current API key to rotate"))),
-            };
+    /// The tenant's working keys (current first, then by creation), without the keys
+    /// themselves. `None` if there is no such tenant.
+    pub async fn list_api_keys(&self, id: &TenantId) -> Result<Option<Vec<ApiKeyInfo>>, StoreError> {
+        if self.read_tenant(id, true).await?.is_none() {
+            return Ok(None);
+        }
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let items = self.query_prefix(tenant_pk(id), "APIKEY#").await?;
+        let mut keys = Vec::new();
+        for item in &items {
+            let expires: Option<i64> = opt_n(item, "expires_at")?;
+            if expires.is_some_and(|at| at <= now) {
+                continue;
+            }
+            let hash = get_s(item, "sk")?.trim_start_matches("APIKEY#");
+            keys.push(ApiKeyInfo {
+                id: key_id(hash),
+                created_at: get_ts(item, "created_at")?,
+                expires_at: expires
+                    .map(|at| OffsetDateTime::from_unix_timestamp(at).map_err(|e| StoreError::Corrupt(e.to_string())))
+                    .transpose()?,
+            });
+        }
+        keys.sort_by_key(|k| (k.expires_at.is_some(), k.created_at));
+        Ok(Some(keys))
+    }
+
+    /// Revokes one key at once: its key item and the tenant's reference go in one
+    /// transaction. `None` if there is no such tenant, `Some(false)` if it has no working key
+    /// with this id.
+    pub async fn revoke_api_key(&self, id: &TenantId, key: &str) -> Result<Option<bool>, StoreError> {
+        if self.read_tenant(id, true).await?.is_none() {
+            return Ok(None);
+        }
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let Some((hash, _)) = self
+            .key_refs(id)
+            .await?
+            .into_iter()
+            .find(|(hash, expires)| key_id(hash) == key && expires.is_none_or(|at| at > now))
+        else {
+            return Ok(Some(false));
         };
+        let items = [(key_pk_of_hash(&hash), "KEY".to_owned()), (tenant_pk(id), key_ref_sk(&hash))]
+            .into_iter()
+            .map(|(pk, sk)| {
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(pk))
+                    .key("sk", s(sk))
+                    .build()
+                    .map(|d| TransactWriteItem::builder().delete(d).build())
+                    .map_err(build_error)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.transact(items).await? {
+            Transaction::Committed | Transaction::ConditionFailed(_) => Ok(Some(true)),
+        }
+    }
+
+    /// Issues a new API key and lets the current one work for `grace` more (zero: not at all).
+    /// Keys rotated out earlier keep their own expiry. A tenant whose keys were all revoked
+    /// just gets a new one. `None` if there is no such tenant.
+    pub async fn rotate_api_key(&self, id: &TenantId, grace: Duration) -> Result<Option<RotatedKey>, StoreError> {
+        let refs = self.key_refs(id).await?;
+        let current = refs.iter().find(|(_, expires)| expires.is_none()).map(|(hash, _)| hash.clone());
         let now = OffsetDateTime::now_utc();
-        let expires_at = now + KEY_ROTATION_GRACE;
+        let expires_at = now + grace;
         let key = ApiKey::generate();
         let hash = ApiKey::hash(key.expose());
         let new_key: Item = [
@@ -377,21 +481,70 @@ impl Store {
             .build()
             .map(|u| TransactWriteItem::builder().update(u).build())
             .map_err(build_error)?;
-        let items = vec![
-            self.put(new_key, Some("attribute_not_exists(pk)"))?,
-            self.put(new_ref, Some("attribute_not_exists(pk)"))?,
-            expire(key_pk_of_hash(current), "KEY".to_owned())?,
-            expire(tenant_pk(id), key_ref_sk(current))?,
-            tenant,
-        ];
+        let mut items = vec![tenant, self.put(new_key, Some("attribute_not_exists(pk)"))?];
+        items.push(self.put(new_ref, Some("attribute_not_exists(pk)"))?);
+        if let Some(current) = &current {
+            items.push(expire(key_pk_of_hash(current), "KEY".to_owned())?);
+            items.push(expire(tenant_pk(id), key_ref_sk(current))?);
+        }
         match self.transact(items).await? {
-            Transaction::Committed => Ok(Some(RotatedKey { api_key: key, previous_key_expires_at: expires_at })),
-            Transaction::ConditionFailed(failed) if failed.get(4) == Some(&true) => Ok(None),
+            Transaction::Committed => Ok(Some(RotatedKey {
+                api_key: key,
+                previous_key_expires_at: current.map(|_| expires_at),
+            })),
+            Transaction::ConditionFailed(failed) if failed.first() == Some(&true) => Ok(None),
             Transaction::ConditionFailed(_) => Err(StoreError::Aws {
                 op: "TransactWriteItems",
                 message: "another rotation of the same key won; retry".to_owned(),
             }),
         }
+    }
+
+    /// Suspends or resumes a tenant, on the tenant item and its list entry. `None` if there is
+    /// no such tenant (or it is being deleted).
+    pub async fn set_tenant_suspended(&self, id: &TenantId, suspended: bool) -> Result<Option<Tenant>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let items = [
+            (tenant_pk(id), "TEN".to_owned(), "attribute_exists(pk) AND attribute_not_exists(deleting)"),
+            (TENANTS_PK.to_owned(), list_sk(id), "attribute_exists(pk)"),
+        ]
+        .into_iter()
+        .map(|(pk, sk, condition)| {
+            let update =
+                Update::builder().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk)).condition_expression(condition);
+            let update = if suspended {
+                update.update_expression("SET suspended = :now").expression_attribute_values(":now", ts(now))
+            } else {
+                update.update_expression("REMOVE suspended")
+            };
+            update.build().map(|u| TransactWriteItem::builder().update(u).build()).map_err(build_error)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+        match self.transact(items).await? {
+            Transaction::Committed => self.read_tenant(id, true).await,
+            Transaction::ConditionFailed(_) => Ok(None),
+        }
+    }
+
+    /// Whether the tenant is active, suspended or gone (deleted, or being deleted): one small
+    /// GetItem, for the deliver function's tenant check and for API keys.
+    pub async fn tenant_state(&self, id: &TenantId) -> Result<TenantState, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(id)))
+            .key("sk", s("TEN"))
+            .projection_expression("pk, suspended, deleting")
+            .send()
+            .await
+            .map_err(StoreError::aws("GetItem"))?;
+        Ok(match out.item {
+            None => TenantState::Gone,
+            Some(item) if item.contains_key("deleting") => TenantState::Gone,
+            Some(item) if item.contains_key("suspended") => TenantState::Suspended,
+            Some(_) => TenantState::Active,
+        })
     }
 
     /// Deletes the tenant, its `TENANTS` entry and every API key, so its keys stop working at
@@ -458,5 +611,13 @@ mod tests {
         assert!(!pk.contains(&a.expose()[3..]));
         assert_eq!(pk.len(), "KEY#".len() + 64);
         assert!(!format!("{a:?}").contains(&a.expose()[3..]));
+    }
+
+    #[test]
+    fn a_key_id_names_the_key_without_giving_its_hash_away() {
+        let hash = ApiKey::hash(ApiKey::generate().expose());
+        let id = key_id(&hash);
+        assert_eq!(id.len(), KEY_ID_PREFIX.len() + KEY_ID_HEX_DIGITS);
+        assert!(hash.starts_with(&id[KEY_ID_PREFIX.len()..]) && hash.len() > KEY_ID_HEX_DIGITS);
     }
 }
