@@ -50,7 +50,7 @@ async fn tenants_are_listed_a_page_at_a_time_and_shown_by_id() {
     assert_eq!(status, 200, "{first}");
     assert_eq!(ids(&first), [created[0].id.as_str(), created[1].id.as_str()]);
     assert_eq!(first["data"][0]["name"], "one");
-    assert_eq!(first["data"][0]["quotas"], json!({"max_endpoints": 50, "events_per_minute": 600}), "defaults");
+    assert_eq!(first["data"][0]["quotas"], json!({"max_endpoints": 50, "events_per_minute": 600, "replays_per_minute": 60}), "defaults");
     let cursor = first["next_cursor"].as_str().expect("a next cursor");
     let (status, second) = hookline.get(&format!("/v1/tenants?limit=2&cursor={cursor}"), ADMIN_TOKEN).await;
     assert_eq!(status, 200, "{second}");
@@ -82,17 +82,21 @@ async fn patching_a_tenant_renames_it_and_sets_quotas() {
         hookline.patch(&path, ADMIN_TOKEN, json!({"name": "Shop Inc", "quotas": {"max_endpoints": 2}})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["name"], "Shop Inc");
-    assert_eq!(body["quotas"], json!({"max_endpoints": 2, "events_per_minute": 600}));
+    assert_eq!(body["quotas"], json!({"max_endpoints": 2, "events_per_minute": 600, "replays_per_minute": 60}));
     // The list shows the same, and a later patch leaves what it does not name.
     let (status, body) = hookline.patch(&path, ADMIN_TOKEN, json!({"quotas": {"events_per_minute": 900}})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["quotas"], json!({"max_endpoints": 2, "events_per_minute": 900}));
+    assert_eq!(body["quotas"], json!({"max_endpoints": 2, "events_per_minute": 900, "replays_per_minute": 60}));
     let (_, listed) = hookline.get("/v1/tenants", ADMIN_TOKEN).await;
     assert_eq!(listed["data"][0]["name"], "Shop Inc");
     assert_eq!(listed["data"][0]["quotas"], body["quotas"]);
     // `null` removes a quota.
     let (_, body) = hookline.patch(&path, ADMIN_TOKEN, json!({"quotas": {"max_endpoints": null}})).await;
-    assert_eq!(body["quotas"], json!({"max_endpoints": 50, "events_per_minute": 900}), "null restores the default");
+    assert_eq!(
+        body["quotas"],
+        json!({"max_endpoints": null, "events_per_minute": 900, "replays_per_minute": 60}),
+        "null is no limit"
+    );
 
     let (status, body) =
         hookline.patch(&path, ADMIN_TOKEN, json!({"name": " ", "quotas": {"events_per_minute": 0}})).await;

@@ -441,7 +441,8 @@ impl Store {
         let refs = self.key_refs(id).await?;
         let current = refs.iter().find(|(_, expires)| expires.is_none()).map(|(hash, _)| hash.clone());
         let now = OffsetDateTime::now_utc();
-        let expires_at = now + grace;
+        // Stored in whole seconds (the TTL attribute), so report it as stored.
+        let expires_at = (now + grace).replace_nanosecond(0).unwrap_or(now + grace);
         let key = ApiKey::generate();
         let hash = ApiKey::hash(key.expose());
         let new_key: Item = [
