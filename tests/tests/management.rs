@@ -50,7 +50,11 @@ async fn tenants_are_listed_a_page_at_a_time_and_shown_by_id() {
     assert_eq!(status, 200, "{first}");
     assert_eq!(ids(&first), [created[0].id.as_str(), created[1].id.as_str()]);
     assert_eq!(first["data"][0]["name"], "one");
-    assert_eq!(first["data"][0]["quotas"], json!({"max_endpoints": 50, "events_per_minute": 600, "replays_per_minute": 60}), "defaults");
+    assert_eq!(
+        first["data"][0]["quotas"],
+        json!({"max_endpoints": 50, "events_per_minute": 600, "replays_per_minute": 60}),
+        "defaults"
+    );
     let cursor = first["next_cursor"].as_str().expect("a next cursor");
     let (status, second) = hookline.get(&format!("/v1/tenants?limit=2&cursor={cursor}"), ADMIN_TOKEN).await;
     assert_eq!(status, 200, "{second}");

@@ -146,7 +146,8 @@ async fn replays_and_test_sends_count_against_their_own_per_minute_quota() {
     let sent = receiver.count();
 
     for (path, body) in [(&test, json!({})), (&resend, json!({})), (&recover, json!({"since": since_an_hour_ago()}))] {
-        let (status, headers, answer) = hookline.call_full("POST", path, Some(&tenant.key), Some(&body.to_string())).await;
+        let (status, headers, answer) =
+            hookline.call_full("POST", path, Some(&tenant.key), Some(&body.to_string())).await;
         let answer = answer.unwrap();
         assert_eq!((status.as_u16(), answer["code"].as_str()), (429, Some("rate_limited")), "{path}: {answer}");
         let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
@@ -220,6 +221,10 @@ async fn a_tenant_cannot_hold_back_another_tenants_chat_room() {
     let event = id(&hookline.publish(&b, json!({"event_type": "chat.message", "payload": {"text": "hi"}})).await);
     hookline.drain().await;
     let delivery = hookline.delivery(&b, &event).await;
-    assert_eq!((delivery["status"].as_str(), delivery["attempts"].as_u64()), (Some("delivered"), Some(1)), "{delivery}");
+    assert_eq!(
+        (delivery["status"].as_str(), delivery["attempts"].as_u64()),
+        (Some("delivered"), Some(1)),
+        "{delivery}"
+    );
     assert!(room.received().iter().any(|r| r.uri.query() == Some("key=real&token=secret")));
 }

@@ -62,7 +62,8 @@ async fn a_suspended_tenant_is_refused_and_its_deliveries_wait_paused_until_resu
     let event = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await);
     hookline.deliver_until(|| async { receiver.count() >= 1 }).await;
 
-    let (status, suspended) = hookline.post(&format!("/v1/tenants/{}/suspend", tenant.id), ADMIN_TOKEN, json!({})).await;
+    let (status, suspended) =
+        hookline.post(&format!("/v1/tenants/{}/suspend", tenant.id), ADMIN_TOKEN, json!({})).await;
     assert_eq!(status, 200, "{suspended}");
     assert_eq!(suspended["status"], "suspended");
     let (_, shown) = hookline.get(&format!("/v1/tenants/{}", tenant.id), ADMIN_TOKEN).await;
@@ -79,11 +80,8 @@ async fn a_suspended_tenant_is_refused_and_its_deliveries_wait_paused_until_resu
     // The queued retry is acknowledged without a request, and kept as paused.
     hookline.deliver_until(|| async { hookline.queued_messages().await == 0 }).await;
     assert_eq!(receiver.count(), 1);
-    let (tenant_id, event_id, endpoint_id) = (
-        TenantId::parse(&tenant.id).unwrap(),
-        EventId::parse(&event).unwrap(),
-        EndpointId::parse(&endpoint).unwrap(),
-    );
+    let (tenant_id, event_id, endpoint_id) =
+        (TenantId::parse(&tenant.id).unwrap(), EventId::parse(&event).unwrap(), EndpointId::parse(&endpoint).unwrap());
     let delivery = hookline.store().get_delivery(&tenant_id, &event_id, &endpoint_id).await.unwrap().unwrap();
     assert_eq!(delivery.status, DeliveryStatus::Paused);
 
@@ -117,7 +115,8 @@ async fn key_works(hookline: &Hookline, key: &str) -> bool {
 }
 
 async fn rotate(hookline: &Hookline, tenant: &Tenant, body: Value) -> Value {
-    let (status, rotated) = hookline.post(&format!("/v1/tenants/{}/api-key/rotate", tenant.id), ADMIN_TOKEN, body).await;
+    let (status, rotated) =
+        hookline.post(&format!("/v1/tenants/{}/api-key/rotate", tenant.id), ADMIN_TOKEN, body).await;
     assert_eq!(status, 200, "{rotated}");
     rotated
 }

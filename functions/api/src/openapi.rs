@@ -71,7 +71,15 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some("RotatedKey"),
     ),
-    op("get", "/v1/tenants/{id}/api-keys", "List a tenant's working keys (ids, never keys)", Admin, None, 200, Some("ApiKeyList")),
+    op(
+        "get",
+        "/v1/tenants/{id}/api-keys",
+        "List a tenant's working keys (ids, never keys)",
+        Admin,
+        None,
+        200,
+        Some("ApiKeyList"),
+    ),
     op("delete", "/v1/tenants/{id}/api-keys/{key_id}", "Revoke one API key at once", Admin, None, 204, None),
     op(
         "post",

@@ -438,4 +438,40 @@ mod tests {
         assert_eq!(ep.limits, DeliveryLimits::default());
         assert_eq!(ep.options, DeliveryOptions::default());
     }
+
+    /// A Google Chat endpoint of `tenant` posting to `url`.
+    fn chat_endpoint(tenant: &TenantId, url: &str) -> Endpoint {
+        let req: NewEndpointRequest =
+            serde_json::from_value(serde_json::json!({"url": url, "format": "google_chat"})).unwrap();
+        let new = NewEndpoint::parse(req, PROD).unwrap();
+        Endpoint {
+            id: EndpointId::generate(),
+            tenant_id: tenant.clone(),
+            url: new.url,
+            description: new.description,
+            event_types: new.event_types,
+            retry: new.retry,
+            options: new.options,
+            presentation: new.presentation,
+            limits: new.limits,
+            secret: SigningSecret::generate(),
+            previous_secret: None,
+            status: EndpointStatus::Active,
+            health: EndpointHealth::default(),
+            created_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[test]
+    fn a_chat_rooms_limiter_is_shared_within_a_tenant_only() {
+        let (a, b) = (TenantId::generate(), TenantId::generate());
+        let room = "https://chat.googleapis.com/v1/spaces/AAA/messages";
+        let key = |tenant: &TenantId, query: &str| {
+            chat_endpoint(tenant, &format!("{room}?{query}")).rate_limit().unwrap().key
+        };
+        assert_eq!(key(&a, "key=1&token=x"), key(&a, "key=2&token=y"), "one tenant's webhooks share the room");
+        assert_ne!(key(&a, "key=1&token=x"), key(&b, "key=1&token=x"), "another tenant never does");
+        assert!(key(&a, "key=1").starts_with(a.as_str()));
+        assert_eq!(chat_endpoint(&a, room).rate_limit().unwrap().per_second, CHAT_RATE_LIMIT_PER_SECOND);
+    }
 }

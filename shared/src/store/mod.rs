@@ -46,7 +46,8 @@ pub use limits::{RateSlot, now_ms};
 pub use quotas::{IngestPolicy, Quotas};
 pub use replay::EventIdPage;
 pub use tenants::{
-    ApiKey, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantState, TenantStatus, TenantUpdate,
+    ApiKey, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantState, TenantStatus,
+    TenantUpdate,
 };
 
 #[derive(Debug, thiserror::Error)]

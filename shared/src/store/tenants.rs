@@ -232,15 +232,10 @@ impl Store {
         .into();
         let mut main_item = tenant_item(tenant_pk(&tenant.id), "TEN".to_owned());
         main_item.insert(ENDPOINT_COUNT.to_owned(), n(0));
-        let items = [
-            main_item,
-            tenant_item(TENANTS_PK.to_owned(), list_sk(&tenant.id)),
-            key_item,
-            key_ref,
-        ]
-        .into_iter()
-        .map(|item| self.put(item, Some("attribute_not_exists(pk)")))
-        .collect::<Result<Vec<_>, _>>()?;
+        let items = [main_item, tenant_item(TENANTS_PK.to_owned(), list_sk(&tenant.id)), key_item, key_ref]
+            .into_iter()
+            .map(|item| self.put(item, Some("attribute_not_exists(pk)")))
+            .collect::<Result<Vec<_>, _>>()?;
         match self.transact(items).await? {
             Transaction::Committed => Ok((tenant, key)),
             Transaction::ConditionFailed(_) => {
@@ -489,10 +484,9 @@ impl Store {
             items.push(expire(tenant_pk(id), key_ref_sk(current))?);
         }
         match self.transact(items).await? {
-            Transaction::Committed => Ok(Some(RotatedKey {
-                api_key: key,
-                previous_key_expires_at: current.map(|_| expires_at),
-            })),
+            Transaction::Committed => {
+                Ok(Some(RotatedKey { api_key: key, previous_key_expires_at: current.map(|_| expires_at) }))
+            }
             Transaction::ConditionFailed(failed) if failed.first() == Some(&true) => Ok(None),
             Transaction::ConditionFailed(_) => Err(StoreError::Aws {
                 op: "TransactWriteItems",
@@ -511,8 +505,11 @@ impl Store {
         ]
         .into_iter()
         .map(|(pk, sk, condition)| {
-            let update =
-                Update::builder().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk)).condition_expression(condition);
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .condition_expression(condition);
             let update = if suspended {
                 update.update_expression("SET suspended = :now").expression_attribute_values(":now", ts(now))
             } else {
