@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 
 use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::quotas::ENDPOINT_COUNT;
-use super::tenants::{Transaction, build_error};
+use super::tenants::{TenantState, Transaction, build_error};
 use super::{Store, StoreError, tenant_pk};
 use crate::crypto::{open_text, seal_text};
 use crate::domain::EndpointAuth;
@@ -231,6 +231,9 @@ impl Store {
                     None if !self.seed_endpoint_count(&ep.tenant_id).await? => return Ok(EndpointCreation::TenantGone),
                     None => {}
                     Some(count) if max.is_some_and(|max| count >= max) => return Ok(EndpointCreation::OverQuota),
+                    Some(_) if self.tenant_state(&ep.tenant_id).await? == TenantState::Gone => {
+                        return Ok(EndpointCreation::TenantGone);
+                    }
                     // A deletion moved the count between our read and write: try again.
                     Some(_) => {}
                 },
