@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 
 use crate::path_id;
 
-/// An endpoint as the API shows it. The signing secret is not part of it.
+/// An endpoint as the API shows it. The signing secret is not part of it; custom header values
+/// and credentials in the URL's query are shown only in the creation response.
 #[derive(Serialize)]
 pub struct EndpointView {
     id: EndpointId,
@@ -46,6 +47,18 @@ pub struct EndpointView {
 
 impl From<&Endpoint> for EndpointView {
     fn from(ep: &Endpoint) -> Self {
+        let mut view = Self::revealed(ep);
+        view.url = ep.url.redacted().to_string();
+        for header in &mut view.headers {
+            header.value = None;
+        }
+        view
+    }
+}
+
+impl EndpointView {
+    /// The view with header values and the whole URL, for the one response that shows them.
+    fn revealed(ep: &Endpoint) -> Self {
         Self {
             id: ep.id.clone(),
             url: ep.url.to_string(),
@@ -58,7 +71,7 @@ impl From<&Endpoint> for EndpointView {
                 .options
                 .headers
                 .iter()
-                .map(|h| HeaderView { name: h.name().to_owned(), value: h.value().to_owned() })
+                .map(|h| HeaderView { name: h.name().to_owned(), value: Some(h.value().to_owned()) })
                 .collect(),
             metadata: ep.options.metadata.clone(),
             timeout_ms: ep.options.timeout_ms,
@@ -77,7 +90,9 @@ impl From<&Endpoint> for EndpointView {
 #[derive(Serialize)]
 struct HeaderView {
     name: String,
-    value: String,
+    /// Write-only like credentials: shown once, in the creation response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
 }
 
 /// The creation response: the view plus the signing secret, so the receiver can verify.
@@ -120,7 +135,7 @@ pub async fn create(
     };
     state.store.put_endpoint(&endpoint).await?;
     tracing::info!(tenant_id = %endpoint.tenant_id, endpoint_id = %endpoint.id, "endpoint created");
-    let created = CreatedEndpoint { endpoint: EndpointView::from(&endpoint), secret: endpoint.secret.expose() };
+    let created = CreatedEndpoint { endpoint: EndpointView::revealed(&endpoint), secret: endpoint.secret.expose() };
     Ok((StatusCode::CREATED, Json(created)))
 }
 

@@ -118,7 +118,11 @@ pub async fn send(
     let at = OffsetDateTime::now_utc();
     let mut outgoing = request::build(&endpoint, &event, at.unix_timestamp());
     outgoing.timeout = outgoing.timeout.min(TEST_SEND_TIMEOUT);
-    let shown = RequestView { method: outgoing.method.to_string(), url: outgoing.url.to_string() };
+    // A credential in the URL's query is shown only at creation.
+    let shown = RequestView {
+        method: outgoing.method.to_string(),
+        url: hookline_shared::domain::redact_query_credentials(&outgoing.url).to_string(),
+    };
     let truncated = outgoing.truncated;
     let probe = body.check_auth.then(|| {
         let mut wrong = endpoint.clone();
