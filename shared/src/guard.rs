@@ -144,8 +144,7 @@ impl Resolve for GuardedResolver {
                 if !policy.allow_loopback {
                     return Err(Box::new(BlockedName(host)) as Box<dyn std::error::Error + Send + Sync>);
                 }
-                let loopback: [SocketAddr; 2] =
-                    [(Ipv4Addr::LOCALHOST, 0).into(), (Ipv6Addr::LOCALHOST, 0).into()];
+                let loopback: [SocketAddr; 2] = [(Ipv4Addr::LOCALHOST, 0).into(), (Ipv6Addr::LOCALHOST, 0).into()];
                 let addrs: Addrs = Box::new(loopback.into_iter());
                 return Ok(addrs);
             }

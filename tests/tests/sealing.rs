@@ -27,7 +27,15 @@ async fn raw_item(hookline: &Hookline, tenant: &str, endpoint: &str) -> Item {
 }
 
 async fn put_raw_item(hookline: &Hookline, item: Item) {
-    hookline.clients.dynamodb.put_item().table_name(&hookline.resources.table).set_item(Some(item)).send().await.unwrap();
+    hookline
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(&hookline.resources.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
 }
 
 fn attribute_text(item: &Item) -> String {
@@ -78,8 +86,12 @@ async fn a_sealed_value_copied_to_another_endpoint_does_not_open() {
     let hookline = Hookline::start().await;
     let (victim, attacker) = (hookline.create_tenant("victim").await, hookline.create_tenant("attacker").await);
     let auth = json!({"type": "bearer", "token": "victims-token"});
-    let theirs = hookline.create_endpoint(&victim, json!({"url": "https://example.com/a", "event_types": ["never.sent"], "auth": auth})).await;
-    let mine = hookline.create_endpoint(&attacker, json!({"url": "https://example.com/b", "event_types": ["never.sent"]})).await;
+    let theirs = hookline
+        .create_endpoint(&victim, json!({"url": "https://example.com/a", "event_types": ["never.sent"], "auth": auth}))
+        .await;
+    let mine = hookline
+        .create_endpoint(&attacker, json!({"url": "https://example.com/b", "event_types": ["never.sent"]}))
+        .await;
     let (theirs, mine) = (theirs["id"].as_str().unwrap(), mine["id"].as_str().unwrap());
 
     // Someone who can write the table (but has no key) moves the victim's sealed credentials

@@ -1,7 +1,7 @@
 //! Endpoints: where a tenant's events go.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::Attempt;
 use hookline_shared::domain::{
@@ -10,7 +10,7 @@ use hookline_shared::domain::{
 };
 use hookline_shared::ids::{EndpointId, EventId};
 use hookline_shared::signing::SigningSecret;
-use hookline_shared::web::{ApiError, AppState, JsonBody, QueryParams, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, JsonBody, OptionalJsonBody, PathParams, QueryParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -142,7 +142,7 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
     let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
@@ -252,7 +252,7 @@ fn as_request(ep: &Endpoint) -> Value {
 pub async fn update(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(patch): JsonBody<serde_json::Map<String, Value>>,
 ) -> Result<Json<EndpointView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
@@ -294,7 +294,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
     if !state.store.delete_endpoint(&tenant, &id).await? {
@@ -326,7 +326,7 @@ fn secret_view(ep: &Endpoint) -> SecretView {
 pub async fn secret(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<SecretView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
     let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
@@ -348,15 +348,10 @@ pub struct RotateRequest {
 pub async fn rotate_secret(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
+    PathParams(id): PathParams<String>,
+    OptionalJsonBody(request): OptionalJsonBody<RotateRequest>,
 ) -> Result<Json<SecretView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
-    let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?
-    };
     let grace = request.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
     if grace > MAX_GRACE_SECONDS {
         return Err(Invalid::one("grace_seconds", format!("0 to {MAX_GRACE_SECONDS} seconds (7 days)")).into());
@@ -411,7 +406,7 @@ const DEFAULT_HISTORY: time::Duration = time::Duration::days(7);
 pub async fn attempts(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(query): QueryParams<AttemptsQuery>,
 ) -> Result<Json<AttemptPage>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{FieldError, Invalid};
 use hookline_shared::ids::TenantId;
 use hookline_shared::store::{Quotas, Tenant, TenantUpdate};
-use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody};
+use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, PathParams};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
@@ -83,7 +83,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Tenant>, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
     let tenant = state.store.get_tenant(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
@@ -137,7 +137,7 @@ fn quota(
 pub async fn update(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(request): JsonBody<UpdateTenantRequest>,
 ) -> Result<Json<Tenant>, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
@@ -175,7 +175,7 @@ pub struct RotatedKey {
 pub async fn rotate_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<RotatedKey>, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
     let rotated = state.store.rotate_api_key(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
@@ -192,7 +192,7 @@ pub async fn rotate_key(
 pub async fn delete(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
     if !state.store.delete_tenant(&id).await? {

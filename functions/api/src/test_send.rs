@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use hookline_shared::delivery::{HttpResult, Sender, request};
 use hookline_shared::domain::{Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, Invalid};
 use hookline_shared::guard::AddressPolicy;
 use hookline_shared::ids::{EndpointId, EventId};
-use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -80,7 +80,7 @@ struct AuthCheck {
 pub async fn send(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<TestSendRequest>,
 ) -> Result<Json<TestSendReport>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
