@@ -54,9 +54,12 @@ impl EndpointCache {
     }
 }
 
-/// Events cached per warm instance for a few seconds: an event fans out to several endpoints
-/// whose messages usually arrive in the same batch, and an event never changes except by
-/// having its payload expunged, which the TTL bounds.
+/// Events cached per warm instance for a second: an event fans out to several endpoints whose
+/// messages usually arrive in the same batch. An event never changes except by having its
+/// payload expunged, so the TTL bounds how long after an erasure a cached payload can go out:
+/// the engine reads the event right before sending, uses the cache only for a delivery's first
+/// attempt, and a copy is at most [`EVENT_TTL`] old, so no attempt that starts more than a
+/// second after the erasure returned carries the payload.
 #[derive(Debug)]
 pub struct EventCache {
     ttl: Duration,
@@ -64,7 +67,9 @@ pub struct EventCache {
     entries: Mutex<HashMap<(TenantId, EventId), (Instant, Event)>>,
 }
 
-pub const EVENT_TTL: Duration = Duration::from_secs(10);
+/// Within the 2 s after an erasure that a first attempt may still carry the payload, with a
+/// second's margin for the time between reading the cache and starting the request.
+pub const EVENT_TTL: Duration = Duration::from_secs(1);
 const EVENT_CAPACITY: usize = 256;
 
 impl EventCache {

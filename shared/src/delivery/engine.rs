@@ -177,16 +177,7 @@ impl Deliverer {
             self.metrics.count(Counted::Deferred);
             return Ok(Err(Outcome::RetryIn((until - now).unsigned_abs() + spread)));
         }
-        let Some(event) = self.events.get(&self.store, tenant_id, event_id).await? else {
-            tracing::warn!("event expired; dropping the delivery");
-            return Ok(Err(Outcome::Done));
-        };
-        if event.payload_expunged() {
-            // The tenant deleted the payload: there is nothing left to send.
-            self.store.fail_delivery(tenant_id, event_id, endpoint_id, "the event's payload was expunged").await?;
-            return Ok(Err(Outcome::Done));
-        }
-        // The limiter comes last, right before sending, so the slot is kept to the millisecond.
+        // The limiter comes last but for the event read, so the slot is kept to within a read.
         if let Some(limit) = endpoint.rate_limit() {
             // A held slot is honoured unless the message came back too late for it: sending
             // late would crowd the next slot's holder, so a late one queues again.
@@ -214,6 +205,24 @@ impl Deliverer {
                 )));
             }
             tokio::time::sleep(wait).await;
+        }
+        // The event is read last, right before sending, so an erasure of its payload is seen
+        // (see `EventCache` for how old a cached copy may be).
+        // Only a first attempt fresh from ingest (never attempted, paused or failed: no last
+        // error) may use a cached copy; a retry, resend or recovery may come after an erasure.
+        let event = if delivery.attempts == 0 && delivery.last_error.is_none() {
+            self.events.get(&self.store, tenant_id, event_id).await?
+        } else {
+            self.store.get_event(tenant_id, event_id).await?
+        };
+        let Some(event) = event else {
+            tracing::warn!("event expired; dropping the delivery");
+            return Ok(Err(Outcome::Done));
+        };
+        if event.payload_expunged() {
+            // The tenant deleted the payload: there is nothing left to send.
+            self.store.fail_delivery(tenant_id, event_id, endpoint_id, "the event's payload was expunged").await?;
+            return Ok(Err(Outcome::Done));
         }
         let attempt = delivery.attempts + 1;
         Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt }))
