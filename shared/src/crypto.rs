@@ -4,7 +4,8 @@
 //! A `v2` value is bound to where it is stored: the tenant, the item and the attribute are
 //! AES-GCM's associated data ([`Binding`]), so a value copied into another endpoint, another
 //! tenant or another field does not open. Values written before binding existed (`v1:`, no
-//! associated data) still open, and are sealed again as `v2` the next time their item is written.
+//! associated data) still open, and are sealed again as `v2` when their attribute is next written
+//! (an endpoint update for credentials, headers and URL; a rotation for signing secrets).
 
 use std::fmt;
 
