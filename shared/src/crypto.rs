@@ -1,9 +1,15 @@
 //! Sealing secrets at rest (endpoint credentials): AES-256-GCM under one deployment key, each
-//! value with its own random 96-bit nonce, stored as `v1:<base64(nonce || ciphertext || tag)>`.
+//! value with its own random 96-bit nonce, stored as `v2:<base64(nonce || ciphertext || tag)>`.
+//!
+//! A `v2` value is bound to where it is stored: the tenant, the item and the attribute are
+//! AES-GCM's associated data ([`Binding`]), so a value copied into another endpoint, another
+//! tenant or another field does not open. Values written before binding existed (`v1:`, no
+//! associated data) still open, and are sealed again as `v2` when their attribute is next written
+//! (an endpoint update for credentials, headers and URL; a rotation for signing secrets).
 
 use std::fmt;
 
-use aes_gcm::aead::Aead;
+use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -12,17 +18,36 @@ use rand::RngCore;
 const KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 12;
 const TAG_BYTES: usize = 16;
+/// Unbound values, written before [`Binding`] existed: read, never written.
 const PREFIX: &str = "v1:";
+const BOUND_PREFIX: &str = "v2:";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {
     #[error("the sealing key must be 32 bytes in standard base64")]
     InvalidKey,
-    #[error("not a sealed value (`v1:` followed by base64)")]
+    #[error("not a sealed value (`v1:` or `v2:` followed by base64)")]
     Malformed,
     /// The value was sealed under another key, or changed since.
     #[error("the sealed value does not open with this key, or was altered")]
     Rejected,
+}
+
+/// Where a sealed value lives: the tenant, the item (its sort key, e.g. `EP#ep_…`) and the
+/// attribute. Opening it anywhere else fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding<'a> {
+    pub tenant: &'a str,
+    pub item: &'a str,
+    pub field: &'a str,
+}
+
+impl Binding<'_> {
+    /// The associated data: the parts separated by NUL, which no id or attribute name holds,
+    /// so no two bindings share it.
+    fn associated_data(&self) -> Vec<u8> {
+        [BOUND_PREFIX, self.tenant, self.item, self.field].join("\0").into_bytes()
+    }
 }
 
 /// Seals and opens secrets with one 256-bit key. `Debug` never shows the key.
@@ -56,27 +81,52 @@ impl SecretBox {
     ///
     /// Only for a plaintext beyond AES-GCM's limit of about 64 GiB.
     pub fn seal(&self, plaintext: &[u8]) -> String {
+        self.seal_with(PREFIX, plaintext, b"")
+    }
+
+    /// `v2:` + base64(nonce || ciphertext || tag), opening only with the same `binding`.
+    ///
+    /// # Panics
+    ///
+    /// Only for a plaintext beyond AES-GCM's limit of about 64 GiB.
+    pub fn seal_bound(&self, plaintext: &[u8], binding: Binding<'_>) -> String {
+        self.seal_with(BOUND_PREFIX, plaintext, &binding.associated_data())
+    }
+
+    fn seal_with(&self, prefix: &str, msg: &[u8], aad: &[u8]) -> String {
         let mut nonce = [0u8; NONCE_BYTES];
         rand::rng().fill_bytes(&mut nonce);
-        let Ok(ciphertext) = self.cipher.encrypt(&Nonce::from(nonce), plaintext) else {
+        let Ok(ciphertext) = self.cipher.encrypt(&Nonce::from(nonce), Payload { msg, aad }) else {
             unreachable!("AES-GCM only refuses plaintexts over 64 GiB");
         };
         let mut out = Vec::with_capacity(NONCE_BYTES + ciphertext.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
-        format!("{PREFIX}{}", STANDARD.encode(out))
+        format!("{prefix}{}", STANDARD.encode(out))
     }
 
-    /// The plaintext of a value [`SecretBox::seal`] made under this key.
+    /// The plaintext of a `v1` value [`SecretBox::seal`] made under this key.
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, CryptoError> {
         let encoded = sealed.strip_prefix(PREFIX).ok_or(CryptoError::Malformed)?;
+        self.open_with(encoded, b"")
+    }
+
+    /// The plaintext of a value sealed for `binding` (`v2`), or of an unbound `v1` value.
+    pub fn open_bound(&self, sealed: &str, binding: Binding<'_>) -> Result<Vec<u8>, CryptoError> {
+        match sealed.strip_prefix(BOUND_PREFIX) {
+            Some(encoded) => self.open_with(encoded, &binding.associated_data()),
+            None => self.open(sealed),
+        }
+    }
+
+    fn open_with(&self, encoded: &str, aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let bytes = STANDARD.decode(encoded).map_err(|_| CryptoError::Malformed)?;
         if bytes.len() < NONCE_BYTES + TAG_BYTES {
             return Err(CryptoError::Malformed);
         }
-        let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
+        let (nonce, msg) = bytes.split_at(NONCE_BYTES);
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
-        self.cipher.decrypt(&Nonce::from(nonce), ciphertext).map_err(|_| CryptoError::Rejected)
+        self.cipher.decrypt(&Nonce::from(nonce), Payload { msg, aad }).map_err(|_| CryptoError::Rejected)
     }
 }
 
@@ -118,22 +168,23 @@ pub fn installed() -> Option<&'static SecretBox> {
     INSTALLED.get()
 }
 
-/// Seals `plaintext` with the installed key (`v1:…`); without one (never in a deployment, whose
-/// functions refuse to start without a key) the text is kept as it is.
-pub fn seal_text(plaintext: &str) -> String {
+/// Seals `plaintext` for `binding` with the installed key (`v2:…`); without one (never in a
+/// deployment, whose functions refuse to start without a key) the text is kept as it is.
+pub fn seal_text(plaintext: &str, binding: Binding<'_>) -> String {
     match installed() {
-        Some(key) => key.seal(plaintext.as_bytes()),
+        Some(key) => key.seal_bound(plaintext.as_bytes(), binding),
         None => plaintext.to_owned(),
     }
 }
 
-/// Opens what [`seal_text`] wrote; text that was never sealed reads as itself.
-pub fn open_text(stored: &str) -> Result<String, CryptoError> {
-    if !stored.starts_with("v1:") {
+/// Opens what [`seal_text`] wrote for `binding`, or an older unbound `v1` value; text that was
+/// never sealed reads as itself.
+pub fn open_text(stored: &str, binding: Binding<'_>) -> Result<String, CryptoError> {
+    if !stored.starts_with(PREFIX) && !stored.starts_with(BOUND_PREFIX) {
         return Ok(stored.to_owned());
     }
     let key = installed().ok_or(CryptoError::InvalidKey)?;
-    String::from_utf8(key.open(stored)?).map_err(|_| CryptoError::Malformed)
+    String::from_utf8(key.open_bound(stored, binding)?).map_err(|_| CryptoError::Malformed)
 }
 
 #[cfg(test)]
@@ -215,6 +266,37 @@ mod tests {
         let generated = SecretBox::generate_key_base64();
         assert_eq!(STANDARD.decode(&generated).unwrap().len(), 32);
         assert_ne!(generated, SecretBox::generate_key_base64());
+    }
+
+    const HOME: Binding<'static> = Binding { tenant: "ten_A", item: "EP#ep_1", field: "auth" };
+
+    #[test]
+    fn bound_values_open_only_where_they_were_sealed() {
+        let sb = secret_box();
+        let sealed = sb.seal_bound(b"s3cret", HOME);
+        assert!(sealed.starts_with("v2:"), "{sealed}");
+        assert_eq!(sb.open_bound(&sealed, HOME).unwrap(), b"s3cret");
+        for elsewhere in [
+            Binding { tenant: "ten_B", ..HOME },
+            Binding { item: "EP#ep_2", ..HOME },
+            Binding { field: "secret", ..HOME },
+            // The separator keeps the parts apart: moving a character across it changes the data.
+            Binding { tenant: "ten_", item: "AEP#ep_1", ..HOME },
+        ] {
+            assert_eq!(sb.open_bound(&sealed, elsewhere), Err(CryptoError::Rejected), "{elsewhere:?}");
+        }
+        // Relabelled as an unbound value, it does not open either.
+        let relabelled = sealed.replacen("v2:", "v1:", 1);
+        assert_eq!(sb.open_bound(&relabelled, HOME), Err(CryptoError::Rejected));
+        assert_eq!(sb.open(&relabelled), Err(CryptoError::Rejected));
+    }
+
+    #[test]
+    fn values_sealed_before_binding_still_open() {
+        let sb = secret_box();
+        let legacy = sb.seal(b"old secret");
+        assert!(legacy.starts_with("v1:"));
+        assert_eq!(sb.open_bound(&legacy, HOME).unwrap(), b"old secret");
     }
 
     #[test]

@@ -84,6 +84,8 @@ fn classify_v6(ip: Ipv6Addr) -> Reach {
     let forbidden = ip.is_unspecified()
         || seg[0..6] == [0; 6]                        // IPv4-compatible ::a.b.c.d (deprecated)
         || seg[0..6] == [0x64, 0xff9b, 0, 0, 0, 0]    // NAT64 64:ff9b::/96 reaches IPv4 inside
+        || seg[0..3] == [0x64, 0xff9b, 1]             // local-use NAT64 64:ff9b:1::/48 (RFC 8215)
+        || seg[0..6] == [0, 0, 0, 0, 0xffff, 0]       // SIIT IPv4-translated ::ffff:0:a.b.c.d (RFC 2765)
         || seg[0] & 0xfe00 == 0xfc00                  // unique local fc00::/7
         || seg[0] & 0xffc0 == 0xfe80                  // link-local fe80::/10
         || seg[0] & 0xffc0 == 0xfec0                  // site-local fec0::/10 (deprecated)
@@ -116,11 +118,36 @@ pub struct GuardedResolver {
     pub policy: AddressPolicy,
 }
 
+/// Names that mean this machine by definition (RFC 6761 `localhost` and `*.localhost`, and the
+/// aliases hosts files give loopback), in any case, with or without the root's trailing dot.
+/// They are answered without asking DNS: a resolver may map them anywhere, and asking would leak
+/// the name.
+pub fn is_loopback_name(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    let host = host.as_str();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || matches!(host, "localhost.localdomain" | "ip6-localhost" | "ip6-loopback")
+}
+
+/// The target's name means this machine, which Hookline refuses to reach.
+#[derive(Debug, thiserror::Error)]
+#[error("refused to resolve {0}: the name means this machine")]
+pub struct BlockedName(pub String);
+
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy;
         Box::pin(async move {
             let host = name.as_str().to_owned();
+            if is_loopback_name(&host) {
+                if !policy.allow_loopback {
+                    return Err(Box::new(BlockedName(host)) as Box<dyn std::error::Error + Send + Sync>);
+                }
+                let loopback: [SocketAddr; 2] = [(Ipv4Addr::LOCALHOST, 0).into(), (Ipv6Addr::LOCALHOST, 0).into()];
+                let addrs: Addrs = Box::new(loopback.into_iter());
+                return Ok(addrs);
+            }
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
                 .map_err(|source| DnsFailure { name: host.clone(), source })?
@@ -199,6 +226,67 @@ mod tests {
         ] {
             check(addr, false, false);
         }
+    }
+
+    #[test]
+    fn siit_and_local_use_nat64_forms_are_refused_even_for_loopback() {
+        // ::ffff:0:a.b.c.d (SIIT) and 64:ff9b:1::/48 (local-use NAT64) reach IPv4 hosts through
+        // a translator; the address inside does not make them any safer.
+        for addr in [
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:169.254.169.254",
+            "::ffff:0:10.0.0.1",
+            "::ffff:0:8.8.8.8",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1::7f00:1",
+            "64:ff9b:1:ffff::1",
+        ] {
+            check(addr, false, false);
+        }
+        // The neighbours stay public.
+        check("64:ff9b:2::1", true, true);
+        check("::fffe:0:808:808", true, true);
+    }
+
+    #[test]
+    fn names_that_mean_this_machine_are_recognised() {
+        for name in [
+            "localhost",
+            "localhost.",
+            "LocalHost.",
+            "api.localhost",
+            "a.b.localhost.",
+            "localhost.localdomain",
+            "ip6-localhost",
+            "ip6-loopback.",
+        ] {
+            assert!(is_loopback_name(name), "{name}");
+        }
+        for name in ["example.com", "localhost.example.com", "notlocalhost", "mylocalhost.", "localhostx"] {
+            assert!(!is_loopback_name(name), "{name}");
+        }
+    }
+
+    fn resolve(policy: AddressPolicy, name: &str) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let name: Name = name.parse().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async { GuardedResolver { policy }.resolve(name).await.map(|a| a.map(|a| a.ip()).collect()) })
+    }
+
+    #[test]
+    fn loopback_names_are_refused_without_a_lookup() {
+        // A lookup of `localhost.` may go to a real DNS server, which could answer anything; the
+        // refusal names the name, not an address, so no lookup was made.
+        for name in ["localhost.", "localhost", "evil.localhost", "evil.localhost.", "LOCALHOST."] {
+            let err = resolve(AddressPolicy { allow_loopback: false }, name).unwrap_err();
+            assert!(err.downcast_ref::<BlockedName>().is_some(), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn loopback_names_mean_loopback_in_local_development() {
+        let addrs = resolve(AddressPolicy { allow_loopback: true }, "localhost.").unwrap();
+        assert_eq!(addrs, [IpAddr::from(Ipv4Addr::LOCALHOST), IpAddr::from(Ipv6Addr::LOCALHOST)]);
     }
 
     #[test]

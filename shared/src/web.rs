@@ -140,12 +140,50 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let bytes =
-            axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await.map_err(|_| ApiError::PayloadTooLarge)?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|err| match err.classify() {
-            serde_json::error::Category::Data => ApiError::Unprocessable { message: err.to_string() },
-            _ => ApiError::BadRequest { code: "invalid_json", message: format!("the body is not valid JSON: {err}") },
-        })
+        let bytes = limited_body(req).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// As [`JsonBody`], but an empty (or all-whitespace) body means `T::default()`: for routes whose
+/// every field is optional, such as a secret rotation.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = limited_body(req).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJsonBody)
+    }
+}
+
+async fn limited_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await.map_err(|_| ApiError::PayloadTooLarge)
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|err| match err.classify() {
+        serde_json::error::Category::Data => ApiError::Unprocessable { message: err.to_string() },
+        _ => ApiError::BadRequest { code: "invalid_json", message: format!("the body is not valid JSON: {err}") },
+    })
+}
+
+/// Path parameters. One that does not decode (`%ff%fe` is not UTF-8) names no item, so it is a
+/// 404 in JSON, like a malformed id (axum's own rejection is a plain-text 400).
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParams(value))
+            .map_err(|_| ApiError::NotFound("item"))
     }
 }
 
@@ -218,11 +256,54 @@ impl FromRequestParts<AppState> for AdminAuth {
     }
 }
 
-/// Adds what every HTTP function answers the same way: JSON 404 and 405.
+/// Adds what every HTTP function answers the same way: JSON 404 and 405, a body limit of
+/// [`MAX_BODY_BYTES`] for every extractor, and JSON for any rejection that is not yet.
 pub fn with_fallbacks(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(errors_as_json))
+}
+
+/// The most of a rejection's plain-text explanation kept in its JSON `message`.
+const REJECTION_MESSAGE_BYTES: usize = 512;
+
+/// A safety net for rejections our extractors do not make (axum's, or a layer's): an error
+/// response that is not JSON becomes `{"code", "message"}` with the same status. Client errors
+/// keep their explanation; server errors say nothing about their cause.
+async fn errors_as_json(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "validation_error",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        s if s.is_server_error() => "unavailable",
+        _ => "bad_request",
+    };
+    let reason = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
+    let message = if status.is_client_error() {
+        let text = axum::body::to_bytes(response.into_body(), REJECTION_MESSAGE_BYTES * 4).await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let text: String = text.trim().chars().take(REJECTION_MESSAGE_BYTES).collect();
+        if text.is_empty() { reason } else { text }
+    } else {
+        reason
+    };
+    (status, Json(ErrorBody { code, message, errors: &[] })).into_response()
 }
 
 impl AppState {
@@ -239,5 +320,83 @@ impl AppState {
     /// What endpoint URLs this deployment accepts.
     pub fn url_rules(&self) -> crate::domain::UrlRules {
         crate::domain::UrlRules { allow_http: self.config.dev_allow_loopback }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Routes that use axum's own extractors, whose rejections are plain text.
+    fn app() -> Router {
+        with_fallbacks(
+            Router::new()
+                .route(
+                    "/raw/{n}",
+                    post(|axum::extract::Path(n): axum::extract::Path<u32>| async move { n.to_string() }),
+                )
+                .route("/bytes", post(|body: axum::body::Bytes| async move { body.len().to_string() }))
+                .route(
+                    "/ours/{id}",
+                    post(
+                        |PathParams(id): PathParams<String>,
+                         OptionalJsonBody(v): OptionalJsonBody<serde_json::Value>| async move {
+                            format!("{id} {v}")
+                        },
+                    ),
+                ),
+        )
+    }
+
+    async fn call(uri: &str, body: impl Into<Body>) -> (StatusCode, serde_json::Value) {
+        let request = Request::builder().method("POST").uri(uri).body(body.into()).unwrap();
+        let response = app().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("{uri}: {status} {content_type:?} is not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+        });
+        (status, value)
+    }
+
+    #[tokio::test]
+    async fn axums_own_rejections_become_json() {
+        let (status, body) = call("/raw/not-a-number", "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "bad_request");
+        assert!(body["message"].as_str().unwrap().contains("parse"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn every_body_is_limited_with_a_json_413() {
+        let (status, body) = call("/bytes", vec![b' '; MAX_BODY_BYTES + 1]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["code"], "payload_too_large");
+        let (status, body) = call("/ours/x", vec![b' '; MAX_BODY_BYTES + 1]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["code"], "payload_too_large");
+    }
+
+    #[tokio::test]
+    async fn a_path_id_that_is_not_utf8_is_a_json_404() {
+        let (status, body) = call("/ours/%ff%fe", "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["code"], "not_found");
+    }
+
+    #[tokio::test]
+    async fn an_optional_body_may_be_empty_but_not_broken() {
+        let (status, body) = call("/ours/%ff%fe", "{").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "the path is judged first: {body}");
+        let request = Request::builder().method("POST").uri("/ours/x").body(Body::from(" \n")).unwrap();
+        assert_eq!(app().oneshot(request).await.unwrap().status(), StatusCode::OK);
+        let (status, body) = call("/ours/x", "{").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "invalid_json");
     }
 }

@@ -191,8 +191,9 @@ async fn secrets_and_credentials_are_sealed_at_rest() {
     assert!(!raw.contains("tok-very-secret"), "the bearer token is not stored in clear");
     let secret = created["secret"].as_str().unwrap();
     assert!(!raw.contains(&secret["whsec_".len()..]), "the signing secret is not stored in clear");
-    assert!(item["secret"].as_s().unwrap().starts_with("v1:"));
-    assert!(item["auth"].as_s().unwrap().starts_with("v1:"));
+    // `v2`: sealed bound to this tenant, item and field (`tests/sealing.rs`).
+    assert!(item["secret"].as_s().unwrap().starts_with("v2:"));
+    assert!(item["auth"].as_s().unwrap().starts_with("v2:"));
     // And the API still reads them back.
     let (_, shown) = hookline.get(&format!("/v1/endpoints/{}/secret", id(&created)), &tenant.key).await;
     assert_eq!(shown["secret"], created["secret"]);

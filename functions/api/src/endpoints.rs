@@ -1,7 +1,7 @@
 //! Endpoints: where a tenant's events go.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::Attempt;
 use hookline_shared::domain::{
@@ -11,14 +11,15 @@ use hookline_shared::domain::{
 use hookline_shared::ids::{EndpointId, EventId};
 use hookline_shared::signing::SigningSecret;
 use hookline_shared::store::EndpointCreation;
-use hookline_shared::web::{ApiError, AppState, JsonBody, QueryParams, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, JsonBody, OptionalJsonBody, PathParams, QueryParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::path_id;
 
-/// An endpoint as the API shows it. The signing secret is not part of it.
+/// An endpoint as the API shows it. The signing secret is not part of it; custom header values
+/// and credentials in the URL's query are shown only in the creation response.
 #[derive(Serialize)]
 pub struct EndpointView {
     id: EndpointId,
@@ -47,6 +48,18 @@ pub struct EndpointView {
 
 impl From<&Endpoint> for EndpointView {
     fn from(ep: &Endpoint) -> Self {
+        let mut view = Self::revealed(ep);
+        view.url = ep.url.redacted().to_string();
+        for header in &mut view.headers {
+            header.value = None;
+        }
+        view
+    }
+}
+
+impl EndpointView {
+    /// The view with header values and the whole URL, for the one response that shows them.
+    fn revealed(ep: &Endpoint) -> Self {
         Self {
             id: ep.id.clone(),
             url: ep.url.to_string(),
@@ -59,7 +72,7 @@ impl From<&Endpoint> for EndpointView {
                 .options
                 .headers
                 .iter()
-                .map(|h| HeaderView { name: h.name().to_owned(), value: h.value().to_owned() })
+                .map(|h| HeaderView { name: h.name().to_owned(), value: Some(h.value().to_owned()) })
                 .collect(),
             metadata: ep.options.metadata.clone(),
             timeout_ms: ep.options.timeout_ms,
@@ -78,7 +91,9 @@ impl From<&Endpoint> for EndpointView {
 #[derive(Serialize)]
 struct HeaderView {
     name: String,
-    value: String,
+    /// Write-only like credentials: shown once, in the creation response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
 }
 
 /// The creation response: the view plus the signing secret, so the receiver can verify.
@@ -125,14 +140,14 @@ pub async fn create(
         EndpointCreation::TenantGone => return Err(ApiError::Unauthorized),
     }
     tracing::info!(tenant_id = %endpoint.tenant_id, endpoint_id = %endpoint.id, "endpoint created");
-    let created = CreatedEndpoint { endpoint: EndpointView::from(&endpoint), secret: endpoint.secret.expose() };
+    let created = CreatedEndpoint { endpoint: EndpointView::revealed(&endpoint), secret: endpoint.secret.expose() };
     Ok((StatusCode::CREATED, Json(created)))
 }
 
 pub async fn get(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
     let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
@@ -242,7 +257,7 @@ fn as_request(ep: &Endpoint) -> Value {
 pub async fn update(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(patch): JsonBody<serde_json::Map<String, Value>>,
 ) -> Result<Json<EndpointView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
@@ -284,7 +299,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
     if !state.store.delete_endpoint(&tenant, &id).await? {
@@ -316,7 +331,7 @@ fn secret_view(ep: &Endpoint) -> SecretView {
 pub async fn secret(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<SecretView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
     let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
@@ -338,15 +353,10 @@ pub struct RotateRequest {
 pub async fn rotate_secret(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
+    PathParams(id): PathParams<String>,
+    OptionalJsonBody(request): OptionalJsonBody<RotateRequest>,
 ) -> Result<Json<SecretView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
-    let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?
-    };
     let grace = request.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
     if grace > MAX_GRACE_SECONDS {
         return Err(Invalid::one("grace_seconds", format!("0 to {MAX_GRACE_SECONDS} seconds (7 days)")).into());
@@ -401,7 +411,7 @@ const DEFAULT_HISTORY: time::Duration = time::Duration::days(7);
 pub async fn attempts(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     QueryParams(query): QueryParams<AttemptsQuery>,
 ) -> Result<Json<AttemptPage>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;

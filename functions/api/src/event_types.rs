@@ -2,11 +2,11 @@
 //! only those types.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::{EventType, FieldError, Invalid};
 use hookline_shared::store::{EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES};
-use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -74,7 +74,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(name): Path<String>,
+    PathParams(name): PathParams<String>,
 ) -> Result<Json<EventTypeDefinition>, ApiError> {
     let name = EventType::parse(&name).map_err(|_| ApiError::NotFound("event type"))?;
     let definition = state.store.get_event_type(&tenant, &name).await?.ok_or(ApiError::NotFound("event type"))?;

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{Attempt, Delivery, DeliveryStatus, EventType, FieldError, Invalid};
 use hookline_shared::ids::{EndpointId, EventId};
 use hookline_shared::store::{Cursor, EventFilter, EventSummary, MAX_PAGE_SIZE};
-use hookline_shared::web::{ApiError, AppState, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, PathParams, TenantAuth};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -86,7 +86,7 @@ pub struct EventView {
 pub async fn get(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<EventView>, ApiError> {
     let id = path_id("event", EventId::parse(&id))?;
     let event = state.store.get_event(&tenant, &id).await?.ok_or(ApiError::NotFound("event"))?;
@@ -149,7 +149,7 @@ pub async fn list(
 pub async fn attempts(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<List<Attempt>>, ApiError> {
     let id = path_id("event", EventId::parse(&id))?;
@@ -173,7 +173,7 @@ pub async fn attempts(
 pub async fn delivery_attempts(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path((id, endpoint_id)): Path<(String, String)>,
+    PathParams((id, endpoint_id)): PathParams<(String, String)>,
 ) -> Result<Json<List<Attempt>>, ApiError> {
     let id = path_id("event", EventId::parse(&id))?;
     let endpoint = path_id("delivery", EndpointId::parse(&endpoint_id))?;
@@ -190,7 +190,7 @@ pub async fn delivery_attempts(
 pub async fn expunge_payload(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("event", EventId::parse(&id))?;
     if !state.store.expunge_event_payload(&tenant, &id).await? {

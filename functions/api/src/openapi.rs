@@ -215,6 +215,11 @@ fn schemas() -> Value {
         fields.insert("status".into(), json!({"enum": ["active", "disabled"]}));
         fields.insert("disabled_reason".into(), json!({"type": ["string", "null"]}));
         fields.insert("created_at".into(), json!({"type": "string", "format": "date-time"}));
+        // Header values are write-only, shown in the creation response only.
+        fields.insert(
+            "headers".into(),
+            json!({"type": "array", "items": obj(json!({"name": string, "value": string}), &["name"])}),
+        );
     }
     let mut patch = endpoint_fields.clone();
     if let Value::Object(fields) = &mut patch {

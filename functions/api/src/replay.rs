@@ -9,14 +9,14 @@
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::delivery::cache::ENDPOINT_TTL;
 use hookline_shared::domain::{Delivery, DeliveryStatus, EndpointStatus, FieldError, Invalid};
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
 use hookline_shared::queue::{DeliveryJob, QueueError};
 use hookline_shared::store::HealthChange;
-use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, TenantAuth};
+use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -54,7 +54,7 @@ pub struct Resent {
 pub async fn resend(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path((id, endpoint_id)): Path<(String, String)>,
+    PathParams((id, endpoint_id)): PathParams<(String, String)>,
 ) -> Result<(StatusCode, Json<Resent>), ApiError> {
     let event_id = path_id("event", EventId::parse(&id))?;
     let endpoint_id = path_id("delivery", EndpointId::parse(&endpoint_id))?;
@@ -194,7 +194,7 @@ fn recovery_window(request: &RecoverRequest) -> Result<(OffsetDateTime, OffsetDa
 pub async fn recover(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(request): JsonBody<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Recovered>), ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;

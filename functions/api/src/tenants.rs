@@ -4,14 +4,14 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{FieldError, Invalid};
 use hookline_shared::ids::TenantId;
 use hookline_shared::store::{
     ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, Quotas, Tenant, TenantStatus, TenantUpdate,
 };
-use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody};
+use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, OptionalJsonBody, PathParams};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
@@ -89,7 +89,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Tenant>, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
     let tenant = state.store.get_tenant(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
@@ -145,7 +145,7 @@ fn quota(
 pub async fn update(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(request): JsonBody<UpdateTenantRequest>,
 ) -> Result<Json<Tenant>, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
@@ -194,21 +194,10 @@ pub struct RotateKeyRequest {
 pub async fn rotate_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
+    PathParams(id): PathParams<String>,
+    OptionalJsonBody(request): OptionalJsonBody<RotateKeyRequest>,
 ) -> Result<Json<RotatedKey>, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
-    if body.len() > hookline_shared::web::MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let request: RotateKeyRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateKeyRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ApiError::Unprocessable { message: e.to_string() },
-            _ => ApiError::BadRequest { code: "invalid_json", message: format!("the body is not valid JSON: {e}") },
-        })?
-    };
     let grace = request.grace_seconds.map_or(KEY_ROTATION_GRACE, std::time::Duration::from_secs);
     if grace > MAX_KEY_ROTATION_GRACE {
         let max = MAX_KEY_ROTATION_GRACE.as_secs();
@@ -228,7 +217,7 @@ pub async fn rotate_key(
 pub async fn list_keys(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<List<ApiKeyInfo>>, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
     let keys = state.store.list_api_keys(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
@@ -240,7 +229,7 @@ pub async fn list_keys(
 pub async fn revoke_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path((id, key_id)): Path<(String, String)>,
+    PathParams((id, key_id)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
     match state.store.revoke_api_key(&id, &key_id).await? {
@@ -259,7 +248,7 @@ pub async fn revoke_key(
 pub async fn suspend(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Tenant>, ApiError> {
     set_suspended(state, id, true).await
 }
@@ -269,7 +258,7 @@ pub async fn suspend(
 pub async fn resume(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<Tenant>, ApiError> {
     set_suspended(state, id, false).await
 }
@@ -286,7 +275,7 @@ async fn set_suspended(state: AppState, id: String, suspended: bool) -> Result<J
 pub async fn delete(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("tenant", TenantId::parse(&id))?;
     if !state.store.delete_tenant(&id).await? {

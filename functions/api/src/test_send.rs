@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use hookline_shared::delivery::{HttpResult, Sender, request};
 use hookline_shared::domain::{Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, Invalid};
 use hookline_shared::guard::AddressPolicy;
 use hookline_shared::ids::{EndpointId, EventId};
 use hookline_shared::store::RateSlot;
-use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -81,7 +81,7 @@ struct AuthCheck {
 pub async fn send(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<TestSendRequest>,
 ) -> Result<Json<TestSendReport>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
@@ -121,7 +121,11 @@ pub async fn send(
     let at = OffsetDateTime::now_utc();
     let mut outgoing = request::build(&endpoint, &event, at.unix_timestamp());
     outgoing.timeout = outgoing.timeout.min(TEST_SEND_TIMEOUT);
-    let shown = RequestView { method: outgoing.method.to_string(), url: outgoing.url.to_string() };
+    // A credential in the URL's query is shown only at creation.
+    let shown = RequestView {
+        method: outgoing.method.to_string(),
+        url: hookline_shared::domain::redact_query_credentials(&outgoing.url).to_string(),
+    };
     let truncated = outgoing.truncated;
     let probe = body.check_auth.then(|| {
         let mut wrong = endpoint.clone();

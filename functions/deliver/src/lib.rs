@@ -13,6 +13,7 @@ use hookline_shared::delivery::{Deliverer, Outcome, PolicySettings, Sender};
 use hookline_shared::guard::AddressPolicy;
 use hookline_shared::queue::{DeliveryJob, Queue};
 use hookline_shared::store::Store;
+use tracing::Instrument;
 
 /// Deliveries sent at once from one batch, so one slow receiver does not hold up the rest.
 pub const BATCH_CONCURRENCY: usize = 10;
@@ -90,12 +91,19 @@ impl Handler {
         };
         let span = tracing::info_span!(
             "delivery",
+            message_id = record.message_id.as_deref().unwrap_or_default(),
             tenant_id = %job.tenant_id,
             event_id = %job.event_id,
             endpoint_id = %job.endpoint_id
         );
-        let _entered = span.enter();
-        match self.deliverer.process(&job).await {
+        // `instrument`, not `span.enter()`: records run concurrently on one thread, and an
+        // entered span held across an `.await` would label the other records' lines with this
+        // record's tenant (clippy.toml forbids holding `Entered` across an await).
+        self.process_job(record, &job).instrument(span).await
+    }
+
+    async fn process_job(&self, record: &SqsMessage, job: &DeliveryJob) -> RecordResult {
+        match self.deliverer.process(job).await {
             Ok(Outcome::Done) => RecordResult::Acknowledge,
             Ok(Outcome::RetryIn(delay)) => {
                 self.keep_for(record, delay).await;

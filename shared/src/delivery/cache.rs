@@ -54,9 +54,13 @@ impl EndpointCache {
     }
 }
 
-/// Events cached per warm instance for a few seconds: an event fans out to several endpoints
-/// whose messages usually arrive in the same batch, and an event never changes except by
-/// having its payload expunged, which the TTL bounds.
+/// Events cached per warm instance for a second: an event fans out to several endpoints whose
+/// messages usually arrive in the same batch. An event never changes except by having its
+/// payload expunged, so the TTL bounds how long after an erasure a cached payload can go out.
+/// The engine uses the cache only for a delivery's first attempt, and reads the event at most
+/// 0.5 s before sending (again during a longer rate-limit wait), so a first attempt sends a copy
+/// at most 1.5 s old: none that starts more than 2 s after an erasure returned carries the
+/// payload. Retries, resends and recoveries read the table.
 #[derive(Debug)]
 pub struct EventCache {
     ttl: Duration,
@@ -64,7 +68,9 @@ pub struct EventCache {
     entries: Mutex<HashMap<(TenantId, EventId), (Instant, Event)>>,
 }
 
-pub const EVENT_TTL: Duration = Duration::from_secs(10);
+/// With the engine's 0.5 s between reading and sending, within the 2 s after an erasure that a
+/// first attempt may still carry the payload.
+pub const EVENT_TTL: Duration = Duration::from_secs(1);
 const EVENT_CAPACITY: usize = 256;
 
 impl EventCache {

@@ -21,6 +21,10 @@ use crate::store::{DeliveryUpdate, HealthChange, RateSlot, RecordOutcome, Store,
 /// 5 % margin between slots.
 const LATE_FOR_SLOT_MS: i64 = 40;
 
+/// How long before its rate-limit slot a waiting delivery reads its event again, so an erasure
+/// made while it waited is seen, and the read is over before the slot.
+const EVENT_RECHECK_LEAD: Duration = Duration::from_millis(500);
+
 /// What to do with the queue message once the attempt is over.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -186,15 +190,10 @@ impl Deliverer {
             self.metrics.count(Counted::Deferred);
             return Ok(Err(Outcome::RetryIn((until - now).unsigned_abs() + spread)));
         }
-        let Some(event) = self.events.get(&self.store, tenant_id, event_id).await? else {
-            tracing::warn!("event expired; dropping the delivery");
-            return Ok(Err(Outcome::Done));
+        let mut event = match self.current_event(job, &delivery).await? {
+            Ok(event) => event,
+            Err(outcome) => return Ok(Err(outcome)),
         };
-        if event.payload_expunged() {
-            // The tenant deleted the payload: there is nothing left to send.
-            self.store.fail_delivery(tenant_id, event_id, endpoint_id, "the event's payload was expunged").await?;
-            return Ok(Err(Outcome::Done));
-        }
         // The limiter comes last, right before sending, so the slot is kept to the millisecond.
         if let Some(limit) = endpoint.rate_limit() {
             // A held slot is honoured unless the message came back too late for it: sending
@@ -222,7 +221,27 @@ impl Deliverer {
                     wait.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(1)),
                 )));
             }
-            tokio::time::sleep(wait).await;
+            if wait > EVENT_RECHECK_LEAD {
+                // The event is read again during the wait, finishing before the slot: an
+                // erasure made while waiting is seen, and the read does not delay the send
+                // (which would crowd the next slot's holder).
+                tokio::time::sleep(wait - EVENT_RECHECK_LEAD).await;
+                let (_, reread) =
+                    tokio::join!(tokio::time::sleep(EVENT_RECHECK_LEAD), self.current_event(job, &delivery));
+                match reread? {
+                    Ok(fresh) => event = fresh,
+                    Err(outcome) => return Ok(Err(outcome)),
+                }
+                // A read slower than the lead would make the send late and crowd the next
+                // slot's holder: queue again for a new slot instead (no attempt spent).
+                if crate::store::now_ms(OffsetDateTime::now_utc()) - slot.at_ms > LATE_FOR_SLOT_MS {
+                    tracing::info!("event read outlasted the rate-limit wait; delivery deferred");
+                    self.metrics.count(Counted::Throttled);
+                    return Ok(Err(Outcome::RetryIn(Duration::from_secs(1))));
+                }
+            } else {
+                tokio::time::sleep(wait).await;
+            }
         }
         let attempt = delivery.attempts + 1;
         Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt }))
@@ -244,6 +263,32 @@ impl Deliverer {
                 Ok(Some(Outcome::Done))
             }
         }
+    }
+
+    /// The event to send, or why there is nothing to send. Only a first attempt fresh from
+    /// ingest (never attempted, paused or failed: no last error) may use the instance's cached
+    /// copy; a retry, resend or recovery may come after an erasure, so it reads the table.
+    async fn current_event(
+        &self,
+        job: &DeliveryJob,
+        delivery: &Delivery,
+    ) -> Result<Result<Event, Outcome>, StoreError> {
+        let DeliveryJob { tenant_id, event_id, endpoint_id } = job;
+        let event = if delivery.attempts == 0 && delivery.last_error.is_none() {
+            self.events.get(&self.store, tenant_id, event_id).await?
+        } else {
+            self.store.get_event(tenant_id, event_id).await?
+        };
+        let Some(event) = event else {
+            tracing::warn!("event expired; dropping the delivery");
+            return Ok(Err(Outcome::Done));
+        };
+        if event.payload_expunged() {
+            // The tenant deleted the payload: there is nothing left to send.
+            self.store.fail_delivery(tenant_id, event_id, endpoint_id, "the event's payload was expunged").await?;
+            return Ok(Err(Outcome::Done));
+        }
+        Ok(Ok(event))
     }
 
     /// Records the attempt and turns the verdict into what happens to the message.

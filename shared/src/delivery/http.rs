@@ -8,7 +8,7 @@ use url::Host;
 
 use super::request::OutgoingRequest;
 use crate::domain::{AttemptError, ErrorKind};
-use crate::guard::{AddressPolicy, BlockedAddress, GuardedResolver};
+use crate::guard::{AddressPolicy, BlockedAddress, BlockedName, GuardedResolver};
 
 /// How much of a response body an attempt keeps.
 pub const BODY_EXCERPT_BYTES: usize = 4096;
@@ -65,6 +65,9 @@ pub struct Sender {
 impl Sender {
     pub fn new(policy: AddressPolicy) -> Result<Self, ClientError> {
         let client = reqwest::Client::builder()
+            // A proxy from the environment (`HTTPS_PROXY`, `ALL_PROXY`, …) would connect in our
+            // place, and the address guard would never see the target's address.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(GuardedResolver { policy })
             .connect_timeout(CONNECT_TIMEOUT)
@@ -173,6 +176,9 @@ fn classify(err: &reqwest::Error) -> (ErrorKind, String) {
         if let Some(blocked) = inner.downcast_ref::<BlockedAddress>() {
             return (ErrorKind::Blocked, blocked.to_string());
         }
+        if let Some(blocked) = inner.downcast_ref::<BlockedName>() {
+            return (ErrorKind::Blocked, blocked.to_string());
+        }
         source = inner.source();
     }
     let detail = chain(err);
@@ -207,6 +213,74 @@ fn chain(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Set only in the child process [`proxy_variables_are_ignored`] starts.
+    const PROXY_CHILD: &str = "HOOKLINE_TEST_PROXY_CHILD";
+
+    /// Proxy variables are read when the client is built, and changing the environment of this
+    /// multi-threaded test process is unsound, so the sender is built and used in a child
+    /// process (this test binary, running [`proxy_child_sends_directly`]) whose environment
+    /// points every proxy variable at a listener here. Nothing may reach that listener.
+    #[test]
+    fn proxy_variables_are_ignored() {
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        proxy.set_nonblocking(true).unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args(["--exact", "delivery::http::tests::proxy_child_sends_directly", "--ignored", "--nocapture"]);
+        child.env(PROXY_CHILD, "1").env_remove("NO_PROXY").env_remove("no_proxy");
+        for name in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"] {
+            child.env(name, &proxy_url);
+        }
+        let output = child.output().unwrap();
+        let reached_proxy = proxy.accept().is_ok();
+        assert!(!reached_proxy, "a request went to the proxy from the environment");
+        assert!(
+            output.status.success(),
+            "the child's sends failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Runs only inside [`proxy_variables_are_ignored`]'s child process.
+    #[test]
+    #[ignore = "run by proxy_variables_are_ignored in a child process"]
+    fn proxy_child_sends_directly() {
+        if std::env::var_os(PROXY_CHILD).is_none() {
+            return;
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = receiver.local_addr().unwrap().port();
+            tokio::spawn(async move {
+                while let Ok((mut conn, _)) = receiver.accept().await {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+                }
+            });
+            let sender = Sender::new(AddressPolicy { allow_loopback: true }).unwrap();
+            let request = |url: &str| OutgoingRequest {
+                method: reqwest::Method::POST,
+                url: url.parse().unwrap(),
+                headers: http::HeaderMap::new(),
+                body: bytes::Bytes::from_static(b"{}"),
+                timeout: Duration::from_secs(5),
+                truncated: false,
+            };
+            for url in [format!("http://127.0.0.1:{port}/hook"), format!("http://localhost:{port}/hook")] {
+                let result = sender.send(request(&url)).await;
+                assert_eq!(result.status, Some(204), "{url}: {result:?}");
+            }
+            // The receiver speaks plain HTTP, so this fails in the TLS handshake; through a proxy
+            // it would have been a `CONNECT` to the listener instead.
+            let result = sender.send(request(&format!("https://localhost:{port}/hook"))).await;
+            assert_ne!(result.status, Some(204), "{result:?}");
+        });
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {

@@ -30,9 +30,16 @@ pub struct UrlRules {
 /// A URL Hookline may deliver to: absolute `https` (or `http` in local development), with a
 /// host, without credentials or a fragment. Whether its address is reachable is decided at
 /// connect time, by the address guard.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EndpointUrl(Url);
+
+/// Shows the URL with the credentials in its query redacted.
+impl fmt::Debug for EndpointUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("EndpointUrl").field(&self.redacted().0.as_str()).finish()
+    }
+}
 
 impl EndpointUrl {
     pub fn parse(value: &str, rules: UrlRules) -> Result<Self, String> {
@@ -61,6 +68,43 @@ impl EndpointUrl {
     pub fn as_url(&self) -> &Url {
         &self.0
     }
+
+    /// Whether a query parameter carries a credential (chat rooms put theirs in `token=` and
+    /// `key=`), so the URL is a secret and is sealed at rest and redacted when shown.
+    pub fn has_secret_query(&self) -> bool {
+        self.0.query_pairs().any(|(name, _)| is_secret_query_param(&name))
+    }
+
+    /// The URL with the values of credential-bearing query parameters replaced by `redacted`.
+    pub fn redacted(&self) -> Self {
+        Self(redact_query_credentials(&self.0))
+    }
+}
+
+/// `url` with the values of credential-bearing query parameters (`token=`, `key=`, …)
+/// replaced by `redacted`, for showing a URL that may hold one.
+pub fn redact_query_credentials(url: &Url) -> Url {
+    if !url.query_pairs().any(|(name, _)| is_secret_query_param(&name)) {
+        return url.clone();
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(name, value)| {
+            let value = if is_secret_query_param(&name) { "redacted".into() } else { value.into_owned() };
+            (name.into_owned(), value)
+        })
+        .collect();
+    let mut url = url.clone();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url
+}
+
+/// Query parameters that carry a credential, compared ignoring case.
+const SECRET_QUERY_PARAMS: &[&str] =
+    &["token", "key", "api_key", "apikey", "access_token", "secret", "signature", "sig", "password"];
+
+fn is_secret_query_param(name: &str) -> bool {
+    SECRET_QUERY_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name))
 }
 
 impl fmt::Display for EndpointUrl {
@@ -401,6 +445,23 @@ mod tests {
         assert!(EndpointUrl::parse("https://example.com/hook", PROD).is_ok());
         assert!(EndpointUrl::parse("http://example.com/hook", PROD).is_err());
         assert!(EndpointUrl::parse("http://127.0.0.1:9000/hook", DEV).is_ok());
+    }
+
+    #[test]
+    fn credentials_in_the_query_are_redacted() {
+        let url = EndpointUrl::parse(
+            "https://chat.googleapis.com/v1/spaces/AAA/messages?key=K-secret&token=T-secret&threadKey=t",
+            PROD,
+        )
+        .unwrap();
+        assert!(url.has_secret_query());
+        let shown = url.redacted().to_string();
+        assert_eq!(shown, "https://chat.googleapis.com/v1/spaces/AAA/messages?key=redacted&token=redacted&threadKey=t");
+        let chime = EndpointUrl::parse("https://hooks.chime.aws/incomingwebhooks/abc?Token=T-secret", PROD).unwrap();
+        assert_eq!(chime.redacted().to_string(), "https://hooks.chime.aws/incomingwebhooks/abc?Token=redacted");
+        let plain = EndpointUrl::parse("https://example.com/hook?team=core", PROD).unwrap();
+        assert!(!plain.has_secret_query());
+        assert_eq!(plain.redacted(), plain);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod retry;
 pub use delivery::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
 pub use endpoint::{
     CHAT_RATE_LIMIT_PER_SECOND, DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, NewEndpoint,
-    NewEndpointRequest, Presentation, PreviousSecret, RateLimit, UrlRules,
+    NewEndpointRequest, Presentation, PreviousSecret, RateLimit, UrlRules, redact_query_credentials,
 };
 pub use event::{Event, NewEvent, NewEventRequest};
 pub use event_type::{EventType, EventTypePattern};

@@ -57,6 +57,11 @@ const RESERVED_HEADERS: &[&str] = &[
 /// Prefixes of headers that carry Hookline's signature or that AWS and proxies own.
 const RESERVED_PREFIXES: &[&str] = &["webhook-", "x-amzn", "x-amz-", "x-forwarded", "x-hookline"];
 
+/// Headers a receiver's proxy or CDN may trust for the caller's address or route: a tenant
+/// setting them could pose as another client or steer the receiver's proxies.
+const CLIENT_ADDRESS_HEADERS: &[&str] =
+    &["x-real-ip", "true-client-ip", "cf-connecting-ip", "x-client-ip", "via", "max-forwards"];
+
 /// The HTTP method deliveries use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -542,6 +547,9 @@ fn check_header_name(name: &str, allow_authorization: bool) -> Result<(), String
     }
     if RESERVED_HEADERS.contains(&lower.as_str()) {
         return Err(format!("`{lower}` is set by Hookline or by the connection and cannot be overridden"));
+    }
+    if CLIENT_ADDRESS_HEADERS.contains(&lower.as_str()) {
+        return Err(format!("`{lower}` speaks for the client's address or route and cannot be set"));
     }
     if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| lower.starts_with(**p)) {
         return Err(format!("headers starting with `{prefix}` are reserved"));
@@ -1030,5 +1038,26 @@ mod tests {
         assert_eq!(options.auth, EndpointAuth::Bearer { token: "t".into() });
         assert_eq!(options.headers[0].name(), "X-A");
         assert_eq!(options.timeout_ms, 2000);
+    }
+
+    /// One test per client-address or proxy header, in the case a tenant might write it.
+    macro_rules! client_address_header_is_refused {
+        ($($test:ident: $name:literal,)*) => {$(
+            #[test]
+            fn $test() {
+                assert_eq!(fields(headers(&[("X-Fine", "1"), ($name, "203.0.113.7")])), ["headers[1].name"]);
+                let api_key = json!({ "auth": { "type": "api_key", "header": $name, "value": "k" } });
+                assert_eq!(fields(api_key), ["auth.header"]);
+            }
+        )*};
+    }
+
+    client_address_header_is_refused! {
+        x_real_ip_is_refused: "X-Real-IP",
+        true_client_ip_is_refused: "True-Client-IP",
+        cf_connecting_ip_is_refused: "CF-Connecting-IP",
+        x_client_ip_is_refused: "X-Client-IP",
+        via_is_refused: "Via",
+        max_forwards_is_refused: "Max-Forwards",
     }
 }

@@ -149,8 +149,12 @@ impl Store {
         event: &EventId,
         endpoint: &EndpointId,
     ) -> Result<bool, StoreError> {
-        self.set_pending_delivery(tenant, event, endpoint, "SET #status = :paused REMOVE next_attempt_at", |u| {
+        // The reason also marks the delivery as not fresh from ingest: once recovered, the
+        // engine reads its event from the table, never from a cached copy (`delivery::cache`).
+        let expression = "SET #status = :paused, last_error = :reason REMOVE next_attempt_at";
+        self.set_pending_delivery(tenant, event, endpoint, expression, |u| {
             u.expression_attribute_values(":paused", s(DeliveryStatus::Paused.as_str()))
+                .expression_attribute_values(":reason", s("paused: the endpoint is disabled"))
         })
         .await
     }

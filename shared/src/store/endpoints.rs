@@ -8,7 +8,7 @@ use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::quotas::ENDPOINT_COUNT;
 use super::tenants::{TenantState, Transaction, build_error};
 use super::{Store, StoreError, tenant_pk};
-use crate::crypto::{open_text, seal_text};
+use crate::crypto::{Binding, open_text, seal_text};
 use crate::domain::EndpointAuth;
 use crate::domain::{
     DeliveryLimits, DeliveryOptions, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, EventTypePattern,
@@ -105,34 +105,56 @@ fn status_str(status: EndpointStatus) -> &'static str {
     }
 }
 
+/// The attributes holding an endpoint's sealed settings, each present only when it has
+/// something to hide: credentials, custom headers (whose values may be keys) and a URL with a
+/// credential in its query (chat rooms' `token=` and `key=`).
+const SEALED_SETTINGS: [&str; 3] = ["auth", "headers", "url"];
+
+/// Where an endpoint's sealed `field` lives, which its sealing is bound to.
+fn binding<'a>(tenant: &'a TenantId, sk: &'a str, field: &'a str) -> Binding<'a> {
+    Binding { tenant: tenant.as_str(), item: sk, field }
+}
+
 fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
+    let sk = format!("EP#{}", ep.id);
+    let seal = |field: &str, plaintext: &str| s(seal_text(plaintext, binding(&ep.tenant_id, &sk, field)));
     let settings = Settings {
-        url: ep.url.clone(),
+        // A URL with a credential is kept here redacted, and whole in its sealed attribute.
+        url: ep.url.redacted(),
         description: ep.description.clone(),
         event_types: ep.event_types.clone(),
         retry: ep.retry.clone(),
-        // Credentials are sealed into their own attribute, never kept in the settings' JSON.
-        options: DeliveryOptions { auth: EndpointAuth::None, ..ep.options.clone() },
+        // Credentials and header values are sealed into their own attributes, never kept in
+        // the settings' JSON.
+        options: DeliveryOptions { auth: EndpointAuth::None, headers: Vec::new(), ..ep.options.clone() },
         presentation: ep.presentation.clone(),
         limits: ep.limits.clone(),
     };
     let settings = serde_json::to_string(&settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut item: Item = [
         ("pk".to_owned(), s(tenant_pk(&ep.tenant_id))),
-        ("sk".to_owned(), s(format!("EP#{}", ep.id))),
+        ("sk".to_owned(), s(sk.clone())),
         ("settings".to_owned(), s(settings)),
-        ("secret".to_owned(), s(seal_text(&ep.secret.expose()))),
+        ("secret".to_owned(), seal("secret", &ep.secret.expose())),
         ("secret_hash".to_owned(), s(secret_hash(&ep.secret))),
         ("status".to_owned(), s(status_str(ep.status))),
         ("circuit_opens".to_owned(), n(ep.health.circuit_opens)),
         ("created_at".to_owned(), ts(ep.created_at)),
     ]
     .into();
-    if let Some(auth) = sealed_auth(&ep.options.auth)? {
-        item.insert("auth".to_owned(), s(auth));
+    if ep.options.auth != EndpointAuth::None {
+        let json = serde_json::to_string(&ep.options.auth).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        item.insert("auth".to_owned(), seal("auth", &json));
+    }
+    if !ep.options.headers.is_empty() {
+        let json = serde_json::to_string(&ep.options.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        item.insert("headers".to_owned(), seal("headers", &json));
+    }
+    if ep.url.has_secret_query() {
+        item.insert("url".to_owned(), seal("url", &ep.url.to_string()));
     }
     if let Some(previous) = &ep.previous_secret {
-        item.insert("previous_secret".to_owned(), s(seal_text(&previous.secret.expose())));
+        item.insert("previous_secret".to_owned(), seal("previous_secret", &previous.secret.expose()));
         item.insert("previous_secret_until".to_owned(), ts(previous.until));
     }
     if let Some(reason) = &ep.health.disabled_reason {
@@ -147,15 +169,6 @@ fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-/// The endpoint's credentials as a sealed attribute value, or `None` when it has none.
-fn sealed_auth(auth: &EndpointAuth) -> Result<Option<String>, StoreError> {
-    if *auth == EndpointAuth::None {
-        return Ok(None);
-    }
-    let json = serde_json::to_string(auth).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(Some(seal_text(&json)))
-}
-
 /// Identifies a secret without revealing it, so a rotation can be conditioned on the secret it
 /// replaces (sealed values differ on every write).
 fn secret_hash(secret: &SigningSecret) -> String {
@@ -163,17 +176,32 @@ fn secret_hash(secret: &SigningSecret) -> String {
     sha2::Sha256::digest(secret.expose().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn open_secret(item: &Item, name: &str) -> Result<SigningSecret, StoreError> {
-    let text = parse(name, open_text(get_s(item, name)?))?;
+/// The plaintext of the sealed attribute `name`, if the item has it. The item's own tenant and
+/// sort key bind it: a value copied from another item does not open.
+fn open_attr(tenant: &TenantId, item: &Item, name: &str) -> Result<Option<String>, StoreError> {
+    let Some(sealed) = opt_s(item, name) else { return Ok(None) };
+    let sk = get_s(item, "sk")?;
+    parse(name, open_text(sealed, binding(tenant, sk, name))).map(Some)
+}
+
+fn open_secret(tenant: &TenantId, item: &Item, name: &str) -> Result<SigningSecret, StoreError> {
+    let text = open_attr(tenant, item, name)?
+        .ok_or_else(|| StoreError::Corrupt(format!("missing string attribute `{name}`")))?;
     parse(name, SigningSecret::parse(&text))
 }
 
 fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
     let id = get_s(item, "sk")?.trim_start_matches("EP#");
     let mut settings: Settings = parse("settings", serde_json::from_str(get_s(item, "settings")?))?;
-    if let Some(sealed) = opt_s(item, "auth") {
-        let json = parse("auth", open_text(sealed))?;
+    // Items written before header values and URLs were sealed keep them in `settings`.
+    if let Some(json) = open_attr(tenant, item, "auth")? {
         settings.options.auth = parse("auth", serde_json::from_str(&json))?;
+    }
+    if let Some(json) = open_attr(tenant, item, "headers")? {
+        settings.options.headers = parse("headers", serde_json::from_str(&json))?;
+    }
+    if let Some(url) = open_attr(tenant, item, "url")? {
+        settings.url = parse("url", EndpointUrl::try_from(url))?;
     }
     Ok(Endpoint {
         id: parse("sk", EndpointId::parse(id))?,
@@ -185,10 +213,10 @@ fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
         options: settings.options,
         presentation: settings.presentation,
         limits: settings.limits,
-        secret: open_secret(item, "secret")?,
+        secret: open_secret(tenant, item, "secret")?,
         previous_secret: match opt_ts(item, "previous_secret_until")? {
             Some(until) if item.contains_key("previous_secret") => {
-                Some(PreviousSecret { secret: open_secret(item, "previous_secret")?, until })
+                Some(PreviousSecret { secret: open_secret(tenant, item, "previous_secret")?, until })
             }
             _ => None,
         },
@@ -285,15 +313,24 @@ impl Store {
             .key("pk", s(tenant_pk(&ep.tenant_id)))
             .key("sk", s(format!("EP#{}", ep.id)))
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#auth", "auth")
             .expression_attribute_values(":settings", settings);
-        let request = match item.get("auth") {
-            Some(auth) => request
-                .update_expression("SET settings = :settings, #auth = :auth")
-                .expression_attribute_values(":auth", auth.clone()),
-            None => request.update_expression("SET settings = :settings REMOVE #auth"),
-        };
-        let result = request.send().await;
+        let (mut set, mut remove) = (vec!["settings = :settings".to_owned()], Vec::new());
+        let mut request = request;
+        for name in SEALED_SETTINGS {
+            request = request.expression_attribute_names(format!("#{name}"), name);
+            match item.get(name) {
+                Some(value) => {
+                    set.push(format!("#{name} = :{name}"));
+                    request = request.expression_attribute_values(format!(":{name}"), value.clone());
+                }
+                None => remove.push(format!("#{name}")),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let result = request.update_expression(expression).send().await;
         match result {
             Ok(_) => Ok(true),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
@@ -344,19 +381,23 @@ impl Store {
         previous_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.forget_endpoint_list(tenant);
+        let sk = format!("EP#{id}");
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("EP#{id}")))
+            .key("sk", s(sk.clone()))
             .update_expression(
                 "SET secret = :new, secret_hash = :new_hash, previous_secret = :old, previous_secret_until = :until",
             )
             // Only over the secret the caller read, so two rotations cannot lose one.
             .condition_expression("secret_hash = :old_hash")
-            .expression_attribute_values(":new", s(seal_text(&new.expose())))
+            .expression_attribute_values(":new", s(seal_text(&new.expose(), binding(tenant, &sk, "secret"))))
             .expression_attribute_values(":new_hash", s(secret_hash(new)))
-            .expression_attribute_values(":old", s(seal_text(&previous.expose())))
+            .expression_attribute_values(
+                ":old",
+                s(seal_text(&previous.expose(), binding(tenant, &sk, "previous_secret"))),
+            )
             .expression_attribute_values(":old_hash", s(secret_hash(previous)))
             .expression_attribute_values(":until", ts(previous_until))
             .send()
