@@ -122,7 +122,8 @@ async fn record(
     let received = Received { at: arrived, method, uri, headers, body };
     let judged = inner.judge.as_ref().map(|judge| Reply::from(judge(&received)));
     inner.received.push(received);
-    let reply = judged.unwrap_or_else(|| inner.script.pop_front().unwrap_or_else(|| Reply::from(inner.then.unwrap_or(200))));
+    let reply =
+        judged.unwrap_or_else(|| inner.script.pop_front().unwrap_or_else(|| Reply::from(inner.then.unwrap_or(200))));
     let mut response = (StatusCode::from_u16(reply.status).unwrap(), "receiver says hi").into_response();
     for (name, value) in reply.headers {
         response.headers_mut().insert(name, value.parse().unwrap());

@@ -121,7 +121,6 @@ async fn ingest_refuses_payloads_no_renderer_can_represent() {
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
     hookline.deliver_until(|| async { receiver.count() >= 2 }).await;
-    let bodies: Vec<String> =
-        receiver.received().iter().map(|r| String::from_utf8(r.body.to_vec()).unwrap()).collect();
+    let bodies: Vec<String> = receiver.received().iter().map(|r| String::from_utf8(r.body.to_vec()).unwrap()).collect();
     assert!(bodies.iter().any(|b| b.contains("<n>1e+308</n><name>😀</name>")), "{bodies:?}");
 }

@@ -229,6 +229,8 @@ fn as_request(ep: &Endpoint) -> Value {
         "query": ep.presentation.query,
         "thread_key": ep.presentation.thread_key,
         "sign": ep.presentation.sign,
+        "envelope": ep.presentation.envelope,
+        "delete_payload": ep.presentation.delete_payload,
     })
 }
 

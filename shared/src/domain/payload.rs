@@ -29,7 +29,10 @@ pub fn check_payload(raw: &str) -> Result<(), String> {
                 i += 1;
             }
             b'-' | b'0'..=b'9' => {
-                let len = bytes[i..].iter().take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')).count();
+                let len = bytes[i..]
+                    .iter()
+                    .take_while(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .count();
                 let number = &raw[i..i + len];
                 if !number.parse::<f64>().is_ok_and(f64::is_finite) {
                     return Err(format!("the payload holds the number {number}, beyond what a 64-bit float can hold"));
@@ -107,6 +110,8 @@ mod tests {
             let err = check_payload(raw).unwrap_err();
             assert!(err.contains("beyond what a 64-bit float can hold"), "{raw}: {err}");
         }
-        assert!(check_payload(r#"{"a": 1e308, "b": 18446744073709551615, "c": -9223372036854775808, "d": 1e-999}"#).is_ok());
+        assert!(
+            check_payload(r#"{"a": 1e308, "b": 18446744073709551615, "c": -9223372036854775808, "d": 1e-999}"#).is_ok()
+        );
     }
 }
