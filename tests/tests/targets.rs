@@ -21,7 +21,7 @@ fn body_json(request: &Received) -> Option<Value> {
 /// as Google documents; whatever the URL's query says about threads is not its business.
 fn google_chat_space(request: &Received) -> u16 {
     match body_json(request) {
-        Some(body) if request.method == "POST" && body["text"].is_string() => 200,
+        Some(body) if request.method == "POST" && (body["text"].is_string() || body["cardsV2"].is_array()) => 200,
         _ => 400,
     }
 }
@@ -57,6 +57,32 @@ async fn a_google_chat_space_threads_messages_by_the_key_in_the_body() {
     assert_eq!(order_7, ["paid", "shipped"], "{threads:?}");
     assert_eq!(threads.remove("order-8").unwrap_or_default(), ["paid"]);
     assert!(threads.is_empty(), "{threads:?}");
+}
+
+#[tokio::test]
+async fn a_google_chat_space_gets_cards_rendered_from_a_template_in_their_thread() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("chat").await;
+    let space = Receiver::judging(google_chat_space).await;
+    let cards = r#"[{"cardId": "order-{{payload.id}}", "card": {"header": {"title": "Order {{payload.id}}", "subtitle": "{{payload.note}}"}}}]"#;
+    let endpoint = hookline
+        .create_endpoint(
+            &tenant,
+            json!({"url": space.url, "format": "google_chat", "cards": cards, "thread_key": "order-{{payload.id}}"}),
+        )
+        .await;
+    assert_eq!(hookline.endpoint(&tenant, endpoint["id"].as_str().unwrap()).await["cards"], cards);
+    let note = r#"said "hi" \ left"#;
+    let accepted =
+        hookline.publish(&tenant, json!({"event_type": "order.updated", "payload": {"id": 7, "note": note}})).await;
+    let event_id = accepted["id"].as_str().unwrap().to_owned();
+    hookline.deliver_until(|| async { hookline.delivery(&tenant, &event_id).await["status"] == "delivered" }).await;
+    let body = body_json(&space.received()[0]).unwrap();
+    assert_eq!(
+        body,
+        json!({"cardsV2": [{"cardId": "order-7", "card": {"header": {"title": "Order 7", "subtitle": note}}}],
+               "thread": {"threadKey": "order-7"}})
+    );
 }
 
 /// FastComments: a DELETE with the API secret in `token` and a JSON body naming the comment.

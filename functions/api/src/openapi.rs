@@ -187,6 +187,7 @@ fn schemas() -> Value {
         "template": string,
         "query": {"type": "object", "additionalProperties": string},
         "thread_key": string,
+        "cards": string,
         "sign": {"type": "boolean"},
         "envelope": {"enum": ["none", "standard"]},
         "delete_payload": {"enum": ["query", "body"]},

@@ -41,7 +41,9 @@ impl BuildError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Render(RenderError::TooLarge(_)) => ErrorKind::RenderTooLarge,
-            Self::Payload(_) | Self::Render(RenderError::BodyRequired(_)) => ErrorKind::RenderFailed,
+            Self::Payload(_) | Self::Render(RenderError::BodyRequired(_) | RenderError::CardsNotAnArray) => {
+                ErrorKind::RenderFailed
+            }
         }
     }
 
@@ -78,6 +80,7 @@ pub fn build(endpoint: &Endpoint, event: &Event, timestamp: i64) -> Result<Outgo
         query: &presentation.query,
         template: presentation.template.as_ref(),
         thread_key: presentation.thread_key.as_ref(),
+        cards: presentation.cards.as_ref(),
         envelope: presentation.envelope,
     };
     let rendered = render::render(&target, endpoint.url.as_url(), &context)?;

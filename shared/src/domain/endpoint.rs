@@ -160,6 +160,8 @@ pub struct Presentation {
     pub query: BTreeMap<String, Template>,
     /// Google Chat's `threadKey`.
     pub thread_key: Option<Template>,
+    /// Google Chat's `cardsV2`: a template that renders a JSON array of cards.
+    pub cards: Option<Template>,
     /// Whether Standard Webhooks headers are sent (default: yes, except for chat rooms).
     pub sign: bool,
     /// The `json` body bare or in the Standard Webhooks envelope.
@@ -279,6 +281,8 @@ pub struct NewEndpointRequest {
     #[serde(default)]
     pub sign: Option<bool>,
     #[serde(default)]
+    pub cards: Option<String>,
+    #[serde(default)]
     pub envelope: Option<Envelope>,
     #[serde(default)]
     pub delete_payload: Option<DeletePayload>,
@@ -304,6 +308,7 @@ struct PresentationFields {
     template: Option<String>,
     query: Option<BTreeMap<String, String>>,
     thread_key: Option<String>,
+    cards: Option<String>,
     sign: Option<bool>,
     method: Option<HttpMethod>,
     envelope: Option<Envelope>,
@@ -317,6 +322,7 @@ impl PresentationFields {
             template: req.template.take(),
             query: req.query.take(),
             thread_key: req.thread_key.take(),
+            cards: req.cards.take(),
             sign: req.sign,
             method: req.method,
             envelope: req.envelope,
@@ -328,7 +334,7 @@ impl PresentationFields {
 /// Checks the format, templates, envelope, DELETE body and signing choice, adding every problem
 /// to `errors`.
 fn parse_presentation(req: PresentationFields, errors: &mut Vec<FieldError>) -> Presentation {
-    let PresentationFields { format, template, query, thread_key, sign, method, envelope, delete_payload } = req;
+    let PresentationFields { format, template, query, thread_key, cards, sign, method, envelope, delete_payload } = req;
     let format = format.unwrap_or_default();
     let mut parse = |field: String, source: &str| match Template::parse(source) {
         Ok(t) => Some(t),
@@ -339,6 +345,7 @@ fn parse_presentation(req: PresentationFields, errors: &mut Vec<FieldError>) -> 
     };
     let template = template.and_then(|s| parse("template".to_owned(), &s));
     let thread_key = thread_key.and_then(|s| parse("thread_key".to_owned(), &s));
+    let cards = cards.and_then(|s| parse("cards".to_owned(), &s));
     let query: BTreeMap<String, Template> = query
         .unwrap_or_default()
         .into_iter()
@@ -360,6 +367,9 @@ fn parse_presentation(req: PresentationFields, errors: &mut Vec<FieldError>) -> 
     if thread_key.is_some() && format != Format::GoogleChat {
         errors.push(FieldError::new("thread_key", "only google_chat endpoints have threads"));
     }
+    if cards.is_some() && format != Format::GoogleChat {
+        errors.push(FieldError::new("cards", "only google_chat endpoints send cards"));
+    }
     let envelope = envelope.unwrap_or_default();
     if envelope != Envelope::None && format != Format::Json {
         errors.push(FieldError::new("envelope", "the standard envelope wraps `json` bodies only"));
@@ -373,6 +383,7 @@ fn parse_presentation(req: PresentationFields, errors: &mut Vec<FieldError>) -> 
         template,
         query,
         thread_key,
+        cards,
         sign: sign.unwrap_or(!format.is_chat()),
         envelope,
         delete_payload,

@@ -17,6 +17,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::bounded::{Part, TooLarge};
+
 /// The message text when an endpoint has no template: `{{event.type}}: {{payload}}`.
 pub const DEFAULT_TEMPLATE: &str = "{{event.type}}: {{payload}}";
 pub const ELLIPSIS: char = '…';
@@ -53,13 +55,37 @@ pub fn chime_body(text: &str) -> (String, bool) {
 }
 
 /// `{"text": text}` for Google Chat, with `"thread": {"threadKey": key}` when there is a key
-/// (Google reads the key from the body), and whether the text was truncated.
-pub fn google_chat_body(text: &str, thread_key: Option<&str>) -> (String, bool) {
+/// (Google reads the key from the body) and `"cardsV2": cards` when there are cards, and whether
+/// the text was truncated. Without text (a message of cards only) there is no `text` member.
+/// Cards are never cut: cards that leave no room fail as [`TooLarge`].
+pub fn google_chat_body(
+    text: Option<&str>,
+    thread_key: Option<&str>,
+    cards: Option<Value>,
+) -> Result<(String, bool), TooLarge> {
     let mut extra = serde_json::Map::new();
     if let Some(key) = thread_key {
         extra.insert("thread".to_owned(), serde_json::json!({ "threadKey": key }));
     }
-    json_body_with("text", text, Limit::BodyBytes(GOOGLE_CHAT_MAX_BODY_BYTES), extra)
+    if let Some(cards) = cards {
+        extra.insert("cardsV2".to_owned(), cards);
+    }
+    let too_large = TooLarge { part: Part::Body, limit: GOOGLE_CHAT_MAX_BODY_BYTES };
+    match text {
+        Some(text) => {
+            if body("text", "", extra.clone()).len() > GOOGLE_CHAT_MAX_BODY_BYTES {
+                return Err(too_large);
+            }
+            Ok(json_body_with("text", text, Limit::BodyBytes(GOOGLE_CHAT_MAX_BODY_BYTES), extra))
+        }
+        None => {
+            let body = Value::Object(extra).to_string();
+            if body.len() > GOOGLE_CHAT_MAX_BODY_BYTES {
+                return Err(too_large);
+            }
+            Ok((body, false))
+        }
+    }
 }
 
 /// The size limit of each chat format's body.
@@ -246,26 +272,42 @@ mod tests {
 
     #[test]
     fn google_chat_limits_body_bytes() {
-        let (body, truncated) = google_chat_body(&"🎉".repeat(10_000), None);
+        let (body, truncated) = google_chat_body(Some(&"🎉".repeat(10_000)), None, None).unwrap();
         assert!(truncated);
         assert!(body.len() <= GOOGLE_CHAT_MAX_BODY_BYTES);
         assert!(content(&body, "text").ends_with("🎉…"));
         assert_eq!(
-            google_chat_body("*bold* <users/all>", None),
-            (r#"{"text":"*bold* <users/all>"}"#.to_owned(), false)
+            google_chat_body(Some("*bold* <users/all>"), None, None),
+            Ok((r#"{"text":"*bold* <users/all>"}"#.to_owned(), false))
         );
     }
 
     #[test]
     fn google_chat_puts_the_thread_key_in_the_body_within_the_limit() {
-        let (body, truncated) = google_chat_body("hi", Some("order-1"));
+        let (body, truncated) = google_chat_body(Some("hi"), Some("order-1"), None).unwrap();
         assert!(!truncated);
         assert_eq!(body, r#"{"text":"hi","thread":{"threadKey":"order-1"}}"#);
-        let (body, truncated) = google_chat_body(&"x".repeat(40_000), Some(&"k".repeat(1000)));
+        let (body, truncated) = google_chat_body(Some(&"x".repeat(40_000)), Some(&"k".repeat(1000)), None).unwrap();
         assert!(truncated);
         assert!(body.len() <= GOOGLE_CHAT_MAX_BODY_BYTES, "{}", body.len());
         let value: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(value["thread"]["threadKey"], "k".repeat(1000));
+    }
+
+    #[test]
+    fn google_chat_cards_sit_beside_the_text_or_alone_and_are_never_cut() {
+        let cards = serde_json::json!([{"cardId": "c1", "card": {"header": {"title": "Order 7"}}}]);
+        let (body, _) = google_chat_body(None, Some("k"), Some(cards.clone())).unwrap();
+        assert_eq!(
+            body,
+            r#"{"cardsV2":[{"card":{"header":{"title":"Order 7"}},"cardId":"c1"}],"thread":{"threadKey":"k"}}"#
+        );
+        let (body, truncated) = google_chat_body(Some(&"x".repeat(40_000)), None, Some(cards)).unwrap();
+        assert!(truncated);
+        assert!(body.len() <= GOOGLE_CHAT_MAX_BODY_BYTES);
+        let huge = serde_json::json!([{"cardId": "x".repeat(GOOGLE_CHAT_MAX_BODY_BYTES)}]);
+        assert!(google_chat_body(Some("hi"), None, Some(huge.clone())).is_err());
+        assert!(google_chat_body(None, None, Some(huge)).is_err());
     }
 
     #[test]

@@ -143,6 +143,8 @@ pub struct Target<'a> {
     pub template: Option<&'a Template>,
     /// Google Chat's thread key.
     pub thread_key: Option<&'a Template>,
+    /// Google Chat's cards: a template that renders the `cardsV2` JSON array.
+    pub cards: Option<&'a Template>,
     pub envelope: Envelope,
 }
 
@@ -165,6 +167,8 @@ pub enum RenderError {
     BodyRequired(Format),
     #[error(transparent)]
     TooLarge(#[from] TooLarge),
+    #[error("the `cards` template did not render a JSON array (Google Chat's `cardsV2`)")]
+    CardsNotAnArray,
 }
 
 /// The body, content type and URL for one delivery of `event` (see the module documentation).
@@ -200,23 +204,43 @@ pub fn render(target: &Target<'_>, url: &Url, event: &EventContext<'_>) -> Resul
         Format::Chime | Format::GoogleChat | Format::Slack => {
             let limit = chat::limit_of(format);
             let mut text = Bounded::cutting(chat::text_cap(limit));
+            let cards = match (format, target.cards) {
+                (Format::GoogleChat, Some(cards)) => Some(render_cards(cards, event)?),
+                _ => None,
+            };
             match target.template {
                 Some(template) => template.render_into(&mut text, event, Escape::None)?,
+                // A card message needs no text unless the endpoint asks for some.
+                None if cards.is_some() => {}
                 None => {
                     text.push_str(event.event_type)?;
                     text.push_str(": ")?;
                     text.push_json(event.payload)?;
                 }
             }
+            let has_text = target.template.is_some() || cards.is_none();
             let (body, truncated) = match format {
                 Format::Chime => chat::chime_body(text.as_str()),
-                Format::GoogleChat => chat::google_chat_body(text.as_str(), thread_key.as_deref()),
+                Format::GoogleChat => {
+                    chat::google_chat_body(has_text.then_some(text.as_str()), thread_key.as_deref(), cards)?
+                }
                 _ => chat::slack_body(text.as_str()),
             };
             (Bytes::from(body), truncated)
         }
     };
     Ok(Rendered { body, content_type: Some(format.content_type()), url, truncated })
+}
+
+/// Google Chat's `cardsV2` array from the `cards` template; values are JSON-escaped, so the
+/// template's owner writes the JSON around them and a payload cannot break out of a string.
+fn render_cards(cards: &Template, event: &EventContext<'_>) -> Result<Value, RenderError> {
+    let mut out = Bounded::strict(Part::Body, chat::GOOGLE_CHAT_MAX_BODY_BYTES);
+    cards.render_into(&mut out, event, Escape::JsonString)?;
+    match serde_json::from_str(out.as_str()) {
+        Ok(cards @ Value::Array(_)) => Ok(cards),
+        _ => Err(RenderError::CardsNotAnArray),
+    }
 }
 
 /// The query pairs the rendering adds to the URL (form-encoded, joined by `&`), in the room the
@@ -293,7 +317,15 @@ mod tests {
 
     /// A target with a body, no templates and no envelope.
     fn target(format: Format) -> Target<'static> {
-        Target { format, has_body: true, query: NO_QUERY, template: None, thread_key: None, envelope: Envelope::None }
+        Target {
+            format,
+            has_body: true,
+            query: NO_QUERY,
+            template: None,
+            thread_key: None,
+            cards: None,
+            envelope: Envelope::None,
+        }
     }
 
     fn go(target: &Target<'_>, at: &str, event: &EventContext<'_>) -> Result<Rendered, RenderError> {
@@ -469,6 +501,32 @@ mod tests {
         let r = go(&Target { thread_key: Some(&empty), ..target(Format::GoogleChat) }, base, &event(&p)).unwrap();
         assert_eq!(r.url.as_str(), base);
         assert!(!text(&r).contains("thread"));
+    }
+
+    #[test]
+    fn google_chat_cards_render_from_a_template_with_json_escaped_values() {
+        let p = json!({"id": "ord_1", "name": "Zoë \"Z\" <z>"});
+        let raw = p.to_string();
+        let e = EventContext { id: "evt_1", event_type: "order.paid", payload: &p, raw_payload: &raw, timestamp: AT };
+        let cards = tpl(r#"[{"cardId": "{{payload.id}}", "card": {"header": {"title": "{{payload.name}} paid"}}}]"#);
+        let key = tpl("{{payload.id}}");
+        let t = Target { cards: Some(&cards), thread_key: Some(&key), ..target(Format::GoogleChat) };
+        let r = go(&t, "https://chat.googleapis.com/v1/spaces/A/messages", &e).unwrap();
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"cardsV2": [{"cardId": "ord_1", "card": {"header": {"title": "Zoë \"Z\" <z> paid"}}}],
+                   "thread": {"threadKey": "ord_1"}})
+        );
+        // With a template, the text goes along.
+        let text = tpl("{{event.type}}");
+        let r =
+            go(&Target { template: Some(&text), ..t }, "https://chat.googleapis.com/v1/spaces/A/messages", &e).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap()["text"], "order.paid");
+        // Cards that are not a JSON array fail the rendering.
+        let bad = tpl(r#"{"cardId": "{{payload.id}}"}"#);
+        let err = go(&Target { cards: Some(&bad), ..t }, "https://chat.googleapis.com/v1/spaces/A/messages", &e);
+        assert_eq!(err, Err(RenderError::CardsNotAnArray));
     }
 
     #[test]
