@@ -191,6 +191,56 @@ mod tests {
     }
 
     #[test]
+    fn a_request_without_a_body_is_signed_over_its_query_string() {
+        let mut endpoint = sample_endpoint();
+        endpoint.options.method = crate::domain::HttpMethod::Get;
+        let event = sample_event();
+        let req = build(&endpoint, &event, 1_700_000_000).unwrap();
+        assert!(req.body.is_empty());
+        let query = req.url.query().unwrap();
+        assert_eq!(query, "a=%C3%BC&b=1");
+        let sig = req.headers["webhook-signature"].to_str().unwrap();
+        assert!(endpoint.secret.verify(event.id.as_str(), 1_700_000_000, query.as_bytes(), sig));
+        assert!(!endpoint.secret.verify(event.id.as_str(), 1_700_000_000, b"", sig), "not over the empty body");
+    }
+
+    #[test]
+    fn a_delete_may_carry_its_payload_in_a_body() {
+        let mut endpoint = sample_endpoint();
+        endpoint.options.method = crate::domain::HttpMethod::Delete;
+        endpoint.presentation.delete_payload = crate::render::DeletePayload::Body;
+        let event = sample_event();
+        let req = build(&endpoint, &event, 1_700_000_000).unwrap();
+        assert_eq!(req.method, reqwest::Method::DELETE);
+        assert_eq!(&req.body[..], r#"{"b": 1, "a": "ü"}"#.as_bytes());
+        assert_eq!(req.url.query(), None);
+        assert_eq!(req.headers["content-type"], "application/json");
+        let sig = req.headers["webhook-signature"].to_str().unwrap();
+        assert!(endpoint.secret.verify(event.id.as_str(), 1_700_000_000, &req.body, sig));
+    }
+
+    #[test]
+    fn every_request_names_its_event_type_signed_or_not() {
+        let mut endpoint = sample_endpoint();
+        let event = sample_event();
+        assert_eq!(build(&endpoint, &event, 1).unwrap().headers[EVENT_TYPE_HEADER], "order.created");
+        endpoint.presentation.sign = false;
+        let req = build(&endpoint, &event, 1).unwrap();
+        assert_eq!(req.headers[EVENT_TYPE_HEADER], "order.created");
+        assert!(!req.headers.contains_key("webhook-signature"));
+    }
+
+    #[test]
+    fn a_payload_that_does_not_parse_fails_instead_of_rendering_null() {
+        let mut endpoint = sample_endpoint();
+        endpoint.presentation.format = crate::render::Format::Xml;
+        let mut event = sample_event();
+        event.payload = RawValue::from_string(r#"{"a": "\ud800"}"#.to_owned()).unwrap();
+        let err = build(&endpoint, &event, 1).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RenderFailed);
+    }
+
+    #[test]
     fn a_rotated_secret_signs_alongside_the_new_one_until_its_grace_ends() {
         let mut endpoint = sample_endpoint();
         let old = SigningSecret::generate();
