@@ -16,9 +16,10 @@
 //! A lone `}}` in literal text is literal; there is no escape for a literal `{{`.
 //!
 //! Parsing ([`Template::parse`]) is separate from rendering, so a bad template is refused when an
-//! endpoint is saved ([`TemplateError`] says what and where); rendering never fails. The
-//! [`Escape`] mode applies to the values put into placeholders, never to the literal text, which
-//! the endpoint's owner wrote for that target.
+//! endpoint is saved ([`TemplateError`] says what and where); rendering fails only when its
+//! output would pass the bound of the [`Bounded`] buffer it writes into. The [`Escape`] mode
+//! applies to the values put into placeholders, never to the literal text, which the endpoint's
+//! owner wrote for that target.
 
 use std::fmt;
 use std::str::FromStr;
