@@ -45,7 +45,11 @@ struct Inner {
     then: Option<u16>,
     /// Wait this long before answering each request.
     delay: std::time::Duration,
+    /// Decides each answer from the request, as a real receiver's rules would.
+    judge: Option<Judge>,
 }
+
+type Judge = Arc<dyn Fn(&Received) -> u16 + Send + Sync>;
 
 #[derive(Clone)]
 pub struct Receiver {
@@ -71,13 +75,18 @@ impl Receiver {
 
     /// A receiver that gives the scripted replies in order, then `then`.
     pub async fn scripted(script: Vec<Reply>, then: u16) -> Self {
-        Self::serve(Inner { received: Vec::new(), script: script.into(), then: Some(then), delay: Default::default() })
-            .await
+        Self::serve(Inner { script: script.into(), then: Some(then), ..Inner::default() }).await
     }
 
     /// A receiver that takes `delay` to answer 200 to each request.
     pub async fn slow(delay: std::time::Duration) -> Self {
         Self::serve(Inner { delay, ..Inner::default() }).await
+    }
+
+    /// A receiver that answers each request with the status `judge` gives it (a stand-in for a
+    /// real service's rules: which body it needs, which header it routes on).
+    pub async fn judging(judge: impl Fn(&Received) -> u16 + Send + Sync + 'static) -> Self {
+        Self::serve(Inner { judge: Some(Arc::new(judge)), ..Inner::default() }).await
     }
 
     async fn serve(inner: Inner) -> Self {
@@ -110,8 +119,11 @@ async fn record(
     let delay = inner.lock().unwrap().delay;
     tokio::time::sleep(delay).await;
     let mut inner = inner.lock().unwrap();
-    inner.received.push(Received { at: arrived, method, uri, headers, body });
-    let reply = inner.script.pop_front().unwrap_or_else(|| Reply::from(inner.then.unwrap_or(200)));
+    let received = Received { at: arrived, method, uri, headers, body };
+    let judged = inner.judge.as_ref().map(|judge| Reply::from(judge(&received)));
+    inner.received.push(received);
+    let reply =
+        judged.unwrap_or_else(|| inner.script.pop_front().unwrap_or_else(|| Reply::from(inner.then.unwrap_or(200))));
     let mut response = (StatusCode::from_u16(reply.status).unwrap(), "receiver says hi").into_response();
     for (name, value) in reply.headers {
         response.headers_mut().insert(name, value.parse().unwrap());

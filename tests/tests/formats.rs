@@ -105,7 +105,12 @@ async fn get_and_delete_put_fields_and_query_templates_in_the_url() {
         );
         assert!(request.body.is_empty());
         assert_eq!(request.header("content-type"), "");
-        assert!(verify(&endpoint["secret"], &event_id, &request), "the signature covers the empty body");
+        assert!(
+            !verify(&endpoint["secret"], &event_id, &request),
+            "the signature covers the query, not the empty body"
+        );
+        let query = Received { body: request.uri.query().unwrap().as_bytes().to_vec().into(), ..request.clone() };
+        assert!(verify(&endpoint["secret"], &event_id, &query), "the signature covers the query string");
     }
 }
 
@@ -165,9 +170,9 @@ async fn google_chat_is_retried_after_429_and_threads_by_key() {
     let requests = receiver.received();
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[1].header("content-type"), "application/json; charset=UTF-8");
-    assert_eq!(requests[1].uri.query(), Some("threadKey=order-9"));
+    assert_eq!(requests[1].uri.query(), Some("messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"));
     let body: Value = serde_json::from_slice(&requests[1].body).unwrap();
-    assert_eq!(body, json!({"text": r#"order.shipped: {"id":9}"#}));
+    assert_eq!(body, json!({"text": r#"order.shipped: {"id":9}"#, "thread": {"threadKey": "order-9"}}));
     let attempts = hookline.attempts(&tenant, &event_id).await;
     assert_eq!(
         (attempts[0]["response_status"].as_u64(), attempts[1]["response_status"].as_u64()),
@@ -205,6 +210,10 @@ async fn templates_that_do_not_parse_and_chat_rules_are_422() {
         (json!({"url": "http://127.0.0.1:9/x", "query": {"q": "{{"}}), "query.q"),
         (json!({"url": "http://127.0.0.1:9/x", "format": "slack", "thread_key": "x"}), "thread_key"),
         (json!({"url": "http://127.0.0.1:9/x", "format": "pdf"}), ""),
+        (json!({"url": "http://127.0.0.1:9/x", "format": "xml", "envelope": "standard"}), "envelope"),
+        (json!({"url": "http://127.0.0.1:9/x", "envelope": "nested"}), ""),
+        (json!({"url": "http://127.0.0.1:9/x", "method": "GET", "delete_payload": "body"}), "delete_payload"),
+        (json!({"url": "http://127.0.0.1:9/x", "delete_payload": "body"}), "delete_payload"),
     ];
     for (body, field) in cases {
         let (status, answer) = hookline.post("/v1/endpoints", &tenant.key, body.clone()).await;

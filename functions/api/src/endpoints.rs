@@ -248,7 +248,10 @@ fn as_request(ep: &Endpoint) -> Value {
         "template": ep.presentation.template,
         "query": ep.presentation.query,
         "thread_key": ep.presentation.thread_key,
+        "cards": ep.presentation.cards,
         "sign": ep.presentation.sign,
+        "envelope": ep.presentation.envelope,
+        "delete_payload": ep.presentation.delete_payload,
     })
 }
 

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hookline_shared::domain::{EventType, FieldError, Invalid};
+use hookline_shared::domain::{EventType, FieldError, Invalid, check_payload};
 use hookline_shared::store::{EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES};
 use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
 use serde::Deserialize;
@@ -41,6 +41,9 @@ pub async fn create(
     let example = request.example.filter(|e| e.get() != "null");
     if example.as_ref().is_some_and(|e| !e.get().starts_with('{')) {
         errors.push(FieldError::new("example", "an example payload is a JSON object"));
+    } else if let Some(Err(message)) = example.as_ref().map(|e| check_payload(e.get())) {
+        // A test send delivers the example: it must be a payload ingest would accept.
+        errors.push(FieldError::new("example", message));
     }
     let Some(name) = name.filter(|_| errors.is_empty()) else {
         return Err(Invalid(errors).into());

@@ -207,7 +207,10 @@ fn schemas() -> Value {
         "template": string,
         "query": {"type": "object", "additionalProperties": string},
         "thread_key": string,
+        "cards": string,
         "sign": {"type": "boolean"},
+        "envelope": {"enum": ["none", "standard"]},
+        "delete_payload": {"enum": ["query", "body"]},
     });
     let mut endpoint = endpoint_fields.clone();
     if let Value::Object(fields) = &mut endpoint {
@@ -233,7 +236,7 @@ fn schemas() -> Value {
     let attempt = obj(
         json!({"endpoint_id": string, "number": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
         "succeeded": {"type": "boolean"}, "response_status": {"type": ["integer", "null"]},
-        "error": {"type": ["object", "null"], "properties": {"kind": {"enum": ["timeout", "connect", "dns", "tls", "blocked", "http_status"]}, "message": string}},
+        "error": {"type": ["object", "null"], "properties": {"kind": {"enum": ["timeout", "connect", "dns", "tls", "blocked", "http_status", "render_too_large", "render_failed"]}, "message": string}},
         "latency_ms": {"type": "integer"}, "response_body": string, "truncated": {"type": "boolean"}, "test": {"type": "boolean"}}),
         &[],
     );

@@ -105,7 +105,6 @@ pub async fn send(
         .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
     let requests = if body.check_auth { 2 } else { 1 };
     crate::replay::take_replay_quota(&state, &tenant, requests).await?;
-    let waits = rate_slots(&state, &endpoint, requests).await?;
 
     let event = Event {
         id: EventId::generate(),
@@ -117,40 +116,55 @@ pub async fn send(
         endpoint_ids: Vec::new(),
         created_at: OffsetDateTime::now_utc(),
     };
-    state.store.put_event_with_deliveries(&event).await?;
     let at = OffsetDateTime::now_utc();
-    let mut outgoing = request::build(&endpoint, &event, at.unix_timestamp());
-    outgoing.timeout = outgoing.timeout.min(TEST_SEND_TIMEOUT);
-    // A credential in the URL's query is shown only at creation.
-    let shown = RequestView {
-        method: outgoing.method.to_string(),
-        url: hookline_shared::domain::redact_query_credentials(&outgoing.url).to_string(),
-    };
-    let truncated = outgoing.truncated;
-    let probe = body.check_auth.then(|| {
-        let mut wrong = endpoint.clone();
-        wrong.options.auth = endpoint.options.auth.with_wrong_credential();
-        let probe_event = Event { id: EventId::generate(), ..event.clone() };
-        let mut outgoing = request::build(&wrong, &probe_event, at.unix_timestamp());
-        outgoing.timeout = outgoing.timeout.min(TEST_SEND_TIMEOUT);
-        outgoing
-    });
-    let wait = |i: usize| waits.get(i).copied().unwrap_or_default();
-    let (result, probed) = tokio::join!(
-        async {
-            tokio::time::sleep(wait(0)).await;
-            sender.send(outgoing).await
-        },
-        async {
-            match probe {
-                Some(outgoing) => {
-                    tokio::time::sleep(wait(1)).await;
-                    Some(sender.send(outgoing).await)
-                }
-                None => None,
-            }
+    // Rendering is bounded and fails as a delivery would (`render_too_large`…): the report says
+    // so and nothing is sent.
+    let (shown, truncated, result, probed) = match request::build(&endpoint, &event, at.unix_timestamp()) {
+        Err(err) => {
+            state.store.put_event_with_deliveries(&event).await?;
+            let url = hookline_shared::domain::redact_query_credentials(endpoint.url.as_url()).to_string();
+            let shown = RequestView { method: endpoint.options.method.to_string(), url };
+            (shown, false, HttpResult::not_sent(err.to_attempt_error()), None)
         }
-    );
+        Ok(mut outgoing) => {
+            let waits = rate_slots(&state, &endpoint, requests).await?;
+            state.store.put_event_with_deliveries(&event).await?;
+            outgoing.timeout = outgoing.timeout.min(TEST_SEND_TIMEOUT);
+            // A credential in the URL's query is shown only at creation.
+            let shown = RequestView {
+                method: outgoing.method.to_string(),
+                url: hookline_shared::domain::redact_query_credentials(&outgoing.url).to_string(),
+            };
+            let truncated = outgoing.truncated;
+            let probe = body.check_auth.then(|| {
+                let mut wrong = endpoint.clone();
+                wrong.options.auth = endpoint.options.auth.with_wrong_credential();
+                let probe_event = Event { id: EventId::generate(), ..event.clone() };
+                // The same event rendered a moment ago: it renders again.
+                request::build(&wrong, &probe_event, at.unix_timestamp()).ok().map(|mut outgoing| {
+                    outgoing.timeout = outgoing.timeout.min(TEST_SEND_TIMEOUT);
+                    outgoing
+                })
+            });
+            let wait = |i: usize| waits.get(i).copied().unwrap_or_default();
+            let (result, probed) = tokio::join!(
+                async {
+                    tokio::time::sleep(wait(0)).await;
+                    sender.send(outgoing).await
+                },
+                async {
+                    match probe.flatten() {
+                        Some(outgoing) => {
+                            tokio::time::sleep(wait(1)).await;
+                            Some(sender.send(outgoing).await)
+                        }
+                        None => None,
+                    }
+                }
+            );
+            (shown, truncated, result, probed)
+        }
+    };
 
     let attempt = Attempt {
         endpoint_id: endpoint.id.clone(),

@@ -127,9 +127,14 @@ impl Deliverer {
             Err(outcome) => return Ok(outcome),
         };
         let now = OffsetDateTime::now_utc();
-        let outgoing = request::build(&pending.endpoint, &pending.event, now.unix_timestamp());
-        let truncated = outgoing.truncated;
-        let mut result = self.sender.send(outgoing).await;
+        let (mut result, truncated) = match request::build(&pending.endpoint, &pending.event, now.unix_timestamp()) {
+            Ok(outgoing) => {
+                let truncated = outgoing.truncated;
+                (self.sender.send(outgoing).await, truncated)
+            }
+            // Nothing is sent; the verdict fails the delivery for good (a retry renders the same).
+            Err(err) => (HttpResult::not_sent(err.to_attempt_error()), false),
+        };
         if pending.endpoint.presentation.format == Format::GoogleChat
             && !result.succeeded()
             && let (Some(err), Some(message)) =
@@ -358,8 +363,10 @@ impl Deliverer {
             Verdict::RetryIn(_) => Counted::Retried { latency_ms },
             Verdict::Failed { .. } => Counted::Failed { latency_ms },
         });
+        // A request that could not be rendered says nothing about the receiver's health.
+        let not_rendered = attempt.error.as_ref().is_some_and(|e| e.kind.is_render_failure());
         // Health bookkeeping must not turn a recorded attempt into a retry: log and go on.
-        if let Err(err) = self.update_health(&pending.endpoint, succeeded, &verdict).await {
+        if !not_rendered && let Err(err) = self.update_health(&pending.endpoint, succeeded, &verdict).await {
             tracing::warn!(error = %err, "could not update the endpoint's health");
         }
         Ok(match verdict {

@@ -36,6 +36,11 @@ impl HttpResult {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
 
+    /// The result of an attempt that sent nothing, such as one whose request could not be built.
+    pub fn not_sent(error: AttemptError) -> Self {
+        Self { error: Some(error), ..Self::default() }
+    }
+
     fn failed(kind: ErrorKind, message: impl Into<String>, started: Instant) -> Self {
         Self {
             status: None,

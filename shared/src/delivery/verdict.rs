@@ -5,7 +5,8 @@
 //!   retried on the endpoint's policy.
 //! - A status that says the endpoint is gone (410, and for chat rooms the statuses their
 //!   services use for a deleted webhook) fails the delivery and disables the endpoint.
-//! - Redirects (not followed) and every other 4xx fail at once.
+//! - Redirects (not followed) and every other 4xx fail at once, as does a request that could not
+//!   be rendered (nothing was sent; the same event would render the same way again).
 //!
 //! `Retry-After` on 429 and 503 stretches the scheduled wait (never shortens it), as
 //! EventBridge API destinations do; a 429 or a timeout without it waits at least a minute.
@@ -54,6 +55,8 @@ fn classify(result: &HttpResult, rules: &Rules) -> Class {
         Some(_) => Class::Permanent,
         None => match result.error.as_ref().map(|e| e.kind) {
             Some(ErrorKind::Timeout) => Class::Retryable { at_least: Some(rules.backoff_floor) },
+            // The same event renders the same way next time: retrying only repeats the work.
+            Some(ErrorKind::RenderTooLarge | ErrorKind::RenderFailed) => Class::Permanent,
             _ => Class::Retryable { at_least: None },
         },
     }
@@ -152,6 +155,17 @@ mod tests {
                 judge_first(&status(code), &RetryPolicy::default()),
                 Verdict::Failed { retryable: false, disable: None },
                 "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_that_could_not_be_rendered_fails_at_once() {
+        for kind in [ErrorKind::RenderTooLarge, ErrorKind::RenderFailed] {
+            assert_eq!(
+                judge_first(&failure(kind), &RetryPolicy::default()),
+                Verdict::Failed { retryable: false, disable: None },
+                "{kind:?}"
             );
         }
     }

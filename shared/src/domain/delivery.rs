@@ -70,9 +70,21 @@ pub enum ErrorKind {
     Blocked,
     /// The receiver answered with a status other than 2xx.
     HttpStatus,
+    /// The rendered body or URL would pass its bound; nothing was sent, and resending the same
+    /// event cannot help.
+    RenderTooLarge,
+    /// The event cannot be rendered for this endpoint (a payload that does not parse, a chat
+    /// format on a method without a body); nothing was sent.
+    RenderFailed,
 }
 
 impl ErrorKind {
+    /// Whether nothing went on the wire because the request could not be rendered: the
+    /// payload's fault, not the receiver's, so it fails at once and says nothing of its health.
+    pub fn is_render_failure(self) -> bool {
+        matches!(self, Self::RenderTooLarge | Self::RenderFailed)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Timeout => "timeout",
@@ -81,13 +93,24 @@ impl ErrorKind {
             Self::Tls => "tls",
             Self::Blocked => "blocked",
             Self::HttpStatus => "http_status",
+            Self::RenderTooLarge => "render_too_large",
+            Self::RenderFailed => "render_failed",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Timeout, Self::Connect, Self::Dns, Self::Tls, Self::Blocked, Self::HttpStatus]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::Timeout,
+            Self::Connect,
+            Self::Dns,
+            Self::Tls,
+            Self::Blocked,
+            Self::HttpStatus,
+            Self::RenderTooLarge,
+            Self::RenderFailed,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

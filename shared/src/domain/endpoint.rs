@@ -13,7 +13,7 @@ use super::{
     HttpMethod, Invalid, RetryPolicy,
 };
 use crate::ids::{EndpointId, TenantId};
-use crate::render::{Format, Template};
+use crate::render::{DeletePayload, Envelope, Format, Template};
 use crate::signing::SigningSecret;
 
 const MAX_URL_LEN: usize = 2048;
@@ -204,8 +204,21 @@ pub struct Presentation {
     pub query: BTreeMap<String, Template>,
     /// Google Chat's `threadKey`.
     pub thread_key: Option<Template>,
+    /// Google Chat's `cardsV2`: a template that renders a JSON array of cards.
+    pub cards: Option<Template>,
     /// Whether Standard Webhooks headers are sent (default: yes, except for chat rooms).
     pub sign: bool,
+    /// The `json` body bare or in the Standard Webhooks envelope.
+    pub envelope: Envelope,
+    /// Where a DELETE carries the payload.
+    pub delete_payload: DeletePayload,
+}
+
+impl Presentation {
+    /// Whether requests to the endpoint carry a body: not GET, and DELETE only when asked.
+    pub fn has_body(&self, method: HttpMethod) -> bool {
+        method.has_body() || (method == HttpMethod::Delete && self.delete_payload == DeletePayload::Body)
+    }
 }
 
 /// Chat rooms accept one message per second (Amazon Chime, Google Chat).
@@ -314,6 +327,12 @@ pub struct NewEndpointRequest {
     pub thread_key: Option<String>,
     #[serde(default)]
     pub sign: Option<bool>,
+    #[serde(default)]
+    pub cards: Option<String>,
+    #[serde(default)]
+    pub envelope: Option<Envelope>,
+    #[serde(default)]
+    pub delete_payload: Option<DeletePayload>,
 }
 
 /// A validated endpoint, ready to be given an id and a secret.
@@ -330,16 +349,39 @@ pub struct NewEndpoint {
 
 const MAX_QUERY_PARAMS: usize = 20;
 
-/// Checks the format, templates and signing choice, adding every problem to `errors`.
-fn parse_presentation(
+/// The request fields that make up a [`Presentation`], taken out of the request together.
+struct PresentationFields {
     format: Option<Format>,
     template: Option<String>,
     query: Option<BTreeMap<String, String>>,
     thread_key: Option<String>,
+    cards: Option<String>,
     sign: Option<bool>,
     method: Option<HttpMethod>,
-    errors: &mut Vec<FieldError>,
-) -> Presentation {
+    envelope: Option<Envelope>,
+    delete_payload: Option<DeletePayload>,
+}
+
+impl PresentationFields {
+    fn take(req: &mut NewEndpointRequest) -> Self {
+        Self {
+            format: req.format,
+            template: req.template.take(),
+            query: req.query.take(),
+            thread_key: req.thread_key.take(),
+            cards: req.cards.take(),
+            sign: req.sign,
+            method: req.method,
+            envelope: req.envelope,
+            delete_payload: req.delete_payload,
+        }
+    }
+}
+
+/// Checks the format, templates, envelope, DELETE body and signing choice, adding every problem
+/// to `errors`.
+fn parse_presentation(req: PresentationFields, errors: &mut Vec<FieldError>) -> Presentation {
+    let PresentationFields { format, template, query, thread_key, cards, sign, method, envelope, delete_payload } = req;
     let format = format.unwrap_or_default();
     let mut parse = |field: String, source: &str| match Template::parse(source) {
         Ok(t) => Some(t),
@@ -350,6 +392,7 @@ fn parse_presentation(
     };
     let template = template.and_then(|s| parse("template".to_owned(), &s));
     let thread_key = thread_key.and_then(|s| parse("thread_key".to_owned(), &s));
+    let cards = cards.and_then(|s| parse("cards".to_owned(), &s));
     let query: BTreeMap<String, Template> = query
         .unwrap_or_default()
         .into_iter()
@@ -371,7 +414,27 @@ fn parse_presentation(
     if thread_key.is_some() && format != Format::GoogleChat {
         errors.push(FieldError::new("thread_key", "only google_chat endpoints have threads"));
     }
-    Presentation { format, template, query, thread_key, sign: sign.unwrap_or(!format.is_chat()) }
+    if cards.is_some() && format != Format::GoogleChat {
+        errors.push(FieldError::new("cards", "only google_chat endpoints send cards"));
+    }
+    let envelope = envelope.unwrap_or_default();
+    if envelope != Envelope::None && format != Format::Json {
+        errors.push(FieldError::new("envelope", "the standard envelope wraps `json` bodies only"));
+    }
+    let delete_payload = delete_payload.unwrap_or_default();
+    if delete_payload != DeletePayload::Query && method != Some(HttpMethod::Delete) {
+        errors.push(FieldError::new("delete_payload", "applies to `method: DELETE` only"));
+    }
+    Presentation {
+        format,
+        template,
+        query,
+        thread_key,
+        cards,
+        sign: sign.unwrap_or(!format.is_chat()),
+        envelope,
+        delete_payload,
+    }
 }
 
 /// Checks `disable_after_hours`, adding a problem to `errors`.
@@ -384,7 +447,8 @@ fn parse_limits(disable_after_hours: Option<u32>, errors: &mut Vec<FieldError>) 
 }
 
 impl NewEndpoint {
-    pub fn parse(req: NewEndpointRequest, rules: UrlRules) -> Result<Self, Invalid> {
+    pub fn parse(mut req: NewEndpointRequest, rules: UrlRules) -> Result<Self, Invalid> {
+        let presentation_fields = PresentationFields::take(&mut req);
         let mut errors = Vec::new();
         let url = EndpointUrl::parse(&req.url, rules).map_err(|m| errors.push(FieldError::new("url", m))).ok();
         let description = req.description.unwrap_or_default();
@@ -412,8 +476,7 @@ impl NewEndpoint {
         let limits = parse_limits(req.disable_after_hours, &mut errors);
         // Custom headers need https; local development (which allows http) may use them over http.
         let is_https = rules.allow_http || url.as_ref().is_some_and(|u: &EndpointUrl| u.as_url().scheme() == "https");
-        let presentation =
-            parse_presentation(req.format, req.template, req.query, req.thread_key, req.sign, req.method, &mut errors);
+        let presentation = parse_presentation(presentation_fields, &mut errors);
         let options = DeliveryOptionsRequest {
             method: req.method,
             auth: req.auth,

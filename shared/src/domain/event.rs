@@ -52,6 +52,8 @@ impl NewEvent {
             EventType::parse(&req.event_type).map_err(|m| errors.push(FieldError::new("event_type", m))).ok();
         if !req.payload.get().starts_with('{') {
             errors.push(FieldError::new("payload", "the payload is a JSON object"));
+        } else if let Err(message) = super::check_payload(req.payload.get()) {
+            errors.push(FieldError::new("payload", message));
         }
         if let Some(key) = &req.idempotency_key {
             let printable = key.bytes().all(|b| (0x21..=0x7E).contains(&b));

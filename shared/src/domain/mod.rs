@@ -6,6 +6,7 @@ mod endpoint;
 mod event;
 mod event_type;
 mod options;
+mod payload;
 mod retry;
 
 pub use delivery::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
@@ -19,6 +20,7 @@ pub use options::{
     CustomHeader, CustomHeaderRequest, DeliveryOptions, DeliveryOptionsRequest, EndpointAuth, HeadersRequest,
     HttpMethod, MAX_TIMEOUT_MS,
 };
+pub use payload::{MAX_PAYLOAD_DEPTH, check_payload};
 pub use retry::RetryPolicy;
 
 use serde::Serialize;

@@ -17,6 +17,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::bounded::{Part, TooLarge};
+
 /// The message text when an endpoint has no template: `{{event.type}}: {{payload}}`.
 pub const DEFAULT_TEMPLATE: &str = "{{event.type}}: {{payload}}";
 pub const ELLIPSIS: char = '…';
@@ -29,8 +31,12 @@ pub const CHIME_CONTENT_TYPE: &str = "application/json";
 pub const GOOGLE_CHAT_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 pub const SLACK_CONTENT_TYPE: &str = "application/json";
 
-/// The query parameter Google Chat reads a thread key from.
-pub const GOOGLE_CHAT_THREAD_KEY_PARAM: &str = "threadKey";
+/// Google Chat's URL parameter that says what a message with a thread key does: reply in that
+/// thread, or start it.
+pub const GOOGLE_CHAT_REPLY_OPTION_PARAM: &str = "messageReplyOption";
+pub const GOOGLE_CHAT_REPLY_OPTION: &str = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD";
+/// The longest thread key rendered; a longer one fails the attempt.
+pub const MAX_THREAD_KEY_BYTES: usize = 1024;
 
 const GOOGLE_ERROR_MAX_CHARS: usize = 200;
 
@@ -48,9 +54,59 @@ pub fn chime_body(text: &str) -> (String, bool) {
     json_body("Content", text, Limit::BodyBytes(CHIME_MAX_BODY_BYTES))
 }
 
-/// `{"text": text}` for Google Chat, and whether the text was truncated.
-pub fn google_chat_body(text: &str) -> (String, bool) {
-    json_body("text", text, Limit::BodyBytes(GOOGLE_CHAT_MAX_BODY_BYTES))
+/// `{"text": text}` for Google Chat, with `"thread": {"threadKey": key}` when there is a key
+/// (Google reads the key from the body) and `"cardsV2": cards` when there are cards, and whether
+/// the text was truncated. Without text (a message of cards only) there is no `text` member.
+/// Cards are never cut: cards that leave no room fail as [`TooLarge`].
+pub fn google_chat_body(
+    text: Option<&str>,
+    thread_key: Option<&str>,
+    cards: Option<Value>,
+) -> Result<(String, bool), TooLarge> {
+    let mut extra = serde_json::Map::new();
+    if let Some(key) = thread_key {
+        extra.insert("thread".to_owned(), serde_json::json!({ "threadKey": key }));
+    }
+    if let Some(cards) = cards {
+        extra.insert("cardsV2".to_owned(), cards);
+    }
+    let too_large = TooLarge { part: Part::Body, limit: GOOGLE_CHAT_MAX_BODY_BYTES };
+    match text {
+        Some(text) => {
+            if body("text", "", extra.clone()).len() > GOOGLE_CHAT_MAX_BODY_BYTES {
+                return Err(too_large);
+            }
+            Ok(json_body_with("text", text, Limit::BodyBytes(GOOGLE_CHAT_MAX_BODY_BYTES), extra))
+        }
+        None => {
+            let body = Value::Object(extra).to_string();
+            if body.len() > GOOGLE_CHAT_MAX_BODY_BYTES {
+                return Err(too_large);
+            }
+            Ok((body, false))
+        }
+    }
+}
+
+/// The size limit of each chat format's body.
+pub fn limit_of(format: super::Format) -> Limit {
+    match format {
+        super::Format::Chime => Limit::BodyBytes(CHIME_MAX_BODY_BYTES),
+        super::Format::Slack => Limit::TextChars(SLACK_MAX_TEXT_CHARS),
+        _ => Limit::BodyBytes(GOOGLE_CHAT_MAX_BODY_BYTES),
+    }
+}
+
+/// How many bytes of message text are worth rendering under `limit`: any text longer than this
+/// is cut by [`json_body`] anyway, so rendering stops here (a template of 700 × `{{payload}}`
+/// is never rendered whole).
+pub fn text_cap(limit: Limit) -> usize {
+    match limit {
+        // Each character takes at least its UTF-8 bytes in the body.
+        Limit::BodyBytes(max) => max + 4,
+        // A character is at most 4 bytes.
+        Limit::TextChars(max) => (max + 1) * 4,
+    }
 }
 
 /// `{"text": text}` for Slack, and whether the text was truncated.
@@ -60,14 +116,19 @@ pub fn slack_body(text: &str) -> (String, bool) {
 
 /// `{field: text}` as compact JSON within `limit`, and whether the text was truncated.
 pub fn json_body(field: &str, text: &str, limit: Limit) -> (String, bool) {
+    json_body_with(field, text, limit, serde_json::Map::new())
+}
+
+/// [`json_body`] with more members beside the text, counted in the limit.
+fn json_body_with(field: &str, text: &str, limit: Limit, extra: serde_json::Map<String, Value>) -> (String, bool) {
     let (text, truncated) = match limit {
         Limit::BodyBytes(max) => {
-            let overhead = body(field, "").len();
+            let overhead = body(field, "", extra.clone()).len();
             truncate(text, max.saturating_sub(overhead), json_escaped_len)
         }
         Limit::TextChars(max) => truncate(text, max, |_| 1),
     };
-    (body(field, &text), truncated)
+    (body(field, &text, extra), truncated)
 }
 
 /// `text` cut so that the sum of `cost` over its characters is at most `budget`, with `…` (its
@@ -119,8 +180,7 @@ pub fn google_error_message(body: &[u8]) -> Option<String> {
     Some(if message.is_empty() { head } else { format!("{head}: {message}") })
 }
 
-fn body(field: &str, text: &str) -> String {
-    let mut object = serde_json::Map::new();
+fn body(field: &str, text: &str, mut object: serde_json::Map<String, Value>) -> String {
     object.insert(field.to_owned(), Value::String(text.to_owned()));
     Value::Object(object).to_string()
 }
@@ -212,11 +272,53 @@ mod tests {
 
     #[test]
     fn google_chat_limits_body_bytes() {
-        let (body, truncated) = google_chat_body(&"🎉".repeat(10_000));
+        let (body, truncated) = google_chat_body(Some(&"🎉".repeat(10_000)), None, None).unwrap();
         assert!(truncated);
         assert!(body.len() <= GOOGLE_CHAT_MAX_BODY_BYTES);
         assert!(content(&body, "text").ends_with("🎉…"));
-        assert_eq!(google_chat_body("*bold* <users/all>"), (r#"{"text":"*bold* <users/all>"}"#.to_owned(), false));
+        assert_eq!(
+            google_chat_body(Some("*bold* <users/all>"), None, None),
+            Ok((r#"{"text":"*bold* <users/all>"}"#.to_owned(), false))
+        );
+    }
+
+    #[test]
+    fn google_chat_puts_the_thread_key_in_the_body_within_the_limit() {
+        let (body, truncated) = google_chat_body(Some("hi"), Some("order-1"), None).unwrap();
+        assert!(!truncated);
+        assert_eq!(body, r#"{"text":"hi","thread":{"threadKey":"order-1"}}"#);
+        let (body, truncated) = google_chat_body(Some(&"x".repeat(40_000)), Some(&"k".repeat(1000)), None).unwrap();
+        assert!(truncated);
+        assert!(body.len() <= GOOGLE_CHAT_MAX_BODY_BYTES, "{}", body.len());
+        let value: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(value["thread"]["threadKey"], "k".repeat(1000));
+    }
+
+    #[test]
+    fn google_chat_cards_sit_beside_the_text_or_alone_and_are_never_cut() {
+        let cards = serde_json::json!([{"cardId": "c1", "card": {"header": {"title": "Order 7"}}}]);
+        let (body, _) = google_chat_body(None, Some("k"), Some(cards.clone())).unwrap();
+        assert_eq!(
+            body,
+            r#"{"cardsV2":[{"card":{"header":{"title":"Order 7"}},"cardId":"c1"}],"thread":{"threadKey":"k"}}"#
+        );
+        let (body, truncated) = google_chat_body(Some(&"x".repeat(40_000)), None, Some(cards)).unwrap();
+        assert!(truncated);
+        assert!(body.len() <= GOOGLE_CHAT_MAX_BODY_BYTES);
+        let huge = serde_json::json!([{"cardId": "x".repeat(GOOGLE_CHAT_MAX_BODY_BYTES)}]);
+        assert!(google_chat_body(Some("hi"), None, Some(huge.clone())).is_err());
+        assert!(google_chat_body(None, None, Some(huge)).is_err());
+    }
+
+    #[test]
+    fn text_longer_than_the_cap_is_always_cut() {
+        for limit in [Limit::BodyBytes(CHIME_MAX_BODY_BYTES), Limit::TextChars(SLACK_MAX_TEXT_CHARS)] {
+            let mut at_cap = String::new();
+            while at_cap.len() + 4 <= text_cap(limit) {
+                at_cap.push('日');
+            }
+            assert!(json_body("t", &at_cap, limit).1, "{limit:?}");
+        }
     }
 
     #[test]

@@ -16,9 +16,10 @@
 //! A lone `}}` in literal text is literal; there is no escape for a literal `{{`.
 //!
 //! Parsing ([`Template::parse`]) is separate from rendering, so a bad template is refused when an
-//! endpoint is saved ([`TemplateError`] says what and where); rendering never fails. The
-//! [`Escape`] mode applies to the values put into placeholders, never to the literal text, which
-//! the endpoint's owner wrote for that target.
+//! endpoint is saved ([`TemplateError`] says what and where); rendering fails only when its
+//! output would pass the bound of the [`Bounded`] buffer it writes into. The [`Escape`] mode
+//! applies to the values put into placeholders, never to the literal text, which the endpoint's
+//! owner wrote for that target.
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::EventContext;
+use super::bounded::{Bounded, Part as BoundPart, TooLarge};
 
 /// Longest template accepted, in bytes.
 pub const MAX_TEMPLATE_LEN: usize = 8192;
@@ -107,22 +109,45 @@ impl Template {
         &self.source
     }
 
-    /// The text with every placeholder filled in, each value escaped by `escape`.
-    pub fn render(&self, event: &EventContext<'_>, escape: Escape) -> String {
-        let mut out = String::with_capacity(self.source.len());
+    /// Writes the text with every placeholder filled in, each value escaped by `escape`, into
+    /// `out`, which stops it at its bound (a template such as 700 × `{{payload}}` must not be
+    /// rendered whole first).
+    pub fn render_into(&self, out: &mut Bounded, event: &EventContext<'_>, escape: Escape) -> Result<(), TooLarge> {
         for part in &self.parts {
             match part {
-                Part::Literal(text) => out.push_str(text),
-                Part::EventId => push_escaped(&mut out, event.id, escape),
-                Part::EventType => push_escaped(&mut out, event.event_type, escape),
+                Part::Literal(text) => out.push_str(text)?,
+                Part::EventId => push_escaped(out, event.id, escape)?,
+                Part::EventType => push_escaped(out, event.event_type, escape)?,
                 Part::Payload(path) => match lookup(event.payload, path) {
                     None => {}
-                    Some(Value::String(s)) => push_escaped(&mut out, s, escape),
-                    Some(other) => push_escaped(&mut out, &other.to_string(), escape),
+                    Some(Value::String(s)) => push_escaped(out, s, escape)?,
+                    Some(other) if escape == Escape::None => out.push_json(other)?,
+                    Some(other) => {
+                        // Escaping needs the JSON text; bound it by what is left first.
+                        let mut json = Bounded::strict(out.part(), out.room());
+                        json.push_json(other)?;
+                        push_escaped(out, json.as_str(), escape)?;
+                    }
                 },
             }
+            if out.was_cut() {
+                break;
+            }
         }
-        out
+        Ok(())
+    }
+
+    /// The text with every placeholder filled in, at most `limit` bytes.
+    pub fn render(
+        &self,
+        event: &EventContext<'_>,
+        escape: Escape,
+        part: BoundPart,
+        limit: usize,
+    ) -> Result<String, TooLarge> {
+        let mut out = Bounded::strict(part, limit);
+        self.render_into(&mut out, event, escape)?;
+        Ok(out.into_string())
     }
 }
 
@@ -199,22 +224,23 @@ fn lookup<'v>(root: &'v Value, path: &[Segment]) -> Option<&'v Value> {
     })
 }
 
-fn push_escaped(out: &mut String, value: &str, escape: Escape) {
+fn push_escaped(out: &mut Bounded, value: &str, escape: Escape) -> Result<(), TooLarge> {
     match escape {
         Escape::None => out.push_str(value),
         Escape::JsonString => {
             let quoted = Value::String(value.to_owned()).to_string();
-            out.push_str(&quoted[1..quoted.len() - 1]);
+            out.push_str(&quoted[1..quoted.len() - 1])
         }
         Escape::Xml => super::xml::push_text(out, value),
         Escape::Url => {
             for byte in value.bytes() {
                 if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-                    out.push(char::from(byte));
+                    out.push(char::from(byte))?;
                 } else {
-                    out.push_str(&format!("%{byte:02X}"));
+                    out.push_str(&format!("%{byte:02X}"))?;
                 }
             }
+            Ok(())
         }
     }
 }
@@ -254,8 +280,9 @@ mod tests {
 
     fn render(source: &str, payload: &Value, escape: Escape) -> String {
         let raw = payload.to_string();
-        let event = EventContext { id: "evt_01ABC", event_type: "order.created", payload, raw_payload: &raw };
-        Template::parse(source).unwrap().render(&event, escape)
+        let event =
+            EventContext { id: "evt_01ABC", event_type: "order.created", payload, raw_payload: &raw, timestamp: "" };
+        Template::parse(source).unwrap().render(&event, escape, BoundPart::Body, 1 << 20).unwrap()
     }
 
     fn parse_error(source: &str) -> String {

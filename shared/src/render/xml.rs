@@ -22,16 +22,25 @@
 
 use serde_json::Value;
 
+use super::bounded::{Bounded, MAX_BODY_BYTES, Part, TooLarge};
+
 pub const CONTENT_TYPE: &str = "application/xml; charset=utf-8";
 
 const DECLARATION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 const NESTED_ITEM: &str = "item";
 
-/// The XML document for a payload, rooted at an element named after the event type.
-pub fn to_xml(event_type: &str, payload: &Value) -> String {
-    let mut out = String::from(DECLARATION);
-    write_element(&mut out, &xml_name(event_type), payload);
-    out
+/// The XML document for a payload, rooted at an element named after the event type, written
+/// into `out` (which stops it at its bound).
+pub fn write_xml(out: &mut Bounded, event_type: &str, payload: &Value) -> Result<(), TooLarge> {
+    out.push_str(DECLARATION)?;
+    write_element(out, &xml_name(event_type), payload)
+}
+
+/// The XML document for a payload, at most [`MAX_BODY_BYTES`] bytes.
+pub fn to_xml(event_type: &str, payload: &Value) -> Result<String, TooLarge> {
+    let mut out = Bounded::strict(Part::Body, MAX_BODY_BYTES);
+    write_xml(&mut out, event_type, payload)?;
+    Ok(out.into_string())
 }
 
 /// `name` made a valid XML 1.0 element name (see the module documentation).
@@ -45,55 +54,60 @@ pub fn xml_name(name: &str) -> String {
 }
 
 /// Appends `text` escaped for XML character data or an attribute value.
-pub(crate) fn push_text(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' | '\n' => out.push(c),
-            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
+pub(crate) fn push_text(out: &mut Bounded, text: &str) -> Result<(), TooLarge> {
+    // Runs of characters that need no escaping are copied in one write.
+    let mut plain = 0;
+    for (at, c) in text.char_indices() {
+        let escaped = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&apos;",
+            '\r' => "&#13;",
+            '\t' | '\n' => continue,
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => "\u{FFFD}",
+            _ => continue,
+        };
+        out.push_str(&text[plain..at])?;
+        out.push_str(escaped)?;
+        plain = at + c.len_utf8();
     }
+    out.push_str(&text[plain..])
 }
 
 /// An object member: an array is spread into repeated elements, anything else is one element.
-fn write_member(out: &mut String, name: &str, value: &Value) {
+fn write_member(out: &mut Bounded, name: &str, value: &Value) -> Result<(), TooLarge> {
     match value {
-        Value::Array(items) => items.iter().for_each(|item| write_element(out, name, item)),
+        Value::Array(items) => items.iter().try_for_each(|item| write_element(out, name, item)),
         other => write_element(out, name, other),
     }
 }
 
-fn write_element(out: &mut String, name: &str, value: &Value) {
+fn write_element(out: &mut Bounded, name: &str, value: &Value) -> Result<(), TooLarge> {
     if value.is_null() {
-        out.push('<');
-        out.push_str(name);
-        out.push_str("/>");
-        return;
+        out.push('<')?;
+        out.push_str(name)?;
+        return out.push_str("/>");
     }
-    out.push('<');
-    out.push_str(name);
-    out.push('>');
+    out.push('<')?;
+    out.push_str(name)?;
+    out.push('>')?;
     match value {
         Value::Null => {}
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => push_text(out, s),
-        Value::Array(_) => write_member(out, NESTED_ITEM, value),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" })?,
+        Value::Number(n) => out.push_str(&n.to_string())?,
+        Value::String(s) => push_text(out, s)?,
+        Value::Array(_) => write_member(out, NESTED_ITEM, value)?,
         Value::Object(members) => {
             for (key, member) in members {
-                write_member(out, &xml_name(key), member);
+                write_member(out, &xml_name(key), member)?;
             }
         }
     }
-    out.push_str("</");
-    out.push_str(name);
-    out.push('>');
+    out.push_str("</")?;
+    out.push_str(name)?;
+    out.push('>')
 }
 
 fn is_name_start_char(c: char) -> bool {
@@ -141,14 +155,14 @@ mod tests {
             "<tags>x</tags><tags>y</tags>",
             "</order.created>"
         );
-        assert_eq!(to_xml("order.created", &payload), expected);
+        assert_eq!(to_xml("order.created", &payload).unwrap(), expected);
     }
 
     #[test]
     fn nested_arrays_use_item_elements() {
         let payload = json!({"grid": [[1, 2], [], [[3]]]});
         assert_eq!(
-            to_xml("t", &payload),
+            to_xml("t", &payload).unwrap(),
             concat!(
                 r#"<?xml version="1.0" encoding="UTF-8"?>"#,
                 "<t><grid><item>1</item><item>2</item></grid><grid></grid><grid><item><item>3</item></item></grid></t>"
@@ -159,7 +173,7 @@ mod tests {
     #[test]
     fn empty_objects_and_strings_are_open_close_pairs() {
         let payload = json!({"o": {}, "s": ""});
-        assert_eq!(to_xml("t", &payload), r#"<?xml version="1.0" encoding="UTF-8"?><t><o></o><s></s></t>"#);
+        assert_eq!(to_xml("t", &payload).unwrap(), r#"<?xml version="1.0" encoding="UTF-8"?><t><o></o><s></s></t>"#);
     }
 
     #[test]
@@ -178,7 +192,7 @@ mod tests {
         assert_eq!(xml_name("a\u{2014}b"), "a_b");
         let payload = json!({"1st": 1, "a b": 2, "x:y": 3});
         assert_eq!(
-            to_xml("user/signed up", &payload),
+            to_xml("user/signed up", &payload).unwrap(),
             r#"<?xml version="1.0" encoding="UTF-8"?><user_signed_up><_1st>1</_1st><a_b>2</a_b><x_y>3</x_y></user_signed_up>"#
         );
     }
@@ -187,14 +201,14 @@ mod tests {
     fn control_characters_are_replaced_and_cr_kept() {
         let payload = json!({"t": "a\u{0}b\tc\r\nd\u{FFFF}"});
         assert_eq!(
-            to_xml("t", &payload),
+            to_xml("t", &payload).unwrap(),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><t><t>a\u{FFFD}b\tc&#13;\nd\u{FFFD}</t></t>"
         );
     }
 
     #[test]
     fn a_non_object_payload_is_the_root_text() {
-        assert_eq!(to_xml("t", &json!("x<y")), r#"<?xml version="1.0" encoding="UTF-8"?><t>x&lt;y</t>"#);
-        assert_eq!(to_xml("t", &json!([1])), r#"<?xml version="1.0" encoding="UTF-8"?><t><item>1</item></t>"#);
+        assert_eq!(to_xml("t", &json!("x<y")).unwrap(), r#"<?xml version="1.0" encoding="UTF-8"?><t>x&lt;y</t>"#);
+        assert_eq!(to_xml("t", &json!([1])).unwrap(), r#"<?xml version="1.0" encoding="UTF-8"?><t><item>1</item></t>"#);
     }
 }
