@@ -182,7 +182,7 @@ fn schemas() -> Value {
         "timeout_ms": {"type": "integer", "minimum": 1000, "maximum": 30000},
         "rate_limit_per_second": {"type": "integer", "minimum": 1},
         "rate_limit_key": string,
-        "disable_after_hours": {"type": "integer"},
+        "disable_after_hours": {"type": ["integer", "null"], "minimum": 1, "maximum": 720},
         "format": {"enum": ["json", "xml", "form", "chime", "google_chat", "slack"]},
         "template": string,
         "query": {"type": "object", "additionalProperties": string},

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest};
+use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest, event_fingerprint};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::queue::DeliveryJob;
 use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas};
@@ -77,7 +77,8 @@ async fn take_quota(state: &AppState, tenant: &TenantId, quotas: &Quotas) -> Res
 }
 
 /// Publishes an event at most once per idempotency key. A request that finds the key taken
-/// answers with the first event; if that request died half-way, this one finishes its work.
+/// answers with the first event (409 `idempotency_key_reused` if it names another type or
+/// payload); if that request died half-way, this one finishes its work.
 async fn publish_once(
     state: &AppState,
     tenant: &TenantId,
@@ -86,14 +87,25 @@ async fn publish_once(
     new: NewEvent,
 ) -> Result<Accepted, ApiError> {
     let id = EventId::generate();
-    let (id, resume) = match state.store.claim_idempotency_key(tenant, key, &id).await? {
+    let fingerprint = event_fingerprint(&new.event_type, &new.payload);
+    let claim = state.store.claim_idempotency_key(tenant, key, &id, &fingerprint).await?;
+    if let IdempotencyClaim::Taken { fingerprint: Some(first), .. } = &claim
+        && *first != fingerprint
+    {
+        // As Stripe does: a key names one request, so another event under it is a client bug.
+        return Err(ApiError::Conflict {
+            code: "idempotency_key_reused",
+            message: "this idempotency key was used for an event with another type or payload".into(),
+        });
+    }
+    let (id, resume) = match claim {
         IdempotencyClaim::Claimed => (id, false),
         IdempotencyClaim::Taken { event_id, state: ClaimState::Enqueued, .. } => {
             let event = state.store.get_event(tenant, &event_id).await?;
             let deliveries = event.map_or(0, |e| e.endpoint_ids.len());
             return Ok(Accepted { id: event_id, deliveries });
         }
-        IdempotencyClaim::Taken { event_id, state: claim, age }
+        IdempotencyClaim::Taken { event_id, state: claim, age, .. }
             if claim == ClaimState::Interrupted || age >= ABANDONED_CLAIM_AFTER =>
         {
             (event_id, true)

@@ -13,7 +13,7 @@ pub use endpoint::{
     CHAT_RATE_LIMIT_PER_SECOND, DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, NewEndpoint,
     NewEndpointRequest, Presentation, PreviousSecret, RateLimit, UrlRules,
 };
-pub use event::{Event, NewEvent, NewEventRequest};
+pub use event::{Event, NewEvent, NewEventRequest, event_fingerprint};
 pub use event_type::{EventType, EventTypePattern};
 pub use options::{
     CustomHeader, CustomHeaderRequest, DeliveryOptions, DeliveryOptionsRequest, EndpointAuth, HeadersRequest,
