@@ -322,3 +322,199 @@ async fn a_deployment_may_allow_plain_http_but_never_sends_secrets_over_it() {
     assert_eq!((got.method.as_str(), got.header("token")), ("PUT", ""));
     assert_eq!(hookline.delivery(&tenant, &event).await["status"], "delivered");
 }
+
+/// Zendesk's test panel: the user picks the event and edits the request's body, query
+/// parameters and headers for one test; what the panel refuses, the endpoint refuses too.
+#[tokio::test]
+async fn a_test_send_takes_an_edited_body_query_and_headers() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("support").await;
+    let receiver = Receiver::start().await;
+    let endpoint = hookline
+        .create_endpoint(
+            &tenant,
+            json!({"url": receiver.url, "event_types": ["ticket.created"], "query": {"source": "hookline"},
+                   "headers": {"X-Team": "core"}}),
+        )
+        .await;
+    let path = format!("/v1/endpoints/{}/test", id(&endpoint));
+    let payload = r#"{"ticket": {"id": 7, "subject": "Printer on fire"}}"#;
+    let body = format!(
+        r#"{{"event_type": "ticket.created", "payload": {payload}, "query": {{"ticket": "{{{{payload.ticket.id}}}}"}},
+            "headers": [{{"name": "X-Trace", "value": "t-1"}}]}}"#
+    );
+    let (status, report) = hookline.call("POST", &path, Some(&tenant.key), Some(&body)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["succeeded"], true);
+    assert_eq!(receiver.count(), 1);
+    let got = &receiver.received()[0];
+    assert_eq!(std::str::from_utf8(&got.body).unwrap(), payload, "the edited body, byte for byte");
+    assert_eq!(got.uri.query(), Some("ticket=7"), "the edited query replaces the endpoint's");
+    assert_eq!((got.header("x-trace"), got.header("x-team")), ("t-1", ""));
+    // The endpoint itself is unchanged.
+    let shown = hookline.endpoint(&tenant, &id(&endpoint)).await;
+    assert_eq!(
+        (shown["headers"][0]["name"].as_str(), shown["query"]["source"].as_str()),
+        (Some("X-Team"), Some("hookline"))
+    );
+
+    for (edit, field) in [
+        (json!({"headers": {"X-Zendesk-Account": "1"}}), "headers[0].name"),
+        (json!({"headers": {"X-A": "line\nbreak"}}), "headers[0].value"),
+        (json!({"query": {"bad": "{{payload"}}), "query.bad"),
+        (json!({"payload": [1, 2]}), "payload"),
+    ] {
+        let (status, body) = hookline.post(&path, &tenant.key, edit.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{edit}: {body}");
+        assert_eq!(fields(&body), [field], "{edit}");
+    }
+    assert_eq!(receiver.count(), 1, "a refused test sends nothing");
+}
+
+const ORDER_SCHEMA: &str = r##"{
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["id", "items"],
+    "properties": {
+        "id": {"type": "integer"},
+        "items": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/item"}}
+    },
+    "$defs": {"item": {"type": "object", "required": ["sku"], "properties": {"sku": {"type": "string"}}}}
+}"##;
+
+#[tokio::test]
+async fn event_types_can_be_changed_and_removed_and_carry_a_schema() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let body = format!(r#"{{"name": "order.created", "description": "An order", "schema": {ORDER_SCHEMA}}}"#);
+    let (status, created) = hookline.call("POST", "/v1/event-types", Some(&tenant.key), Some(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let schema: Value = serde_json::from_str(ORDER_SCHEMA).unwrap();
+    let (_, shown) = hookline.get("/v1/event-types/order.created", &tenant.key).await;
+    assert_eq!(shown["schema"], schema, "the schema is served with the type");
+
+    // Schemas that are not self-contained 2020-12 schemas, and examples that break the schema.
+    for (bad, field) in [
+        (json!({"name": "a.b", "schema": {"type": "nonsense"}}), "schema"),
+        (json!({"name": "a.b", "schema": {"$ref": "https://example.com/order.json"}}), "schema"),
+        (json!({"name": "a.b", "schema": {"$schema": "http://json-schema.org/draft-07/schema#"}}), "schema"),
+        (json!({"name": "a.b", "schema": schema.clone(), "example": {"id": 1, "items": [{}]}}), "example/items/0"),
+    ] {
+        let (status, body) = hookline.post("/v1/event-types", &tenant.key, bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(fields(&body), [field], "{bad}");
+    }
+
+    let (status, patched) = hookline
+        .patch(
+            "/v1/event-types/order.created",
+            &tenant.key,
+            json!({"description": "A new order", "example": {"id": 1, "items": [{"sku": "a"}]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!((patched["description"].as_str(), &patched["schema"]), (Some("A new order"), &schema));
+    let (status, patched) = hookline.patch("/v1/event-types/order.created", &tenant.key, json!({"schema": null})).await;
+    assert_eq!((status, &patched["schema"]), (StatusCode::OK, &Value::Null), "{patched}");
+    let (status, body) =
+        hookline.patch("/v1/event-types/order.created", &tenant.key, json!({"name": "order.renamed"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(hookline.patch("/v1/event-types/order.nope", &tenant.key, json!({})).await.0, StatusCode::NOT_FOUND);
+
+    assert_eq!(hookline.delete("/v1/event-types/order.created", &tenant.key).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(hookline.get("/v1/event-types/order.created", &tenant.key).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(hookline.delete("/v1/event-types/order.created", &tenant.key).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn ingest_refuses_a_payload_that_breaks_its_types_schema_and_names_the_paths() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let body = format!(r#"{{"name": "order.created", "schema": {ORDER_SCHEMA}}}"#);
+    assert_eq!(hookline.call("POST", "/v1/event-types", Some(&tenant.key), Some(&body)).await.0, StatusCode::CREATED);
+    assert_eq!(
+        hookline.post("/v1/event-types", &tenant.key, json!({"name": "order.noted"})).await.0,
+        StatusCode::CREATED
+    );
+    let receiver = Receiver::start().await;
+    hookline.create_endpoint(&tenant, json!({"url": receiver.url, "event_types": ["order.*"]})).await;
+
+    let bad = json!({"event_type": "order.created", "payload": {"id": "seven", "items": [{"sku": "a"}, {"sku": 3}]}});
+    let (status, refused) = hookline.post("/v1/events", &tenant.key, bad.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let mut failing = fields(&refused);
+    failing.sort();
+    assert_eq!(failing, ["payload/id", "payload/items/1/sku"]);
+    let (status, refused) =
+        hookline.post("/v1/events", &tenant.key, json!({"event_type": "order.created", "payload": {}})).await;
+    // Both required properties are missing, each reported at the payload itself.
+    assert_eq!((status, fields(&refused)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["payload".to_owned(); 2]));
+
+    let good = json!({"id": 7, "items": [{"sku": "a"}]});
+    hookline.publish(&tenant, json!({"event_type": "order.created", "payload": good})).await;
+    // A type without a schema takes any object.
+    hookline.publish(&tenant, json!({"event_type": "order.noted", "payload": {"anything": true}})).await;
+    hookline.deliver_until(|| async { receiver.count() == 2 }).await;
+    let typed: Vec<Value> = receiver
+        .received()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .filter(|body| body.get("items").is_some())
+        .collect();
+    assert_eq!(typed, [good], "only the payload that matches its schema was delivered");
+
+    // Without the schema, the same payload goes.
+    hookline.patch("/v1/event-types/order.created", &tenant.key, json!({"schema": null})).await;
+    hookline.publish(&tenant, bad).await;
+}
+
+/// Issue 11 finding 14: the catalogue is paginated and examples are capped, so a listing fits
+/// a Lambda response (6 MB) however many types a tenant registers.
+#[tokio::test]
+async fn the_event_type_listing_is_paginated_and_examples_are_capped() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    for name in ["a.one", "b.two", "c.three"] {
+        let (status, body) =
+            hookline.post("/v1/event-types", &tenant.key, json!({"name": name, "example": {"n": name}})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, first) = hookline.get("/v1/event-types?limit=2", &tenant.key).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let names = |page: &Value| -> Vec<String> {
+        page["data"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(names(&first), ["a.one", "b.two"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = hookline.get(&format!("/v1/event-types?limit=2&cursor={cursor}"), &tenant.key).await;
+    assert_eq!(names(&second), ["c.three"]);
+    assert_eq!(second["next_cursor"], Value::Null);
+    assert_eq!(hookline.get("/v1/event-types?limit=101", &tenant.key).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let big = json!({"name": "d.four", "example": {"blob": "x".repeat(16 * 1024)}});
+    let (status, body) = hookline.post("/v1/event-types", &tenant.key, big).await;
+    assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["example".to_owned()]), "{body}");
+}
+
+/// Each registered type is a webhook in the tenant's OpenAPI document, with its schema.
+#[tokio::test]
+async fn the_tenants_openapi_document_lists_its_event_types_as_webhooks() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let body = format!(r#"{{"name": "order.created", "description": "An order", "schema": {ORDER_SCHEMA}}}"#);
+    assert_eq!(hookline.call("POST", "/v1/event-types", Some(&tenant.key), Some(&body)).await.0, StatusCode::CREATED);
+    assert_eq!(
+        hookline.post("/v1/event-types", &tenant.key, json!({"name": "order.noted"})).await.0,
+        StatusCode::CREATED
+    );
+    let (status, document) = hookline.get("/v1/openapi.json", &tenant.key).await;
+    assert_eq!(status, StatusCode::OK, "{document}");
+    assert_eq!(document["openapi"], "3.1.0");
+    let webhooks = document["webhooks"].as_object().unwrap();
+    assert_eq!(webhooks.keys().collect::<Vec<_>>(), ["order.created", "order.noted"]);
+    let schema = &webhooks["order.created"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(schema["required"], json!(["id", "items"]));
+    assert_eq!(schema["$id"], "urn:hookline:event-type:order.created", "its own `#/$defs` resolve inside it");
+    assert_eq!(webhooks["order.created"]["post"]["description"], "An order");
+    assert_eq!(hookline.call("GET", "/v1/openapi.json", None, None).await.0, StatusCode::UNAUTHORIZED);
+}

@@ -3,6 +3,9 @@
 //! route cannot be added or removed without the document following.
 
 use axum::Json;
+use axum::extract::State;
+use hookline_shared::store::EventTypeDefinition;
+use hookline_shared::web::{ApiError, AppState, TenantAuth};
 use serde_json::{Map, Value, json};
 
 #[derive(Clone, Copy)]
@@ -81,8 +84,27 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Moved"),
     ),
     op("post", "/v1/event-types", "Register an event type", ApiKey, Some("NewEventType"), 201, Some("EventType")),
-    op("get", "/v1/event-types", "List event types", ApiKey, None, 200, Some("EventTypeList")),
-    op("get", "/v1/event-types/{name}", "Get an event type", ApiKey, None, 200, Some("EventType")),
+    op("get", "/v1/event-types", "List event types (limit, cursor)", ApiKey, None, 200, Some("EventTypePage")),
+    op("get", "/v1/event-types/{name}", "Get an event type with its schema", ApiKey, None, 200, Some("EventType")),
+    op(
+        "patch",
+        "/v1/event-types/{name}",
+        "Change an event type's description, example or schema",
+        ApiKey,
+        Some("EventTypePatch"),
+        200,
+        Some("EventType"),
+    ),
+    op("delete", "/v1/event-types/{name}", "Remove an event type from the catalogue", ApiKey, None, 204, None),
+    op(
+        "get",
+        "/v1/openapi.json",
+        "This document with the tenant's event types under `webhooks`",
+        ApiKey,
+        None,
+        200,
+        None,
+    ),
     op("post", "/v1/endpoints", "Create an endpoint", ApiKey, Some("NewEndpoint"), 201, Some("CreatedEndpoint")),
     op("get", "/v1/endpoints", "List endpoints", ApiKey, None, 200, Some("EndpointPage")),
     op("get", "/v1/endpoints/{id}", "Get an endpoint", ApiKey, None, 200, Some("Endpoint")),
@@ -228,9 +250,13 @@ fn schemas() -> Value {
         "RotatedKey": obj(json!({"id": string, "api_key": string, "previous_key_expires_at": string}), &["api_key"]),
         "Moved": obj(json!({"moved": {"type": "integer"}, "skipped": {"type": "integer"}, "empty": {"type": "boolean"}}), &["moved"]),
         "Resent": obj(json!({"event_id": string, "endpoint_id": string, "attempt": {"type": "integer"}}), &["event_id", "endpoint_id", "attempt"]),
-        "NewEventType": obj(json!({"name": string, "description": string, "example": {"type": "object"}}), &["name"]),
-        "EventType": obj(json!({"name": string, "description": string, "example": {"type": "object"}}), &["name"]),
-        "EventTypeList": list("EventType"),
+        "NewEventType": obj(json!({"name": string, "description": {"type": "string", "maxLength": 1000},
+            "example": {"type": "object", "description": "at most 16 KB"},
+            "schema": {"type": "object", "description": "a JSON Schema 2020-12 for the payload, at most 32 KB, self-contained"}}), &["name"]),
+        "EventType": obj(json!({"name": string, "description": string, "example": {"type": ["object", "null"]},
+            "schema": {"type": ["object", "null"]}, "created_at": {"type": "string", "format": "date-time"}}), &["name"]),
+        "EventTypePatch": obj(json!({"description": string, "example": {"type": ["object", "null"]}, "schema": {"type": ["object", "null"]}}), &[]),
+        "EventTypePage": page("EventType"),
         "NewEndpoint": {"type": "object", "properties": endpoint_fields, "required": ["url"]},
         "EndpointPatch": {"type": "object", "properties": patch},
         "Endpoint": {"type": "object", "properties": endpoint},
@@ -297,6 +323,14 @@ pub fn document() -> Value {
             "description": "Webhook delivery: publish events, manage endpoints, read the delivery log. Every error is {\"code\", \"message\"}.",
         },
         "paths": paths,
+        "webhooks": {
+            "event": {"post": {
+                "summary": "An event, as delivered to an endpoint",
+                "description": "Each tenant registers its own event types; GET /v1/openapi.json lists them here, each with its payload schema.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"2XX": {"description": "Delivered"}},
+            }},
+        },
         "components": {
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant's API key (hk_…)"},
@@ -309,4 +343,69 @@ pub fn document() -> Value {
 
 pub async fn serve() -> Json<Value> {
     Json(document())
+}
+
+/// How many bytes of schemas and examples the tenant's document inlines; past it, a type's
+/// schema is a reference to `GET /v1/event-types/{name}` (whose `schema` field holds it), so
+/// the document always fits a Lambda response (6 MB) whatever the catalogue's size.
+const INLINE_BUDGET: usize = 4 * 1024 * 1024;
+
+/// `GET /v1/openapi.json`: [`document`] with the tenant's catalogue under `webhooks`, one entry
+/// per registered type with its payload schema and example. A static document cannot know a
+/// tenant's types, hence this per-tenant one (read page by page, so memory stays bounded).
+pub async fn serve_tenant(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+) -> Result<Json<Value>, ApiError> {
+    let mut webhooks = Map::new();
+    let mut budget = INLINE_BUDGET;
+    let mut cursor = None;
+    loop {
+        let page =
+            state.store.list_event_types(&tenant, hookline_shared::store::MAX_PAGE_SIZE, cursor.as_ref()).await?;
+        for definition in &page.items {
+            webhooks.insert(definition.name.to_string(), webhook(definition, &mut budget));
+        }
+        match page.next_cursor.map(|c| hookline_shared::store::Cursor::parse(&c)) {
+            Some(Ok(next)) => cursor = Some(next),
+            _ => break,
+        }
+    }
+    let mut document = document();
+    document["webhooks"] = Value::Object(webhooks);
+    Ok(Json(document))
+}
+
+/// One type as an OpenAPI webhook: the request Hookline sends for it.
+fn webhook(definition: &EventTypeDefinition, budget: &mut usize) -> Value {
+    let name = definition.name.as_str();
+    let parse = |raw: &Option<Box<serde_json::value::RawValue>>| {
+        raw.as_ref().and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+    };
+    let size = definition.schema.as_ref().map_or(0, |s| s.get().len())
+        + definition.example.as_ref().map_or(0, |e| e.get().len());
+    let mut content = Map::new();
+    if size <= *budget {
+        *budget -= size;
+        let mut schema = parse(&definition.schema).unwrap_or_else(|| json!({"type": "object"}));
+        // The schema's own `#/…` references must resolve inside it, not against this document.
+        if let Value::Object(fields) = &mut schema
+            && !fields.contains_key("$id")
+        {
+            fields.insert("$id".into(), json!(format!("urn:hookline:event-type:{name}")));
+        }
+        content.insert("schema".into(), schema);
+        if let Some(example) = parse(&definition.example) {
+            content.insert("example".into(), example);
+        }
+    } else {
+        content.insert("schema".into(), json!({"$ref": format!("/v1/event-types/{name}#/schema")}));
+    }
+    json!({"post": {
+        "summary": name,
+        "description": definition.description,
+        "operationId": format!("webhook_{}", name.replace(['.', '-'], "_")),
+        "requestBody": {"required": true, "content": {"application/json": content}},
+        "responses": {"2XX": {"description": "Delivered"}},
+    }})
 }

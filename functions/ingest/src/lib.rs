@@ -8,10 +8,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest, event_fingerprint};
+use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest, PayloadSchema, event_fingerprint};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::queue::DeliveryJob;
-use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas};
+use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas, StoreError};
 use hookline_shared::web::{ApiError, AppState, JsonBody, TenantAuth};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -41,6 +41,7 @@ async fn create_event(
     // is gone authenticates nobody.
     let policy = state.store.get_ingest_policy(&tenant).await?.ok_or(ApiError::Unauthorized)?;
     check_event_type(&policy, &new.event_type)?;
+    check_schema(&state, &tenant, &policy, &new).await?;
     let quotas = policy.quotas;
     let accepted = match new.idempotency_key.clone() {
         None => publish(&state, &tenant, &quotas, EventId::generate(), new).await?,
@@ -60,6 +61,28 @@ fn check_event_type(policy: &IngestPolicy, event_type: &EventType) -> Result<(),
         format!("`{event_type}` is not a registered event type; registered: {}", known.join(", ")),
     )
     .into())
+}
+
+/// A type registered with a schema takes only payloads that match it: 422 naming each failing
+/// place (`payload/items/0/sku`). Only those types cost a read of their schema.
+async fn check_schema(
+    state: &AppState,
+    tenant: &TenantId,
+    policy: &IngestPolicy,
+    new: &NewEvent,
+) -> Result<(), ApiError> {
+    if !policy.has_schema(&new.event_type) {
+        return Ok(());
+    }
+    let Some(source) = state.store.get_event_type_schema(tenant, &new.event_type).await? else {
+        return Ok(());
+    };
+    // The schema was checked when registered, so one that does not compile is a corrupt item.
+    let schema = PayloadSchema::cached(&source).map_err(|e| StoreError::Corrupt(format!("event type schema: {e}")))?;
+    let payload: serde_json::Value =
+        serde_json::from_str(new.payload.get()).map_err(|e| Invalid::one("payload", e.to_string()))?;
+    let errors = schema.check(&payload, "payload");
+    if errors.is_empty() { Ok(()) } else { Err(Invalid(errors).into()) }
 }
 
 /// Counts the event against the tenant's events-per-minute quota, or refuses it with a 429

@@ -7,6 +7,7 @@ mod event;
 mod event_type;
 mod options;
 mod retry;
+mod schema;
 
 pub use delivery::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
 pub use endpoint::{
@@ -20,6 +21,7 @@ pub use options::{
     HttpMethod, MAX_TIMEOUT_MS,
 };
 pub use retry::RetryPolicy;
+pub use schema::{MAX_SCHEMA_BYTES, PayloadSchema};
 
 use serde::Serialize;
 

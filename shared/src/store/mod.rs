@@ -3,7 +3,7 @@
 //! | item        | pk                    | sk                       |
 //! |-------------|-----------------------|--------------------------|
 //! | API key     | `KEY#<sha256 of key>` | `KEY` (`expires_at` once rotated out) |
-//! | tenant      | `TEN#<tenant>`        | `TEN` (quotas, registered type names) |
+//! | tenant      | `TEN#<tenant>`        | `TEN` (quotas, registered type names, names of those with a schema) |
 //! | tenant list entry | `TENANTS`       | `TEN#<tenant>`           |
 //! | tenant's key reference | `TEN#<tenant>` | `APIKEY#<sha256 of key>` |
 //! | event type  | `TEN#<tenant>`        | `ETYPE#<name>`           |
@@ -36,7 +36,7 @@ use time::OffsetDateTime;
 
 pub use deliveries::{DeliveryUpdate, RecordOutcome};
 pub use endpoints::HealthChange;
-pub use event_types::{EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES};
+pub use event_types::{EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES};
 pub use events::{
     ClaimState, Cursor, EXPUNGED_PAYLOAD, EventFilter, EventSummary, IdempotencyClaim, InvalidCursor, MAX_PAGE_SIZE,
     Page,
