@@ -203,7 +203,7 @@ fn schemas() -> Value {
         "metadata": {"type": "object", "additionalProperties": string},
         "timeout_ms": {"type": "integer", "minimum": 1000, "maximum": 30000},
         "rate_limit_per_second": {"type": "integer", "minimum": 1},
-        "rate_limit_key": string,
+        "rate_limit_key": {"type": "string", "description": "shares a limit; for chat formats, alone, it names the room (1/s)"},
         "disable_after_hours": {"type": ["integer", "null"], "minimum": 1, "maximum": 720},
         "format": {"enum": ["json", "xml", "form", "chime", "google_chat", "slack"]},
         "template": string,
@@ -266,7 +266,11 @@ fn schemas() -> Value {
         "RotateSecret": obj(json!({"grace_seconds": {"type": "integer", "maximum": 604800}}), &[]),
         "Recover": obj(json!({"since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}}), &["since"]),
         "Requeued": obj(json!({"requeued": {"type": "integer"}, "reenabled": {"type": "boolean"}}), &["requeued"]),
-        "TestSend": obj(json!({"event_type": string, "check_auth": {"type": "boolean"}}), &[]),
+        "TestSend": obj(json!({"event_type": string, "check_auth": {"type": "boolean"},
+            "payload": {"type": "object", "description": "sent instead of the type's example"},
+            "query": {"type": "object", "additionalProperties": string, "description": "instead of the endpoint's, this send only"},
+            "headers": {"type": "array", "maxItems": 5, "items": obj(json!({"name": string, "value": string}), &["name", "value"]),
+                "description": "instead of the endpoint's custom headers, this send only"}}), &[]),
         "TestReport": obj(json!({"event_id": string, "succeeded": {"type": "boolean"}, "response": {"type": "object"}, "auth_check": {"type": "object"}}), &[]),
         "NewEvent": obj(json!({"event_type": string, "payload": {"type": "object"}, "idempotency_key": string}), &["event_type", "payload"]),
         "Accepted": obj(json!({"id": string, "deliveries": {"type": "integer"}}), &["id", "deliveries"]),
@@ -408,4 +412,37 @@ fn webhook(definition: &EventTypeDefinition, budget: &mut usize) -> Value {
         "requestBody": {"required": true, "content": {"application/json": content}},
         "responses": {"2XX": {"description": "Delivered"}},
     }})
+}
+
+#[cfg(test)]
+mod tests {
+    use hookline_shared::domain::EventType;
+    use serde_json::value::RawValue;
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn definition(name: &str, schema: &str) -> EventTypeDefinition {
+        EventTypeDefinition {
+            name: EventType::parse(name).unwrap_or_else(|e| panic!("{e}")),
+            description: String::new(),
+            example: None,
+            schema: RawValue::from_string(schema.to_owned()).ok(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn schemas_past_the_budget_become_references_to_the_type() {
+        let schema = r#"{"type": "object", "required": ["id"]}"#;
+        let mut budget = schema.len();
+        let inlined = webhook(&definition("a.b", schema), &mut budget);
+        let content = &inlined["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(content["schema"]["required"], json!(["id"]));
+        assert_eq!(content["schema"]["$id"], "urn:hookline:event-type:a.b");
+        assert_eq!(budget, 0);
+        let referenced = webhook(&definition("c.d", schema), &mut budget);
+        let content = &referenced["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(content["schema"], json!({"$ref": "/v1/event-types/c.d#/schema"}));
+    }
 }
