@@ -93,9 +93,10 @@ struct AuthCheck {
 /// "headers"?}`: sends an example event (the given payload, else the registered type's example
 /// payload, else `{"test": true, "event_type": ...}`) and reports what the receiver answered.
 /// Like Zendesk's test panel, the request's body, query parameters and headers can be edited
-/// for this one send; the overrides are checked by the endpoint's own rules. With `check_auth`, the same request also goes with a
-/// wrong credential (under its own `webhook-id`, so a receiver that drops duplicates still
-/// judges it) and the report says whether the receiver refused it.
+/// for this one send; the overrides are checked by the endpoint's own rules. With
+/// `check_auth`, the same request also goes with a wrong credential (under its own
+/// `webhook-id`, so a receiver that drops duplicates still judges it) and the report says
+/// whether the receiver refused it.
 pub async fn send(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,

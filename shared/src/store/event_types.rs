@@ -248,6 +248,7 @@ impl Store {
             .expression_attribute_values(":prefix", s("ETYPE#"))
             .set_exclusive_start_key(start)
             .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .consistent_read(true)
             .send()
             .await
             .map_err(StoreError::aws("Query"))?;
@@ -272,13 +273,6 @@ impl Store {
     /// The names of every type the tenant registered, from the tenant item (no examples read).
     pub async fn event_type_names(&self, tenant: &TenantId) -> Result<Vec<EventType>, StoreError> {
         Ok(self.get_ingest_policy(tenant).await?.map(|p| p.event_types).unwrap_or_default())
-    }
-
-    /// Every event type the tenant registered, by name (examples and schemas included): for
-    /// the tenant's OpenAPI document, which bounds what it inlines.
-    pub async fn all_event_types(&self, tenant: &TenantId) -> Result<Vec<EventTypeDefinition>, StoreError> {
-        let items = self.query_prefix(tenant_pk(tenant), "ETYPE#").await?;
-        items.iter().map(from_item).collect()
     }
 }
 
