@@ -115,11 +115,13 @@ async fn two_webhooks_of_one_chime_room_share_its_one_message_per_second() {
         events.push(id(&accepted));
     }
     hookline.deliver_until(|| async { room.log.lock().unwrap().accepted.len() == 6 }).await;
-    let log = room.log.lock().unwrap();
-    assert_eq!(log.refused, 0, "the room never had to answer 429");
-    let webhooks: std::collections::BTreeSet<&str> = log.accepted.iter().map(|(path, _)| path.as_str()).collect();
+    let (refused, webhooks) = {
+        let log = room.log.lock().unwrap();
+        let webhooks: std::collections::BTreeSet<String> = log.accepted.iter().map(|(path, _)| path.clone()).collect();
+        (log.refused, webhooks)
+    };
+    assert_eq!(refused, 0, "the room never had to answer 429");
     assert_eq!(webhooks.len(), 2, "both webhooks posted: {webhooks:?}");
-    drop(log);
     for event in &events {
         for delivery in hookline.event(&tenant, event).await["deliveries"].as_array().unwrap() {
             assert_eq!((delivery["status"].as_str(), delivery["attempts"].as_u64()), (Some("delivered"), Some(1)));

@@ -753,8 +753,8 @@ mod tests {
             let upper = name.to_ascii_uppercase();
             for shown in [name.as_str(), upper.as_str()] {
                 let err = parse(headers(&[(shown, "v")])).unwrap_err();
+                // Only the field: a name may also be reserved for another reason (`via`).
                 assert_eq!(err.0.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["headers[0].name"], "{shown}");
-                assert!(err.0[0].message.contains("Zendesk"), "{shown}: {}", err.0[0].message);
             }
         }
         // Neighbours of the refused names stay allowed.
