@@ -27,6 +27,10 @@ pub struct Config {
     /// `HOOKLINE_DEV_ALLOW_LOOPBACK=1`: local development may deliver to loopback over plain
     /// http. `template.yaml` never sets it.
     pub dev_allow_loopback: bool,
+    /// `HOOKLINE_ALLOW_HTTP=true` (the template's `AllowHttpEndpoints`, default false): the
+    /// deployment accepts plain http endpoint URLs. Credentials and custom headers still go
+    /// only to https.
+    pub allow_http: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -38,6 +42,7 @@ impl std::fmt::Debug for Config {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("retention", &self.retention)
             .field("dev_allow_loopback", &self.dev_allow_loopback)
+            .field("allow_http", &self.allow_http)
             .finish()
     }
 }
@@ -57,13 +62,13 @@ impl Config {
                 reason: "a number of days from 1 to 365".into(),
             })?,
         };
-        let dev_allow_loopback = match lookup("HOOKLINE_DEV_ALLOW_LOOPBACK").as_deref() {
-            None | Some("" | "0" | "false") => false,
-            Some("1" | "true") => true,
-            Some(_) => {
-                return Err(ConfigError::Invalid { name: "HOOKLINE_DEV_ALLOW_LOOPBACK", reason: "use 1 or 0".into() });
-            }
+        let flag = |name: &'static str| match lookup(name).as_deref() {
+            None | Some("" | "0" | "false") => Ok(false),
+            Some("1" | "true") => Ok(true),
+            Some(_) => Err(ConfigError::Invalid { name, reason: "use 1 or 0 (true or false)".into() }),
         };
+        let dev_allow_loopback = flag("HOOKLINE_DEV_ALLOW_LOOPBACK")?;
+        let allow_http = flag("HOOKLINE_ALLOW_HTTP")?;
         Ok(Self {
             table: required("HOOKLINE_TABLE")?,
             queue_url: required("HOOKLINE_QUEUE_URL")?,
@@ -71,6 +76,7 @@ impl Config {
             admin_token: lookup("HOOKLINE_ADMIN_TOKEN").filter(|t| !t.is_empty()),
             retention: Duration::from_secs(retention_days * 24 * 60 * 60),
             dev_allow_loopback,
+            allow_http,
         })
     }
 }
@@ -95,6 +101,7 @@ mod tests {
     fn defaults_are_safe() {
         let c = config(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q")]).unwrap();
         assert!(!c.dev_allow_loopback);
+        assert!(!c.allow_http);
         assert_eq!(c.retention, Duration::from_secs(30 * 86_400));
         assert!(c.admin_token.is_none());
         assert!(c.dead_letter_queue_url.is_none());
@@ -121,5 +128,17 @@ mod tests {
         let err =
             config(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_DEV_ALLOW_LOOPBACK", "yes")]);
         assert!(matches!(err, Err(ConfigError::Invalid { name: "HOOKLINE_DEV_ALLOW_LOOPBACK", .. })));
+        let err = config(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_ALLOW_HTTP", "yes")]);
+        assert!(matches!(err, Err(ConfigError::Invalid { name: "HOOKLINE_ALLOW_HTTP", .. })));
+    }
+
+    #[test]
+    fn reads_the_http_parameter_as_the_template_passes_it() {
+        for (value, allowed) in [("true", true), ("false", false)] {
+            let c = config(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_ALLOW_HTTP", value)])
+                .unwrap();
+            assert_eq!(c.allow_http, allowed, "{value}");
+            assert!(!c.dev_allow_loopback, "allowing http does not allow loopback");
+        }
     }
 }

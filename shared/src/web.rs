@@ -319,7 +319,10 @@ impl AppState {
 
     /// What endpoint URLs this deployment accepts.
     pub fn url_rules(&self) -> crate::domain::UrlRules {
-        crate::domain::UrlRules { allow_http: self.config.dev_allow_loopback }
+        crate::domain::UrlRules {
+            allow_http: self.config.allow_http || self.config.dev_allow_loopback,
+            secrets_over_http: self.config.dev_allow_loopback,
+        }
     }
 }
 

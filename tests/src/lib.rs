@@ -49,12 +49,14 @@ pub struct Tenant {
 pub struct Options {
     /// Local development's flag: plain http and loopback receivers allowed.
     pub dev_allow_loopback: bool,
+    /// The deployment parameter `AllowHttpEndpoints`.
+    pub allow_http: bool,
     pub policy: PolicySettings,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { dev_allow_loopback: true, policy: PolicySettings::default() }
+        Self { dev_allow_loopback: true, allow_http: false, policy: PolicySettings::default() }
     }
 }
 
@@ -77,6 +79,7 @@ impl Hookline {
             admin_token: Some(ADMIN_TOKEN.to_owned()),
             retention: Duration::from_secs(86_400),
             dev_allow_loopback: options.dev_allow_loopback,
+            allow_http: options.allow_http,
         };
         let handler = deliver::Handler::with_settings(&config, &clients, options.policy).unwrap();
         let poller =

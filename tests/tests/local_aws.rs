@@ -112,6 +112,30 @@ fn the_template_never_turns_on_local_delivery_to_loopback() {
     assert!(!TEMPLATE.contains("HOOKLINE_DEV_ALLOW_LOOPBACK"));
 }
 
+/// Plain http endpoints are a deployment's choice, off unless the operator turns it on, and
+/// the api function (which checks endpoint URLs) reads it in the form `Config` understands.
+#[test]
+fn http_endpoints_are_off_unless_the_deployment_turns_them_on() {
+    let template = template();
+    let parameter = &template["Parameters"]["AllowHttpEndpoints"];
+    assert_eq!(parameter["Default"].as_str(), Some("false"));
+    let allowed: Vec<&str> =
+        parameter["AllowedValues"].as_sequence().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(allowed, ["false", "true"]);
+    let variables = &template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(variables["HOOKLINE_ALLOW_HTTP"], serde_yaml::from_str::<Value>("!Ref AllowHttpEndpoints").unwrap());
+    assert!(template["Globals"]["Function"]["Environment"]["Variables"]["HOOKLINE_ALLOW_HTTP"].is_null());
+    for value in allowed {
+        let config = hookline_shared::config::Config::from_lookup(|name| match name {
+            "HOOKLINE_TABLE" | "HOOKLINE_QUEUE_URL" => Some("x".to_owned()),
+            "HOOKLINE_ALLOW_HTTP" => Some(value.to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(config.allow_http, value == "true");
+    }
+}
+
 #[tokio::test]
 async fn the_poller_passes_receive_counts_and_keeps_only_reported_failures() {
     let hookline = Hookline::start().await;

@@ -161,7 +161,8 @@ async fn check_registered_types(
     tenant: &hookline_shared::ids::TenantId,
     patterns: &[EventTypePattern],
 ) -> Result<(), ApiError> {
-    let known: Vec<EventType> = state.store.list_event_types(tenant).await?.into_iter().map(|t| t.name).collect();
+    // Names only, from the tenant item: the types' examples and schemas are not read.
+    let known: Vec<EventType> = state.store.event_type_names(tenant).await?;
     if known.is_empty() {
         return Ok(());
     }
@@ -229,8 +230,9 @@ pub async fn list(
     Ok(Json(Page { data, next_cursor }))
 }
 
-/// The endpoint as a creation request, so a patch can be validated as a whole by the same rules.
-fn as_request(ep: &Endpoint) -> Value {
+/// The endpoint as a creation request, so a patch (or a test send's overrides) can be validated
+/// as a whole by the same rules.
+pub(crate) fn as_request(ep: &Endpoint) -> Value {
     json!({
         "url": ep.url.to_string(),
         "description": ep.description,

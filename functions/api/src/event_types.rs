@@ -1,17 +1,24 @@
-//! A tenant's registered event types. Once a tenant registers any, `POST /v1/events` accepts
-//! only those types.
+//! A tenant's event catalogue. Once a tenant registers any type, `POST /v1/events` accepts
+//! only those types; a type with a `schema` (JSON Schema 2020-12) accepts only payloads that
+//! match it.
+
+use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use hookline_shared::domain::{EventType, FieldError, Invalid, check_payload};
-use hookline_shared::store::{EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES};
+use hookline_shared::domain::{EventType, FieldError, Invalid, PayloadSchema, check_payload};
+use hookline_shared::store::{
+    EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES,
+};
 use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
 use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::List;
+use crate::events::{Paged, paging, query_params};
 
 const MAX_DESCRIPTION_LEN: usize = 1000;
 
@@ -24,6 +31,47 @@ pub struct NewEventTypeRequest {
     description: Option<String>,
     #[serde(default)]
     example: Option<Box<RawValue>>,
+    #[serde(default)]
+    schema: Option<Box<RawValue>>,
+}
+
+/// Checks a type's description, example and schema together (the example must match the
+/// schema), adding every problem to `errors`. `"example": null` and `"schema": null` are the
+/// same as none.
+fn check_contents(
+    description: &str,
+    example: Option<Box<RawValue>>,
+    schema: Option<Box<RawValue>>,
+    errors: &mut Vec<FieldError>,
+) -> (Option<Box<RawValue>>, Option<Box<RawValue>>) {
+    if description.chars().count() > MAX_DESCRIPTION_LEN {
+        errors.push(FieldError::new("description", format!("at most {MAX_DESCRIPTION_LEN} characters")));
+    }
+    let example = example.filter(|e| e.get() != "null");
+    if let Some(e) = &example {
+        if !e.get().starts_with('{') {
+            errors.push(FieldError::new("example", "an example payload is a JSON object"));
+        } else if e.get().len() > MAX_EXAMPLE_BYTES {
+            errors.push(FieldError::new("example", format!("at most {} KB", MAX_EXAMPLE_BYTES / 1024)));
+        } else if let Err(message) = check_payload(e.get()) {
+            // A test send delivers the example: it must be a payload ingest would accept.
+            errors.push(FieldError::new("example", message));
+        }
+    }
+    let schema = schema.filter(|s| s.get() != "null");
+    let compiled = match schema.as_ref().map(|s| PayloadSchema::parse(s.get())).transpose() {
+        Ok(compiled) => compiled,
+        Err(message) => {
+            errors.push(FieldError::new("schema", message));
+            None
+        }
+    };
+    if let (Some(compiled), Some(example)) = (&compiled, &example)
+        && let Ok(value) = serde_json::from_str::<Value>(example.get())
+    {
+        errors.extend(compiled.check(&value, "example"));
+    }
+    (example, schema)
 }
 
 pub async fn create(
@@ -34,21 +82,11 @@ pub async fn create(
     let mut errors = Vec::new();
     let name = EventType::parse(&request.name).map_err(|m| errors.push(FieldError::new("name", m))).ok();
     let description = request.description.unwrap_or_default();
-    if description.chars().count() > MAX_DESCRIPTION_LEN {
-        errors.push(FieldError::new("description", format!("at most {MAX_DESCRIPTION_LEN} characters")));
-    }
-    // `"example": null` is the same as no example.
-    let example = request.example.filter(|e| e.get() != "null");
-    if example.as_ref().is_some_and(|e| !e.get().starts_with('{')) {
-        errors.push(FieldError::new("example", "an example payload is a JSON object"));
-    } else if let Some(Err(message)) = example.as_ref().map(|e| check_payload(e.get())) {
-        // A test send delivers the example: it must be a payload ingest would accept.
-        errors.push(FieldError::new("example", message));
-    }
+    let (example, schema) = check_contents(&description, request.example, request.schema, &mut errors);
     let Some(name) = name.filter(|_| errors.is_empty()) else {
         return Err(Invalid(errors).into());
     };
-    let definition = EventTypeDefinition { name, description, example, created_at: OffsetDateTime::now_utc() };
+    let definition = EventTypeDefinition { name, description, example, schema, created_at: OffsetDateTime::now_utc() };
     match state.store.create_event_type(&tenant, &definition).await? {
         EventTypeCreated::Created => {
             tracing::info!(tenant_id = %tenant, event_type = %definition.name, "event type registered");
@@ -65,13 +103,25 @@ pub async fn create(
     }
 }
 
-/// Every registered event type, by name.
+/// `GET /v1/event-types?limit&cursor`: a page of registered types, by name (at most 100, and
+/// fewer when their examples and schemas would make the answer too large).
 pub async fn list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-) -> Result<Json<List<EventTypeDefinition>>, ApiError> {
-    let data = state.store.list_event_types(&tenant).await?;
-    Ok(Json(List { data }))
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Paged<EventTypeDefinition>>, ApiError> {
+    let params = query_params(query, &["limit", "cursor"])?;
+    let mut errors = Vec::new();
+    let (limit, cursor) = paging(&params, &mut errors);
+    if !errors.is_empty() {
+        return Err(Invalid(errors).into());
+    }
+    let page = state.store.list_event_types(&tenant, limit, cursor.as_ref()).await?;
+    Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
+}
+
+fn path_name(name: &str) -> Result<EventType, ApiError> {
+    EventType::parse(name).map_err(|_| ApiError::NotFound("event type"))
 }
 
 pub async fn get(
@@ -79,7 +129,70 @@ pub async fn get(
     TenantAuth(tenant): TenantAuth,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<EventTypeDefinition>, ApiError> {
-    let name = EventType::parse(&name).map_err(|_| ApiError::NotFound("event type"))?;
+    let name = path_name(&name)?;
     let definition = state.store.get_event_type(&tenant, &name).await?.ok_or(ApiError::NotFound("event type"))?;
     Ok(Json(definition))
+}
+
+/// The request body of `PATCH /v1/event-types/{name}`: any of the three, `null` clears the
+/// example or the schema. The name is the type's identity and cannot change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTypePatch {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    example: Option<Option<Box<RawValue>>>,
+    #[serde(default, deserialize_with = "present")]
+    schema: Option<Option<Box<RawValue>>>,
+}
+
+/// A field that was given, even as `null` (`Some(None)`), unlike one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Box<RawValue>>>, D::Error> {
+    Option::<Box<RawValue>>::deserialize(d).map(Some)
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    PathParams(name): PathParams<String>,
+    JsonBody(patch): JsonBody<EventTypePatch>,
+) -> Result<Json<EventTypeDefinition>, ApiError> {
+    let name = path_name(&name)?;
+    let current = state.store.get_event_type(&tenant, &name).await?.ok_or(ApiError::NotFound("event type"))?;
+    let mut errors = Vec::new();
+    // A field left out keeps its value; `null` clears it.
+    let description = patch.description.unwrap_or(current.description);
+    let example = patch.example.unwrap_or(current.example);
+    let schema = patch.schema.unwrap_or(current.schema);
+    let (example, schema) = check_contents(&description, example, schema, &mut errors);
+    if !errors.is_empty() {
+        return Err(Invalid(errors).into());
+    }
+    let definition = EventTypeDefinition { name, description, example, schema, created_at: current.created_at };
+    match state.store.update_event_type(&tenant, &definition).await? {
+        EventTypeChanged::Done => {
+            tracing::info!(tenant_id = %tenant, event_type = %definition.name, "event type updated");
+            Ok(Json(definition))
+        }
+        EventTypeChanged::NotFound => Err(ApiError::NotFound("event type")),
+    }
+}
+
+/// `DELETE /v1/event-types/{name}`: the type leaves the catalogue, so events of that type are
+/// refused from then on (while the tenant has other types registered). Endpoints keep their
+/// subscriptions; events already accepted are delivered as usual.
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    PathParams(name): PathParams<String>,
+) -> Result<StatusCode, ApiError> {
+    let name = path_name(&name)?;
+    match state.store.delete_event_type(&tenant, &name).await? {
+        EventTypeChanged::Done => {
+            tracing::info!(tenant_id = %tenant, event_type = %name, "event type deleted");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        EventTypeChanged::NotFound => Err(ApiError::NotFound("event type")),
+    }
 }

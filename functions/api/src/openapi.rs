@@ -3,6 +3,9 @@
 //! route cannot be added or removed without the document following.
 
 use axum::Json;
+use axum::extract::State;
+use hookline_shared::store::EventTypeDefinition;
+use hookline_shared::web::{ApiError, AppState, TenantAuth};
 use serde_json::{Map, Value, json};
 
 #[derive(Clone, Copy)]
@@ -101,8 +104,27 @@ pub const OPERATIONS: &[Operation] = &[
         Some("Moved"),
     ),
     op("post", "/v1/event-types", "Register an event type", ApiKey, Some("NewEventType"), 201, Some("EventType")),
-    op("get", "/v1/event-types", "List event types", ApiKey, None, 200, Some("EventTypeList")),
-    op("get", "/v1/event-types/{name}", "Get an event type", ApiKey, None, 200, Some("EventType")),
+    op("get", "/v1/event-types", "List event types (limit, cursor)", ApiKey, None, 200, Some("EventTypePage")),
+    op("get", "/v1/event-types/{name}", "Get an event type with its schema", ApiKey, None, 200, Some("EventType")),
+    op(
+        "patch",
+        "/v1/event-types/{name}",
+        "Change an event type's description, example or schema",
+        ApiKey,
+        Some("EventTypePatch"),
+        200,
+        Some("EventType"),
+    ),
+    op("delete", "/v1/event-types/{name}", "Remove an event type from the catalogue", ApiKey, None, 204, None),
+    op(
+        "get",
+        "/v1/openapi.json",
+        "This document with the tenant's event types under `webhooks`",
+        ApiKey,
+        None,
+        200,
+        None,
+    ),
     op("post", "/v1/endpoints", "Create an endpoint", ApiKey, Some("NewEndpoint"), 201, Some("CreatedEndpoint")),
     op("get", "/v1/endpoints", "List endpoints", ApiKey, None, 200, Some("EndpointPage")),
     op("get", "/v1/endpoints/{id}", "Get an endpoint", ApiKey, None, 200, Some("Endpoint")),
@@ -201,8 +223,8 @@ fn schemas() -> Value {
         "metadata": {"type": "object", "additionalProperties": string},
         "timeout_ms": {"type": "integer", "minimum": 1000, "maximum": 30000},
         "rate_limit_per_second": {"type": "integer", "minimum": 1},
-        "rate_limit_key": string,
-        "disable_after_hours": {"type": "integer"},
+        "rate_limit_key": {"type": "string", "description": "shares a limit; for chat formats, alone, it names the room (1/s)"},
+        "disable_after_hours": {"type": ["integer", "null"], "minimum": 1, "maximum": 720},
         "format": {"enum": ["json", "xml", "form", "chime", "google_chat", "slack"]},
         "template": string,
         "query": {"type": "object", "additionalProperties": string},
@@ -263,9 +285,13 @@ fn schemas() -> Value {
         "ApiKeyList": list("ApiKey"),
         "Moved": obj(json!({"moved": {"type": "integer"}, "skipped": {"type": "integer"}, "empty": {"type": "boolean"}}), &["moved"]),
         "Resent": obj(json!({"event_id": string, "endpoint_id": string, "attempt": {"type": "integer"}}), &["event_id", "endpoint_id", "attempt"]),
-        "NewEventType": obj(json!({"name": string, "description": string, "example": {"type": "object"}}), &["name"]),
-        "EventType": obj(json!({"name": string, "description": string, "example": {"type": "object"}}), &["name"]),
-        "EventTypeList": list("EventType"),
+        "NewEventType": obj(json!({"name": string, "description": {"type": "string", "maxLength": 1000},
+            "example": {"type": "object", "description": "at most 16 KB"},
+            "schema": {"type": "object", "description": "a JSON Schema 2020-12 for the payload, at most 32 KB, self-contained"}}), &["name"]),
+        "EventType": obj(json!({"name": string, "description": string, "example": {"type": ["object", "null"]},
+            "schema": {"type": ["object", "null"]}, "created_at": {"type": "string", "format": "date-time"}}), &["name"]),
+        "EventTypePatch": obj(json!({"description": string, "example": {"type": ["object", "null"]}, "schema": {"type": ["object", "null"]}}), &[]),
+        "EventTypePage": page("EventType"),
         "NewEndpoint": {"type": "object", "properties": endpoint_fields, "required": ["url"]},
         "EndpointPatch": {"type": "object", "properties": patch},
         "Endpoint": {"type": "object", "properties": endpoint},
@@ -275,7 +301,11 @@ fn schemas() -> Value {
         "RotateSecret": obj(json!({"grace_seconds": {"type": "integer", "maximum": 604800}}), &[]),
         "Recover": obj(json!({"since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}}), &["since"]),
         "Requeued": obj(json!({"requeued": {"type": "integer"}, "recently_recovered": {"type": "integer"}, "reenabled": {"type": "boolean"}}), &["requeued"]),
-        "TestSend": obj(json!({"event_type": string, "check_auth": {"type": "boolean"}}), &[]),
+        "TestSend": obj(json!({"event_type": string, "check_auth": {"type": "boolean"},
+            "payload": {"type": "object", "description": "sent instead of the type's example"},
+            "query": {"type": "object", "additionalProperties": string, "description": "instead of the endpoint's, this send only"},
+            "headers": {"type": "array", "maxItems": 5, "items": obj(json!({"name": string, "value": string}), &["name", "value"]),
+                "description": "instead of the endpoint's custom headers, this send only"}}), &[]),
         "TestReport": obj(json!({"event_id": string, "succeeded": {"type": "boolean"}, "response": {"type": "object"}, "auth_check": {"type": "object"}}), &[]),
         "NewEvent": obj(json!({"event_type": string, "payload": {"type": "object"}, "idempotency_key": string}), &["event_type", "payload"]),
         "Accepted": obj(json!({"id": string, "deliveries": {"type": "integer"}}), &["id", "deliveries"]),
@@ -332,6 +362,14 @@ pub fn document() -> Value {
             "description": "Webhook delivery: publish events, manage endpoints, read the delivery log. Every error is {\"code\", \"message\"}.",
         },
         "paths": paths,
+        "webhooks": {
+            "event": {"post": {
+                "summary": "An event, as delivered to an endpoint",
+                "description": "Each tenant registers its own event types; GET /v1/openapi.json lists them here, each with its payload schema.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"2XX": {"description": "Delivered"}},
+            }},
+        },
         "components": {
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant's API key (hk_…)"},
@@ -344,4 +382,102 @@ pub fn document() -> Value {
 
 pub async fn serve() -> Json<Value> {
     Json(document())
+}
+
+/// How many bytes of schemas and examples the tenant's document inlines; past it, a type's
+/// schema is a reference to `GET /v1/event-types/{name}` (whose `schema` field holds it), so
+/// the document always fits a Lambda response (6 MB) whatever the catalogue's size.
+const INLINE_BUDGET: usize = 4 * 1024 * 1024;
+
+/// `GET /v1/openapi.json`: [`document`] with the tenant's catalogue under `webhooks`, one entry
+/// per registered type with its payload schema and example. A static document cannot know a
+/// tenant's types, hence this per-tenant one (read page by page, so memory stays bounded).
+pub async fn serve_tenant(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+) -> Result<Json<Value>, ApiError> {
+    let mut webhooks = Map::new();
+    let mut budget = INLINE_BUDGET;
+    let mut cursor = None;
+    loop {
+        let page =
+            state.store.list_event_types(&tenant, hookline_shared::store::MAX_PAGE_SIZE, cursor.as_ref()).await?;
+        for definition in &page.items {
+            webhooks.insert(definition.name.to_string(), webhook(definition, &mut budget));
+        }
+        match page.next_cursor.map(|c| hookline_shared::store::Cursor::parse(&c)) {
+            Some(Ok(next)) => cursor = Some(next),
+            _ => break,
+        }
+    }
+    let mut document = document();
+    document["webhooks"] = Value::Object(webhooks);
+    Ok(Json(document))
+}
+
+/// One type as an OpenAPI webhook: the request Hookline sends for it.
+fn webhook(definition: &EventTypeDefinition, budget: &mut usize) -> Value {
+    let name = definition.name.as_str();
+    let parse = |raw: &Option<Box<serde_json::value::RawValue>>| {
+        raw.as_ref().and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+    };
+    let size = definition.schema.as_ref().map_or(0, |s| s.get().len())
+        + definition.example.as_ref().map_or(0, |e| e.get().len());
+    let mut content = Map::new();
+    if size <= *budget {
+        *budget -= size;
+        let mut schema = parse(&definition.schema).unwrap_or_else(|| json!({"type": "object"}));
+        // The schema's own `#/…` references must resolve inside it, not against this document.
+        if let Value::Object(fields) = &mut schema
+            && !fields.contains_key("$id")
+        {
+            fields.insert("$id".into(), json!(format!("urn:hookline:event-type:{name}")));
+        }
+        content.insert("schema".into(), schema);
+        if let Some(example) = parse(&definition.example) {
+            content.insert("example".into(), example);
+        }
+    } else {
+        content.insert("schema".into(), json!({"$ref": format!("/v1/event-types/{name}#/schema")}));
+    }
+    json!({"post": {
+        "summary": name,
+        "description": definition.description,
+        "operationId": format!("webhook_{}", name.replace(['.', '-'], "_")),
+        "requestBody": {"required": true, "content": {"application/json": content}},
+        "responses": {"2XX": {"description": "Delivered"}},
+    }})
+}
+
+#[cfg(test)]
+mod tests {
+    use hookline_shared::domain::EventType;
+    use serde_json::value::RawValue;
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn definition(name: &str, schema: &str) -> EventTypeDefinition {
+        EventTypeDefinition {
+            name: EventType::parse(name).unwrap_or_else(|e| panic!("{e}")),
+            description: String::new(),
+            example: None,
+            schema: RawValue::from_string(schema.to_owned()).ok(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn schemas_past_the_budget_become_references_to_the_type() {
+        let schema = r#"{"type": "object", "required": ["id"]}"#;
+        let mut budget = schema.len();
+        let inlined = webhook(&definition("a.b", schema), &mut budget);
+        let content = &inlined["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(content["schema"]["required"], json!(["id"]));
+        assert_eq!(content["schema"]["$id"], "urn:hookline:event-type:a.b");
+        assert_eq!(budget, 0);
+        let referenced = webhook(&definition("c.d", schema), &mut budget);
+        let content = &referenced["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(content["schema"], json!({"$ref": "/v1/event-types/c.d#/schema"}));
+    }
 }

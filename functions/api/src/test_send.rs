@@ -7,14 +7,20 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use hookline_shared::delivery::{HttpResult, Sender, request};
-use hookline_shared::domain::{Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, Invalid};
+use hookline_shared::domain::{
+    Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, Invalid, NewEndpoint,
+    NewEndpointRequest, PayloadSchema,
+};
 use hookline_shared::guard::AddressPolicy;
 use hookline_shared::ids::{EndpointId, EventId};
-use hookline_shared::store::RateSlot;
+use hookline_shared::store::{RateSlot, StoreError};
 use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
+use crate::endpoints::as_request;
 use crate::path_id;
 
 /// The event type of a test send that names none.
@@ -34,6 +40,16 @@ pub struct TestSendRequest {
     /// Also send the request with a wrong credential and check the receiver refuses it.
     #[serde(default)]
     check_auth: bool,
+    /// The payload to send instead of the type's example (a JSON object; it must match the
+    /// type's schema, if it has one).
+    #[serde(default)]
+    payload: Option<Box<RawValue>>,
+    /// Query parameters (templates) instead of the endpoint's, for this send only.
+    #[serde(default)]
+    query: Option<Value>,
+    /// Custom headers instead of the endpoint's, for this send only.
+    #[serde(default)]
+    headers: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -73,11 +89,14 @@ struct AuthCheck {
     error: Option<AttemptError>,
 }
 
-/// `POST /v1/endpoints/{id}/test` `{"event_type"?, "check_auth"?}`: sends an example event
-/// (the registered type's example payload, else `{"test": true, "event_type": ...}`) and
-/// reports what the receiver answered. With `check_auth`, the same request also goes with a
-/// wrong credential (under its own `webhook-id`, so a receiver that drops duplicates still
-/// judges it) and the report says whether the receiver refused it.
+/// `POST /v1/endpoints/{id}/test` `{"event_type"?, "check_auth"?, "payload"?, "query"?,
+/// "headers"?}`: sends an example event (the given payload, else the registered type's example
+/// payload, else `{"test": true, "event_type": ...}`) and reports what the receiver answered.
+/// Like Zendesk's test panel, the request's body, query parameters and headers can be edited
+/// for this one send; the overrides are checked by the endpoint's own rules. With
+/// `check_auth`, the same request also goes with a wrong credential (under its own
+/// `webhook-id`, so a receiver that drops duplicates still judges it) and the report says
+/// whether the receiver refused it.
 pub async fn send(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
@@ -93,13 +112,18 @@ pub async fn send(
     if body.check_auth && matches!(endpoint.options.auth, EndpointAuth::None) {
         errors.push(FieldError::new("check_auth", "the endpoint sends no credentials: there is nothing to check"));
     }
+    let endpoint = with_overrides(&state, endpoint, body.query, body.headers, &mut errors)?;
     let Some(event_type) = event_type.filter(|_| errors.is_empty()) else {
         return Err(Invalid(errors).into());
     };
-    let payload = match state.store.get_event_type(&tenant, &event_type).await?.and_then(|t| t.example) {
-        Some(example) => example,
-        None => serde_json::value::to_raw_value(&serde_json::json!({"test": true, "event_type": event_type}))
-            .map_err(|e| ApiError::Unavailable(Box::new(e)))?,
+    let definition = state.store.get_event_type(&tenant, &event_type).await?;
+    let payload = match body.payload.filter(|p| p.get() != "null") {
+        Some(payload) => checked_payload(payload, definition.as_ref().and_then(|d| d.schema.as_deref()))?,
+        None => match definition.and_then(|t| t.example) {
+            Some(example) => example,
+            None => serde_json::value::to_raw_value(&serde_json::json!({"test": true, "event_type": event_type}))
+                .map_err(|e| ApiError::Unavailable(Box::new(e)))?,
+        },
     };
     let sender = Sender::new(AddressPolicy { allow_loopback: state.config.dev_allow_loopback })
         .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
@@ -207,6 +231,55 @@ pub async fn send(
             error: r.error.filter(|_| r.status.is_none()),
         }),
     }))
+}
+
+/// The endpoint with the test's `query` and `headers` in place of its own, validated as the
+/// endpoint would be with them (so a header Zendesk refuses, or custom headers to plain http,
+/// are refused here too). Problems go to `errors`.
+fn with_overrides(
+    state: &AppState,
+    mut endpoint: Endpoint,
+    query: Option<Value>,
+    headers: Option<Value>,
+    errors: &mut Vec<FieldError>,
+) -> Result<Endpoint, ApiError> {
+    if query.is_none() && headers.is_none() {
+        return Ok(endpoint);
+    }
+    let mut request = as_request(&endpoint);
+    if let Some(query) = query {
+        request["query"] = query;
+    }
+    if let Some(headers) = headers {
+        request["headers"] = headers;
+    }
+    let request: NewEndpointRequest =
+        serde_json::from_value(request).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?;
+    match NewEndpoint::parse(request, state.url_rules()) {
+        Ok(checked) => {
+            endpoint.options = checked.options;
+            endpoint.presentation = checked.presentation;
+        }
+        Err(Invalid(found)) => errors.extend(found),
+    }
+    Ok(endpoint)
+}
+
+/// A payload given for the test: a JSON object that matches the type's schema, if any.
+fn checked_payload(payload: Box<RawValue>, schema: Option<&RawValue>) -> Result<Box<RawValue>, ApiError> {
+    if !payload.get().starts_with('{') {
+        return Err(Invalid::one("payload", "the payload is a JSON object").into());
+    }
+    if let Some(schema) = schema {
+        let schema =
+            PayloadSchema::cached(schema.get()).map_err(|e| StoreError::Corrupt(format!("event type schema: {e}")))?;
+        let value: Value = serde_json::from_str(payload.get()).map_err(|e| Invalid::one("payload", e.to_string()))?;
+        let errors = schema.check(&value, "payload");
+        if !errors.is_empty() {
+            return Err(Invalid(errors).into());
+        }
+    }
+    Ok(payload)
 }
 
 fn refused(result: &HttpResult) -> bool {

@@ -8,10 +8,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest};
+use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest, PayloadSchema, event_fingerprint};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::queue::DeliveryJob;
-use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas};
+use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas, StoreError};
 use hookline_shared::web::{ApiError, AppState, JsonBody, TenantKey};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -44,6 +44,7 @@ async fn create_event(
         return Err(ApiError::TenantSuspended);
     }
     check_event_type(&policy, &new.event_type)?;
+    check_schema(&state, &tenant, &policy, &new).await?;
     let quotas = policy.quotas;
     let accepted = match new.idempotency_key.clone() {
         None => publish(&state, &tenant, &quotas, EventId::generate(), new).await?,
@@ -65,6 +66,28 @@ fn check_event_type(policy: &IngestPolicy, event_type: &EventType) -> Result<(),
     .into())
 }
 
+/// A type registered with a schema takes only payloads that match it: 422 naming each failing
+/// place (`payload/items/0/sku`). Only those types cost a read of their schema.
+async fn check_schema(
+    state: &AppState,
+    tenant: &TenantId,
+    policy: &IngestPolicy,
+    new: &NewEvent,
+) -> Result<(), ApiError> {
+    if !policy.has_schema(&new.event_type) {
+        return Ok(());
+    }
+    let Some(source) = state.store.get_event_type_schema(tenant, &new.event_type).await? else {
+        return Ok(());
+    };
+    // The schema was checked when registered, so one that does not compile is a corrupt item.
+    let schema = PayloadSchema::cached(&source).map_err(|e| StoreError::Corrupt(format!("event type schema: {e}")))?;
+    let payload: serde_json::Value =
+        serde_json::from_str(new.payload.get()).map_err(|e| Invalid::one("payload", e.to_string()))?;
+    let errors = schema.check(&payload, "payload");
+    if errors.is_empty() { Ok(()) } else { Err(Invalid(errors).into()) }
+}
+
 /// Counts the event against the tenant's events-per-minute quota, or refuses it with a 429
 /// that says when the next window opens.
 async fn take_quota(state: &AppState, tenant: &TenantId, quotas: &Quotas) -> Result<(), ApiError> {
@@ -80,7 +103,8 @@ async fn take_quota(state: &AppState, tenant: &TenantId, quotas: &Quotas) -> Res
 }
 
 /// Publishes an event at most once per idempotency key. A request that finds the key taken
-/// answers with the first event; if that request died half-way, this one finishes its work.
+/// answers with the first event (409 `idempotency_key_reused` if it names another type or
+/// payload); if that request died half-way, this one finishes its work.
 async fn publish_once(
     state: &AppState,
     tenant: &TenantId,
@@ -89,14 +113,25 @@ async fn publish_once(
     new: NewEvent,
 ) -> Result<Accepted, ApiError> {
     let id = EventId::generate();
-    let (id, resume) = match state.store.claim_idempotency_key(tenant, key, &id).await? {
+    let fingerprint = event_fingerprint(&new.event_type, &new.payload);
+    let claim = state.store.claim_idempotency_key(tenant, key, &id, &fingerprint).await?;
+    if let IdempotencyClaim::Taken { fingerprint: Some(first), .. } = &claim
+        && *first != fingerprint
+    {
+        // As Stripe does: a key names one request, so another event under it is a client bug.
+        return Err(ApiError::Conflict {
+            code: "idempotency_key_reused",
+            message: "this idempotency key was used for an event with another type or payload".into(),
+        });
+    }
+    let (id, resume) = match claim {
         IdempotencyClaim::Claimed => (id, false),
         IdempotencyClaim::Taken { event_id, state: ClaimState::Enqueued, .. } => {
             let event = state.store.get_event(tenant, &event_id).await?;
             let deliveries = event.map_or(0, |e| e.endpoint_ids.len());
             return Ok(Accepted { id: event_id, deliveries });
         }
-        IdempotencyClaim::Taken { event_id, state: claim, age }
+        IdempotencyClaim::Taken { event_id, state: claim, age, .. }
             if claim == ClaimState::Interrupted || age >= ABANDONED_CLAIM_AFTER =>
         {
             (event_id, true)

@@ -404,11 +404,14 @@ impl Deliverer {
         }
         match health.failing_since {
             None => self.store.update_endpoint_health(tenant, id, HealthChange::Failing { at: now }).await?,
-            Some(since) if now - since >= time::Duration::hours(i64::from(endpoint.limits.disable_after_hours)) => {
-                let reason = format!(
-                    "no successful delivery for {} hours (failing since {since})",
-                    endpoint.limits.disable_after_hours
-                );
+            Some(since)
+                if endpoint
+                    .limits
+                    .disable_after_hours
+                    .is_some_and(|hours| now - since >= time::Duration::hours(i64::from(hours))) =>
+            {
+                let hours = endpoint.limits.disable_after_hours.unwrap_or_default();
+                let reason = format!("no successful delivery for {hours} hours (failing since {since})");
                 tracing::warn!(reason = %reason, "disabling the endpoint");
                 self.endpoints.forget(tenant, id);
                 return self.store.update_endpoint_health(tenant, id, HealthChange::Disable { reason }).await;

@@ -23,8 +23,13 @@ const MAX_EVENT_TYPES: usize = 100;
 /// What the deployment allows endpoint URLs to be.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UrlRules {
-    /// Plain `http://` is only for local development.
+    /// Plain `http://` URLs are accepted: the deployment chose to (`AllowHttpEndpoints`), or
+    /// this is local development.
     pub allow_http: bool,
+    /// Credentials and custom headers may go to plain http: local development only, whose
+    /// receivers sit on loopback. Elsewhere they go only to https (as Zendesk requires for
+    /// custom headers).
+    pub secrets_over_http: bool,
 }
 
 /// A URL Hookline may deliver to: absolute `https` (or `http` in local development), with a
@@ -117,7 +122,7 @@ impl TryFrom<String> for EndpointUrl {
     type Error = String;
     /// Stored URLs were checked when written, under the rules of their deployment.
     fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value, UrlRules { allow_http: true })
+        Self::parse(&value, UrlRules { allow_http: true, secrets_over_http: true })
     }
 }
 
@@ -159,15 +164,21 @@ pub struct Endpoint {
 /// How long Hookline keeps trying an endpoint that never succeeds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryLimits {
-    /// An endpoint with no success for this long is disabled.
-    pub disable_after_hours: u32,
+    /// An endpoint with no success for this long is disabled; `None`: failures never disable
+    /// it (as Zendesk's webhooks), though a 410 Gone still does.
+    #[serde(default = "default_disable_after_hours")]
+    pub disable_after_hours: Option<u32>,
+}
+
+fn default_disable_after_hours() -> Option<u32> {
+    Some(DEFAULT_DISABLE_AFTER_HOURS)
 }
 
 pub const DEFAULT_DISABLE_AFTER_HOURS: u32 = 120;
 
 impl Default for DeliveryLimits {
     fn default() -> Self {
-        Self { disable_after_hours: DEFAULT_DISABLE_AFTER_HOURS }
+        Self { disable_after_hours: Some(DEFAULT_DISABLE_AFTER_HOURS) }
     }
 }
 
@@ -301,8 +312,9 @@ pub struct NewEndpointRequest {
     pub event_types: Option<Vec<String>>,
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
-    #[serde(default)]
-    pub disable_after_hours: Option<u32>,
+    /// Absent: the default; `null`: never.
+    #[serde(default, deserialize_with = "present")]
+    pub disable_after_hours: Option<Option<u32>>,
     #[serde(default)]
     pub method: Option<HttpMethod>,
     #[serde(default)]
@@ -437,11 +449,17 @@ fn parse_presentation(req: PresentationFields, errors: &mut Vec<FieldError>) -> 
     }
 }
 
-/// Checks `disable_after_hours`, adding a problem to `errors`.
-fn parse_limits(disable_after_hours: Option<u32>, errors: &mut Vec<FieldError>) -> DeliveryLimits {
-    let disable_after_hours = disable_after_hours.unwrap_or(DEFAULT_DISABLE_AFTER_HOURS);
-    if !(1..=24 * 30).contains(&disable_after_hours) {
-        errors.push(FieldError::new("disable_after_hours", "1 to 720 hours"));
+/// A field that was given, even as `null` (`Some(None)`), unlike one left out (`None`, with
+/// `#[serde(default)]`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Checks `disable_after_hours` (absent: 120; `null`: never), adding a problem to `errors`.
+fn parse_limits(disable_after_hours: Option<Option<u32>>, errors: &mut Vec<FieldError>) -> DeliveryLimits {
+    let disable_after_hours = disable_after_hours.unwrap_or(Some(DEFAULT_DISABLE_AFTER_HOURS));
+    if disable_after_hours.is_some_and(|h| !(1..=24 * 30).contains(&h)) {
+        errors.push(FieldError::new("disable_after_hours", "1 to 720 hours, or null for never"));
     }
     DeliveryLimits { disable_after_hours }
 }
@@ -474,9 +492,22 @@ impl NewEndpoint {
             }
         };
         let limits = parse_limits(req.disable_after_hours, &mut errors);
-        // Custom headers need https; local development (which allows http) may use them over http.
-        let is_https = rules.allow_http || url.as_ref().is_some_and(|u: &EndpointUrl| u.as_url().scheme() == "https");
+        // Custom headers and credentials need https; local development may use them over http.
+        let is_https =
+            rules.secrets_over_http || url.as_ref().is_some_and(|u: &EndpointUrl| u.as_url().scheme() == "https");
+        let plain_http = url.as_ref().is_some_and(|u| u.as_url().scheme() == "http");
+        if plain_http && !rules.secrets_over_http && req.auth.as_ref().is_some_and(|a| *a != EndpointAuth::None) {
+            errors.push(FieldError::new("auth", "credentials are only sent to https endpoints"));
+        }
         let presentation = parse_presentation(presentation_fields, &mut errors);
+        // A chat room has a rate of its own (one message per second), so a key alone names the
+        // room that several webhooks share; any other endpoint must say how fast it may go.
+        if req.rate_limit_key.is_some() && req.rate_limit_per_second.is_none() && !presentation.format.is_chat() {
+            errors.push(FieldError::new(
+                "rate_limit_key",
+                "a key needs `rate_limit_per_second` (except for chat formats)",
+            ));
+        }
         let options = DeliveryOptionsRequest {
             method: req.method,
             auth: req.auth,
@@ -500,8 +531,9 @@ impl NewEndpoint {
 mod tests {
     use super::*;
 
-    const PROD: UrlRules = UrlRules { allow_http: false };
-    const DEV: UrlRules = UrlRules { allow_http: true };
+    const PROD: UrlRules = UrlRules { allow_http: false, secrets_over_http: false };
+    const DEV: UrlRules = UrlRules { allow_http: true, secrets_over_http: true };
+    const HTTP_ALLOWED: UrlRules = UrlRules { allow_http: true, secrets_over_http: false };
 
     #[test]
     fn urls_must_be_https_outside_local_development() {
@@ -551,6 +583,62 @@ mod tests {
         .unwrap();
         let fields: Vec<_> = NewEndpoint::parse(req, PROD).unwrap_err().0.into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["url", "event_types[1]", "retry.schedule_seconds[0]", "timeout_ms", "rate_limit_key"]);
+    }
+
+    fn parse_json(rules: UrlRules, value: serde_json::Value) -> Result<NewEndpoint, Vec<String>> {
+        let req: NewEndpointRequest = serde_json::from_value(value).unwrap();
+        NewEndpoint::parse(req, rules).map_err(|e| e.0.into_iter().map(|e| e.field).collect())
+    }
+
+    #[test]
+    fn a_rate_limit_key_alone_names_a_chat_room() {
+        let room = parse_json(
+            PROD,
+            serde_json::json!({"url": "https://hooks.chime.aws/incomingwebhooks/a?token=t", "format": "chime", "rate_limit_key": "ops-room"}),
+        )
+        .unwrap();
+        assert_eq!(room.options.rate_limit_per_second, None);
+        assert_eq!(room.options.rate_limit_key.as_deref(), Some("ops-room"));
+        let err = parse_json(PROD, serde_json::json!({"url": "https://example.com", "rate_limit_key": "shared"}));
+        assert_eq!(err.unwrap_err(), ["rate_limit_key"]);
+    }
+
+    #[test]
+    fn disable_after_hours_is_a_number_of_hours_or_null_for_never() {
+        let url = "https://example.com";
+        let never = parse_json(PROD, serde_json::json!({"url": url, "disable_after_hours": null})).unwrap();
+        assert_eq!(never.limits.disable_after_hours, None);
+        let absent = parse_json(PROD, serde_json::json!({"url": url})).unwrap();
+        assert_eq!(absent.limits.disable_after_hours, Some(DEFAULT_DISABLE_AFTER_HOURS));
+        let day = parse_json(PROD, serde_json::json!({"url": url, "disable_after_hours": 24})).unwrap();
+        assert_eq!(day.limits.disable_after_hours, Some(24));
+        for bad in [0, 721] {
+            let err = parse_json(PROD, serde_json::json!({"url": url, "disable_after_hours": bad})).unwrap_err();
+            assert_eq!(err, ["disable_after_hours"], "{bad}");
+        }
+        // Stored limits: a number, `null` (never), or nothing (the default).
+        let stored: DeliveryLimits = serde_json::from_str(r#"{"disable_after_hours": null}"#).unwrap();
+        assert_eq!(stored.disable_after_hours, None);
+        let stored: DeliveryLimits = serde_json::from_str("{}").unwrap();
+        assert_eq!(stored, DeliveryLimits::default());
+    }
+
+    #[test]
+    fn a_deployment_that_allows_http_still_sends_secrets_only_to_https() {
+        let http = "http://example.com/hook";
+        assert!(parse_json(HTTP_ALLOWED, serde_json::json!({"url": http})).is_ok());
+        assert_eq!(parse_json(PROD, serde_json::json!({"url": http})).unwrap_err(), ["url"]);
+        let auth = serde_json::json!({"type": "bearer", "token": "t"});
+        assert_eq!(parse_json(HTTP_ALLOWED, serde_json::json!({"url": http, "auth": auth})).unwrap_err(), ["auth"]);
+        let headers = serde_json::json!({"X-Team": "core"});
+        assert_eq!(
+            parse_json(HTTP_ALLOWED, serde_json::json!({"url": http, "headers": headers})).unwrap_err(),
+            ["headers"]
+        );
+        let https = "https://example.com/hook";
+        assert!(parse_json(HTTP_ALLOWED, serde_json::json!({"url": https, "auth": auth, "headers": headers})).is_ok());
+        // Local development's receivers are plain http on loopback.
+        assert!(parse_json(DEV, serde_json::json!({"url": http, "auth": auth, "headers": headers})).is_ok());
     }
 
     #[test]

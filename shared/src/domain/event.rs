@@ -73,6 +73,22 @@ impl NewEvent {
     }
 }
 
+/// What an idempotency key stands for: the event type and the payload's content (SHA-256 of
+/// the type and the payload re-serialized with sorted keys and no spaces), so a retry that
+/// formats the same payload differently is still the same event, and another payload is not.
+pub fn event_fingerprint(event_type: &EventType, payload: &RawValue) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(event_type.as_str().as_bytes());
+    hash.update([0]);
+    match serde_json::from_str::<serde_json::Value>(payload.get()) {
+        // serde_json's maps keep their keys sorted (no `preserve_order`), so this is canonical.
+        Ok(value) => hash.update(value.to_string().as_bytes()),
+        Err(_) => hash.update(payload.get().as_bytes()),
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +101,20 @@ mod tests {
     fn keeps_the_payload_bytes_as_sent() {
         let ev = NewEvent::parse(request(r#"{"event_type":"a.b","payload":{"z": 1,  "a":"é"}}"#)).unwrap();
         assert_eq!(ev.payload.get(), r#"{"z": 1,  "a":"é"}"#);
+    }
+
+    #[test]
+    fn a_fingerprint_tells_the_event_not_its_formatting() {
+        let t = EventType::parse("order.created").unwrap();
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
+        let a = event_fingerprint(&t, &raw(r#"{"id": 1, "items": [1, 2]}"#));
+        assert_eq!(a, event_fingerprint(&t, &raw(r#"{"items":[1,2],"id":1}"#)));
+        assert_ne!(a, event_fingerprint(&t, &raw(r#"{"id": 2, "items": [1, 2]}"#)));
+        assert_ne!(a, event_fingerprint(&t, &raw(r#"{"id": 1, "items": [2, 1]}"#)));
+        assert_ne!(
+            a,
+            event_fingerprint(&EventType::parse("order.paid").unwrap(), &raw(r#"{"id": 1, "items": [1, 2]}"#))
+        );
     }
 
     #[test]

@@ -8,13 +8,14 @@ mod event_type;
 mod options;
 mod payload;
 mod retry;
+mod schema;
 
 pub use delivery::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
 pub use endpoint::{
     CHAT_RATE_LIMIT_PER_SECOND, DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, NewEndpoint,
     NewEndpointRequest, Presentation, PreviousSecret, RateLimit, UrlRules, redact_query_credentials,
 };
-pub use event::{Event, NewEvent, NewEventRequest};
+pub use event::{Event, NewEvent, NewEventRequest, event_fingerprint};
 pub use event_type::{EventType, EventTypePattern};
 pub use options::{
     CustomHeader, CustomHeaderRequest, DeliveryOptions, DeliveryOptionsRequest, EndpointAuth, HeadersRequest,
@@ -22,6 +23,7 @@ pub use options::{
 };
 pub use payload::{MAX_PAYLOAD_DEPTH, check_payload};
 pub use retry::RetryPolicy;
+pub use schema::{MAX_SCHEMA_BYTES, PayloadSchema};
 
 use serde::Serialize;
 

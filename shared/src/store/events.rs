@@ -149,8 +149,9 @@ fn is_expunged(item: &Item) -> bool {
 pub enum IdempotencyClaim {
     /// The key is new and now belongs to this event.
     Claimed,
-    /// An earlier request took the key for this event.
-    Taken { event_id: EventId, state: ClaimState, age: Duration },
+    /// An earlier request took the key for this event. `fingerprint` is that request's
+    /// [`crate::domain::event_fingerprint`] (`None` for a key taken before it was recorded).
+    Taken { event_id: EventId, state: ClaimState, age: Duration, fingerprint: Option<String> },
 }
 
 /// How far the request that took an idempotency key got.
@@ -179,12 +180,14 @@ impl ClaimState {
 }
 
 impl Store {
-    /// Takes an idempotency key for an event, or says which event already has it.
+    /// Takes an idempotency key for an event (remembering what the event was, by its
+    /// fingerprint), or says which event already has it.
     pub async fn claim_idempotency_key(
         &self,
         tenant: &TenantId,
         key: &str,
         event: &EventId,
+        fingerprint: &str,
     ) -> Result<IdempotencyClaim, StoreError> {
         let now = time::OffsetDateTime::now_utc();
         let put = self
@@ -194,6 +197,7 @@ impl Store {
             .item("pk", s(tenant_pk(tenant)))
             .item("sk", s(format!("IDEM#{key}")))
             .item("event_id", s(event.as_str()))
+            .item("fingerprint", s(fingerprint))
             .item("state", s(ClaimState::Accepted.as_str()))
             .item("created_at", ts(now))
             .item("expires_at", n(self.expires_at()))
@@ -224,6 +228,7 @@ impl Store {
                 ClaimState::parse(state).ok_or_else(|| StoreError::Corrupt(format!("idempotency state `{state}`")))?
             },
             age: age.try_into().unwrap_or_default(),
+            fingerprint: opt_s(&item, "fingerprint").map(str::to_owned),
         })
     }
 

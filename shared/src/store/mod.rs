@@ -3,7 +3,7 @@
 //! | item        | pk                    | sk                       |
 //! |-------------|-----------------------|--------------------------|
 //! | API key     | `KEY#<sha256 of key>` | `KEY` (`expires_at` once rotated out) |
-//! | tenant      | `TEN#<tenant>`        | `TEN` (quotas, `endpoint_count`, `suspended`, registered type names) |
+//! | tenant      | `TEN#<tenant>`        | `TEN` (quotas, `endpoint_count`, `suspended`, registered type names, names of those with a schema) |
 //! | tenant list entry | `TENANTS`       | `TEN#<tenant>`           |
 //! | tenant's key reference | `TEN#<tenant>` | `APIKEY#<sha256 of key>` |
 //! | event type  | `TEN#<tenant>`        | `ETYPE#<name>`           |
@@ -37,7 +37,7 @@ use time::OffsetDateTime;
 
 pub use deliveries::{DeliveryUpdate, RecordOutcome};
 pub use endpoints::{EndpointCreation, HealthChange};
-pub use event_types::{EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES};
+pub use event_types::{EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES};
 pub use events::{
     ClaimState, Cursor, EXPUNGED_PAYLOAD, EventFilter, EventSummary, IdempotencyClaim, InvalidCursor, MAX_PAGE_SIZE,
     Page,

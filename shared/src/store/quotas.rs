@@ -29,6 +29,8 @@ pub(super) const REPLAYS_PER_MINUTE: &str = "replays_per_minute";
 pub(super) const ENDPOINT_COUNT: &str = "endpoint_count";
 /// The tenant item's string set of registered event type names.
 pub(super) const EVENT_TYPES: &str = "event_types";
+/// The tenant item's string set of the registered types that have a payload schema.
+pub(super) const SCHEMA_TYPES: &str = "schema_types";
 
 /// A tenant's endpoint quota until the operator sets another.
 pub const DEFAULT_MAX_ENDPOINTS: u32 = 50;
@@ -104,12 +106,19 @@ pub struct IngestPolicy {
     pub event_types: Vec<EventType>,
     /// The operator suspended the tenant: it may not publish.
     pub suspended: bool,
+    /// The registered types whose payloads must match a schema.
+    pub schema_types: Vec<EventType>,
 }
 
 impl IngestPolicy {
     /// Whether the tenant may publish an event of this type.
     pub fn allows(&self, event_type: &EventType) -> bool {
         self.event_types.is_empty() || self.event_types.contains(event_type)
+    }
+
+    /// Whether an event of this type must match its type's schema.
+    pub fn has_schema(&self, event_type: &EventType) -> bool {
+        self.schema_types.contains(event_type)
     }
 }
 
@@ -129,25 +138,30 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
             .key("sk", s("TEN"))
-            .projection_expression("pk, #me, #epm, #rpm, #types, suspended")
+            .projection_expression("pk, #me, #epm, #rpm, #types, #schemas, suspended")
             .expression_attribute_names("#me", MAX_ENDPOINTS)
             .expression_attribute_names("#epm", EVENTS_PER_MINUTE)
             .expression_attribute_names("#rpm", REPLAYS_PER_MINUTE)
             .expression_attribute_names("#types", EVENT_TYPES)
+            .expression_attribute_names("#schemas", SCHEMA_TYPES)
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
         let Some(item) = out.item else { return Ok(None) };
-        let mut event_types = match item.get(EVENT_TYPES) {
-            Some(AttributeValue::Ss(names)) => names
-                .iter()
-                .map(|name| EventType::parse(name).map_err(|e| StoreError::Corrupt(format!("event type: {e}"))))
-                .collect::<Result<Vec<_>, _>>()?,
-            _ => Vec::new(),
+        let names = |attribute: &str| -> Result<Vec<EventType>, StoreError> {
+            let mut names = match item.get(attribute) {
+                Some(AttributeValue::Ss(names)) => names
+                    .iter()
+                    .map(|name| EventType::parse(name).map_err(|e| StoreError::Corrupt(format!("event type: {e}"))))
+                    .collect::<Result<Vec<_>, _>>()?,
+                _ => Vec::new(),
+            };
+            names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            Ok(names)
         };
-        event_types.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let (event_types, schema_types) = (names(EVENT_TYPES)?, names(SCHEMA_TYPES)?);
         let suspended = item.contains_key("suspended");
-        Ok(Some(IngestPolicy { quotas: Quotas::from_item(&item)?, event_types, suspended }))
+        Ok(Some(IngestPolicy { quotas: Quotas::from_item(&item)?, event_types, schema_types, suspended }))
     }
 
     /// The tenant's quotas (the defaults if the tenant does not exist).
