@@ -143,6 +143,7 @@ impl Stack {
             admin_token: Some(ADMIN_TOKEN.to_owned()),
             retention: Duration::from_secs(30 * 86_400),
             dev_allow_loopback: true,
+            dashboard_frame_ancestors: Default::default(),
         };
         let app =
             with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config.clone(), clients)));

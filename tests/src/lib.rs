@@ -77,6 +77,7 @@ impl Hookline {
             admin_token: Some(ADMIN_TOKEN.to_owned()),
             retention: Duration::from_secs(86_400),
             dev_allow_loopback: options.dev_allow_loopback,
+            dashboard_frame_ancestors: Default::default(),
         };
         let handler = deliver::Handler::with_settings(&config, &clients, options.policy).unwrap();
         let poller =

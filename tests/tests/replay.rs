@@ -227,6 +227,7 @@ async fn redriving_the_dead_letter_queue_moves_delivery_messages_back() {
         admin_token: Some(ADMIN_TOKEN.to_owned()),
         retention: Duration::from_secs(86_400),
         dev_allow_loopback: true,
+        dashboard_frame_ancestors: Default::default(),
     };
     let url = hookline.serve_api_with(config).await;
     let response =

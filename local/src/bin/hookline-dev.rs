@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         admin_token: Some(admin_token.clone()),
         retention: Duration::from_secs(30 * 24 * 60 * 60),
         dev_allow_loopback: allow_loopback,
+        dashboard_frame_ancestors: Default::default(),
     };
     let handler = deliver::Handler::from_config(&config, &clients)?;
     let state = AppState::new(config, &clients);

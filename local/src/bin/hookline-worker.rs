@@ -29,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
         admin_token: None,
         retention: Duration::from_secs(86_400),
         dev_allow_loopback: true,
+        dashboard_frame_ancestors: Default::default(),
     };
     let mut settings = PolicySettings::default();
     if let Ok(ms) = var("HOOKLINE_BACKOFF_FLOOR_MS") {
