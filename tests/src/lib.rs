@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 mod receiver;
 
 use std::net::{Ipv4Addr, SocketAddr};

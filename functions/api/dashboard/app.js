@@ -53,7 +53,7 @@
   }
 
   function show(...children) {
-    main.replaceChildren(...children.flat().filter(Boolean));
+    main.replaceChildren(...children.flat(Infinity).filter(Boolean));
     const heading = main.querySelector('h1');
     if (heading) {
       heading.setAttribute('tabindex', '-1');
