@@ -105,21 +105,23 @@ impl Browser {
     }
 
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
-        let found = self.call(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
+        let found =
+            self.call(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
         found.as_array().unwrap().iter().map(|e| Element(e[ELEMENT].as_str().unwrap().to_owned())).collect()
     }
 
     /// The first element matching `css`, waiting for it to appear.
     pub async fn find(&self, css: &str) -> Element {
-        self.wait(&format!("{css} to appear"), move || async move { self.find_all(css).await.into_iter().next() })
-        .await
+        self.wait(&format!("{css} to appear"), move || async move { self.find_all(css).await.into_iter().next() }).await
     }
 
     /// Waits until the text of the first element matching `css` contains `text`; returns it.
     /// Read in one script call, so a page redrawing meanwhile cannot leave a stale reference.
     pub async fn wait_text(&self, css: &str, text: &str) -> String {
         self.wait(&format!("{css} to show {text:?}"), move || async move {
-            let shown = self.run("const e = document.querySelector(arguments[0]); return e ? e.innerText : null", json!([css])).await;
+            let shown = self
+                .run("const e = document.querySelector(arguments[0]); return e ? e.innerText : null", json!([css]))
+                .await;
             shown.as_str().filter(|shown| shown.contains(text)).map(str::to_owned)
         })
         .await
@@ -212,7 +214,8 @@ async fn send(http: &reqwest::Client, method: reqwest::Method, url: &str, body: 
     let response = request.send().await.unwrap_or_else(|e| panic!("WebDriver {url}: {e}"));
     let status = response.status();
     let text = response.text().await.unwrap();
-    let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("WebDriver {url} answered {status}: {e}: {text}"));
+    let value: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("WebDriver {url} answered {status}: {e}: {text}"));
     assert!(status.is_success(), "WebDriver {url} answered {status}: {value}");
     value.get("value").cloned().unwrap_or(Value::Null)
 }

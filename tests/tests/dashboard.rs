@@ -82,13 +82,13 @@ async fn an_operator_signs_in_creates_an_endpoint_sees_its_event_delivered_and_r
     browser.wait_text("#payload", "\"order\": 42").await;
     let attempt = browser.wait_text(".timeline .attempt", "200").await;
     assert!(attempt.contains("receiver says hi"), "{attempt}");
-    browser.screenshot("event-delivered").await;
 
     browser.click(&browser.find("button.resend").await).await;
     browser.wait_text("#flash", "attempt 2").await;
     hookline.deliver_until(|| async { receiver.count() == 2 }).await;
     refresh_until(&browser, ".delivery-attempts", "2").await;
     assert_eq!(browser.find_all(".timeline .attempt").await.len(), 2);
+    browser.screenshot("event-delivered").await;
     assert_eq!(receiver.received()[1].header("webhook-id"), receiver.received()[0].header("webhook-id"));
 }
 
@@ -99,10 +99,16 @@ async fn a_failing_endpoint_shows_its_failures_its_chart_and_why_it_was_disabled
     let flaky = Receiver::answering(&[400, 400]).await;
     let gone = Receiver::always(410).await;
     let flaky_ep = hookline
-        .create_endpoint(&tenant, json!({"url": flaky.url, "description": "Flaky receiver", "event_types": ["order.*"]}))
+        .create_endpoint(
+            &tenant,
+            json!({"url": flaky.url, "description": "Flaky receiver", "event_types": ["order.*"]}),
+        )
         .await;
     let gone_ep = hookline
-        .create_endpoint(&tenant, json!({"url": gone.url, "description": "Gone receiver", "event_types": ["invoice.*"]}))
+        .create_endpoint(
+            &tenant,
+            json!({"url": gone.url, "description": "Gone receiver", "event_types": ["invoice.*"]}),
+        )
         .await;
     for n in 0..3 {
         hookline.publish(&tenant, json!({"event_type": "order.created", "payload": {"n": n}})).await;
@@ -144,10 +150,7 @@ const HOSTILE: &str = "<script>window.__xss = 'script'</script><img src=\"x\" on
 /// A receiver that answers 200 with an HTML body and a content type meant to run in a page.
 async fn hostile_receiver() -> String {
     let app = axum::Router::new().fallback(|| async {
-        (
-            [("content-type", "text/html; x=\"<img src=x onerror=window.__xss='header'>\"")],
-            HOSTILE,
-        )
+        ([("content-type", "text/html; x=\"<img src=x onerror=window.__xss='header'>\"")], HOSTILE)
     });
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -167,7 +170,8 @@ async fn hostile_payloads_names_and_answers_are_shown_as_text_and_never_run() {
                    "metadata": {"team": HOSTILE}, "event_types": ["comment.created"]}),
         )
         .await;
-    let event = hookline.publish(&tenant, json!({"event_type": "comment.created", "payload": {"comment": HOSTILE}})).await;
+    let event =
+        hookline.publish(&tenant, json!({"event_type": "comment.created", "payload": {"comment": HOSTILE}})).await;
     let event_id = event["id"].as_str().unwrap();
     hookline.deliver_until(|| async { hookline.delivery(&tenant, event_id).await["status"] == "delivered" }).await;
 
@@ -183,9 +187,11 @@ async fn hostile_payloads_names_and_answers_are_shown_as_text_and_never_run() {
         )
         .await;
     let id = endpoint["id"].as_str().unwrap();
-    browser.wait_text(&format!("tr[data-endpoint='{id}'] a"), "<img src=x onerror=\"window.__xss='name'\">Evil name").await;
+    browser
+        .wait_text(&format!("tr[data-endpoint='{id}'] a"), "<img src=x onerror=\"window.__xss='name'\">Evil name")
+        .await;
     visit(&browser, &format!("#/endpoints/{id}"), "Evil name").await;
-    browser.wait_text("main dl", HOSTILE).await;
+    browser.wait_text("main", &format!("team = {HOSTILE}")).await;
     visit(&browser, &format!("#/events/{event_id}"), event_id).await;
     browser.wait_text("#payload", "<script>window.__xss = 'script'</script>").await;
     browser.wait_text(".response-body", HOSTILE).await;

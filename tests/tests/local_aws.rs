@@ -122,7 +122,8 @@ fn the_dashboard_frame_ancestors_come_from_a_checked_parameter() {
     let parameter = &template["Parameters"]["DashboardFrameAncestors"];
     let default = parameter["Default"].as_str().unwrap();
     assert_eq!(FrameAncestors::parse(default).unwrap(), FrameAncestors::default());
-    let variable = property(&template, "ApiFunction", &["Environment", "Variables", "HOOKLINE_DASHBOARD_FRAME_ANCESTORS"]);
+    let variable =
+        property(&template, "ApiFunction", &["Environment", "Variables", "HOOKLINE_DASHBOARD_FRAME_ANCESTORS"]);
     let referenced = match variable {
         Value::Tagged(tagged) if tagged.tag == "!Ref" => tagged.value.as_str(),
         other => other["Ref"].as_str(),

@@ -346,11 +346,14 @@
   async function endpointPage(id) {
     const [ep, attempts] = await Promise.all([api('GET', 'v1/endpoints/' + enc(id)), recentAttempts(id)]);
     const auth = ep.auth || { type: 'none' };
-    const settings = props([
+    const summary = props([
       ['URL', h('code', {}, ep.url)],
       ['Status', [badge(ep.status), ep.disabled_reason ? h('span', { class: 'disabled-reason' }, ' ' + ep.disabled_reason) : null]],
       ['Circuit', circuit(ep)],
       ['Success (24 h)', h('span', { id: 'success-rate' }, successRate(attempts))],
+      ['Last attempt', attempts.length ? when(attempts[0].at) + ' (' + outcome(attempts[0]) + ')' : null],
+    ]);
+    const settings = props([
       ['Event types', (ep.event_types || []).join(', ')],
       ['Method', ep.method],
       ['Format', ep.format],
@@ -378,16 +381,16 @@
     return [
       h('h1', {}, endpointName(ep)),
       h('div', { class: 'actions' }, refreshButton(), link('#/endpoints', 'All endpoints')),
-      h('div', { class: 'card' }, settings),
-      writeActions,
-      h('h2', {}, 'Deliveries per hour'),
-      chart(attempts),
+      h('div', { class: 'card split' }, summary, chart(attempts)),
       h('h2', {}, 'Recent attempts'),
       attemptRows.length
         ? h('table', { id: 'endpoint-attempts' },
           h('thead', {}, h('tr', {}, ['Time', 'Event', '#', 'Answer', 'Latency'].map((t) => h('th', { scope: 'col' }, t)))),
           h('tbody', {}, attemptRows))
         : h('p', {}, 'No attempts in the last 24 hours.'),
+      writeActions,
+      h('h2', {}, 'Settings'),
+      h('div', { class: 'card' }, settings),
     ];
   }
 

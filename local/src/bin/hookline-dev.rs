@@ -62,6 +62,7 @@ fn print_banner(url: &str, admin_token: &str, allow_loopback: bool) {
     println!(
         r#"
 Hookline is running at {url}
+  dashboard:   {url}/dashboard   (sign in with a tenant's api_key)
   admin token: {admin_token}   (local development only; set HOOKLINE_ADMIN_TOKEN to change it)
   delivery to 127.0.0.1: {loopback}
 
