@@ -388,3 +388,72 @@ async fn the_keyboard_alone_reaches_and_activates_every_action() {
     browser.wait_text("[data-event-type='order.created'] pre", "\"order\": 7").await;
     tab_through_every_control(&browser).await;
 }
+
+/// The page's side of portal sessions: `GET /v1/session` is answered here by a stand-in (the
+/// real route checks portal tokens), placed in front of the real api routes, so what is tested
+/// is how the page treats a read-only session and its `expires_at`.
+#[tokio::test]
+async fn a_read_only_session_shows_no_write_actions_and_is_left_when_it_expires() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::routing::get;
+    use hookline_shared::web::{AppState, with_fallbacks};
+
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("portal").await;
+    let receiver = Receiver::start().await;
+    let endpoint = hookline.create_endpoint(&tenant, json!({"url": receiver.url, "description": "Acme hook"})).await;
+    let event = hookline.publish(&tenant, json!({"event_type": "order.created", "payload": {}})).await;
+    hookline.deliver_until(|| async { receiver.count() == 1 }).await;
+
+    let expires_at = Arc::new(Mutex::new(time::OffsetDateTime::now_utc() + time::Duration::hours(1)));
+    let session = {
+        let (tenant_id, expires_at) = (tenant.id.clone(), expires_at.clone());
+        move || async move {
+            let at = *expires_at.lock().unwrap();
+            axum::Json(json!({"tenant_id": tenant_id, "kind": "portal", "read_only": true,
+                "metadata": {"customer": "acme"},
+                "expires_at": at.format(&time::format_description::well_known::Rfc3339).unwrap()}))
+        }
+    };
+    let config = hookline_shared::config::Config::from_lookup(|name| match name {
+        "HOOKLINE_TABLE" => Some(hookline.resources.table.clone()),
+        "HOOKLINE_QUEUE_URL" => Some(hookline.resources.queue_url.clone()),
+        "HOOKLINE_DEV_ALLOW_LOOPBACK" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
+    let api = with_fallbacks(api::routes().with_state(AppState::new(config, &hookline.clients)));
+    let app = axum::Router::new().route("/v1/session", get(session)).fallback_service(api);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{url}/dashboard#session={}", tenant.key)).await;
+    browser.wait_text("main h1", "Endpoints").await;
+    browser.wait_text("#who", "Portal session").await;
+    browser.wait_text("#who", "read-only").await;
+    assert!(browser.find_all("#new-endpoint").await.is_empty());
+    let id = endpoint["id"].as_str().unwrap();
+    visit(&browser, &format!("#/endpoints/{id}"), "Acme hook").await;
+    browser.find("#chart").await;
+    for write in
+        ["#edit-endpoint", "#toggle-enabled", "#reveal-secret", "#rotate-secret", "#test-form", "#recover-form"]
+    {
+        assert!(browser.find_all(write).await.is_empty(), "{write} is offered to a read-only session");
+    }
+    let event_id = event["id"].as_str().unwrap();
+    visit(&browser, &format!("#/events/{event_id}"), event_id).await;
+    browser.wait_text(".delivery-status", "delivered").await;
+    assert!(browser.find_all("button.resend").await.is_empty());
+    visit(&browser, "#/endpoints/new", "Endpoints").await;
+    assert!(browser.find_all("#endpoint-form").await.is_empty());
+
+    // A session that ends two seconds from now: the page leaves by itself.
+    *expires_at.lock().unwrap() = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    browser.goto(&format!("{url}/dashboard#session={}", tenant.key)).await;
+    browser.wait_text("main h1", "Endpoints").await;
+    browser.wait_text("#sign-in-error", "Session expired or invalid").await;
+    assert_eq!(browser.run("return sessionStorage.getItem('hookline.token')", json!([])).await, Value::Null);
+}

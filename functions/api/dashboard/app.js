@@ -108,6 +108,7 @@
   // ---- Sign-in and sessions ----------------------------------------------------------------
 
   function signOut(message) {
+    clearTimeout(loadSession.expiry);
     sessionStorage.removeItem(TOKEN_KEY);
     session = null;
     generation += 1;
@@ -143,8 +144,9 @@
     input.focus();
   }
 
-  // `GET v1/session` says who the token is. Before that route existed, a key that can list
-  // endpoints is a full API key.
+  // `GET v1/session` says who the token is: {tenant_id, kind: "api_key" | "portal",
+  // read_only, metadata, expires_at}. Where that route does not exist (404), a key that can
+  // list endpoints is a full API key.
   async function loadSession() {
     try {
       session = await api('GET', 'v1/session');
@@ -161,6 +163,12 @@
     if (session.read_only) parts.push('read-only');
     if (session.expires_at) parts.push('until ' + when(session.expires_at));
     who.textContent = parts.join(' · ');
+    clearTimeout(loadSession.expiry);
+    if (session.expires_at) {
+      // Leave when the session ends rather than at the next request's 401.
+      const left = Math.min(new Date(session.expires_at).getTime() - Date.now(), 2 ** 31 - 1);
+      loadSession.expiry = setTimeout(() => signOut('Session expired or invalid. Sign in again.'), Math.max(left, 0));
+    }
   }
 
   // ---- Routing -----------------------------------------------------------------------------
@@ -199,6 +207,8 @@
 
   function pickView(path) {
     const [section, id, sub] = path;
+    // A read-only session has no forms to fill; the API refuses its writes anyway.
+    if (section === 'endpoints' && (id === 'new' || sub === 'edit') && !canWrite()) return endpointsPage;
     if (section === 'events' && id) return () => eventPage(id);
     if (section === 'events') return (_, query) => eventsPage(query);
     if (section === 'event-types') return eventTypesPage;
