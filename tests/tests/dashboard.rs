@@ -71,6 +71,19 @@ async fn an_operator_signs_in_creates_an_endpoint_sees_its_event_delivered_and_r
     assert_eq!(endpoint["event_types"], json!(["order.*"]));
     assert_eq!(endpoint["headers"], json!([{"name": "X-Team", "value": "orders"}]));
 
+    // The edit form starts from the endpoint's settings; a save changes only what was changed.
+    browser.click(&browser.find("#edit-endpoint").await).await;
+    let description = browser.find("#f-description").await;
+    assert_eq!(browser.property(&description, "value").await, "Orders receiver");
+    browser.clear(&description).await;
+    browser.type_into(&description, "Orders (EU)").await;
+    browser.click(&browser.find("#save-endpoint").await).await;
+    browser.wait_text("main h1", "Orders (EU)").await;
+    let edited = hookline.endpoint(&tenant, endpoint["id"].as_str().unwrap()).await;
+    assert_eq!(edited["description"], "Orders (EU)");
+    assert_eq!(edited["headers"], endpoint["headers"]);
+    assert_eq!(edited["event_types"], endpoint["event_types"]);
+
     let event = hookline.publish(&tenant, json!({"event_type": "order.created", "payload": {"order": 42}})).await;
     let event_id = event["id"].as_str().unwrap();
     hookline.deliver_until(|| async { receiver.count() == 1 }).await;
@@ -79,6 +92,7 @@ async fn an_operator_signs_in_creates_an_endpoint_sees_its_event_delivered_and_r
     browser.wait_text("main h1", "Events").await;
     browser.click(&browser.find(&format!("tr[data-event='{event_id}'] a")).await).await;
     browser.wait_text(".delivery-status", "delivered").await;
+    browser.wait_text("#deliveries", "Orders (EU)").await;
     browser.wait_text("#payload", "\"order\": 42").await;
     let attempt = browser.wait_text(".timeline .attempt", "200").await;
     assert!(attempt.contains("receiver says hi"), "{attempt}");
@@ -143,6 +157,10 @@ async fn a_failing_endpoint_shows_its_failures_its_chart_and_why_it_was_disabled
     assert_eq!(failures.len(), 2);
     assert!(browser.text(&failures[0]).await.contains("400"));
     browser.screenshot("endpoint-failing").await;
+
+    browser.click(&browser.find("#recover").await).await;
+    browser.wait_text("#recover-result", "2 deliveries queued again").await;
+    hookline.deliver_until(|| async { flaky.count() == 5 }).await;
 }
 
 const HOSTILE: &str = "<script>window.__xss = 'script'</script><img src=\"x\" onerror=\"window.__xss = 'img'\">";
@@ -376,6 +394,19 @@ async fn the_keyboard_alone_reaches_and_activates_every_action() {
     tab_to(&browser, "#reveal-secret").await;
     browser.press(keys::ENTER).await;
     browser.wait_text("#secret", endpoint["secret"].as_str().unwrap()).await;
+    tab_to(&browser, "#rotate-secret").await;
+    browser.press(keys::ENTER).await;
+    browser.wait_text("#secret-box", "previous secret also signs").await;
+    let rotated = hookline.get(&format!("/v1/endpoints/{id}/secret"), &tenant.key).await.1;
+    assert_ne!(rotated["secret"], endpoint["secret"]);
+    browser.wait_text("#secret", rotated["secret"].as_str().unwrap()).await;
+    tab_to(&browser, "#test-check-auth").await;
+    browser.press(keys::SPACE).await;
+    tab_to(&browser, "#test-send").await;
+    browser.press(keys::ENTER).await;
+    // Both answers: the receiver here takes any credential, which the page calls out.
+    browser.wait_text("#test-result", "With a wrong credential").await;
+    browser.wait_text("#test-result", "no: the receiver accepted a wrong credential").await;
     tab_to(&browser, "#toggle-enabled").await;
     browser.press(keys::SPACE).await;
     browser.wait_text("#flash", "Endpoint disabled").await;
