@@ -32,10 +32,10 @@ export SAM_CLI_TELEMETRY := 0
 # `cargo lambda` finds its subcommand binary as `cargo-lambda` on PATH.
 VENV_PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv test dev chaos build bench deploy lint-template fmt lint clean
+.PHONY: help venv browser test dev chaos build bench deploy lint-template fmt lint clean
 
 help:
-	@echo 'make test           lint the template, then cargo test against a local moto server'
+	@echo 'make test           lint the template, then cargo test against a local moto server (and headless Chromium)'
 	@echo 'make dev            run Hookline locally (hookline-dev) on PORT=$(PORT) against moto'
 	@echo 'make chaos          CHAOS_EVENTS=10000 events through flaky receivers while workers are SIGKILLed'
 	@echo 'make build          cargo lambda build --release --arm64 (the three functions)'
@@ -55,7 +55,17 @@ $(VENV_STAMP):
 	$(VENV)/bin/python -m pip install --disable-pip-version-check $(foreach p,$(PY_PINS),'$(p)')
 	touch $@
 
-test: $(VENV_STAMP)
+# The dashboard's tests (tests/tests/dashboard.rs) drive Debian's Chromium through its
+# chromedriver. Installed when missing; CI runs as root, elsewhere through sudo.
+BROWSER_PACKAGES := chromium chromium-driver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser:
+	@if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y $(BROWSER_PACKAGES); \
+	fi
+
+test: $(VENV_STAMP) browser
 	scripts/lint-template
 	scripts/with-moto $(VENV)/bin/python scripts/check_moto_fixes.py
 	scripts/with-moto cargo test --workspace --all-targets $(CARGO_TEST_ARGS)

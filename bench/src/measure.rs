@@ -144,6 +144,7 @@ impl Stack {
             retention: Duration::from_secs(30 * 86_400),
             dev_allow_loopback: true,
             allow_http: false,
+            dashboard_frame_ancestors: Default::default(),
         };
         let app =
             with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config.clone(), clients)));

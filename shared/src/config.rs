@@ -31,6 +31,68 @@ pub struct Config {
     /// deployment accepts plain http endpoint URLs. Credentials and custom headers still go
     /// only to https.
     pub allow_http: bool,
+    /// `HOOKLINE_DASHBOARD_FRAME_ANCESTORS` (default `'none'`): who may embed the dashboard in
+    /// a frame (the template's `DashboardFrameAncestors`).
+    pub dashboard_frame_ancestors: FrameAncestors,
+}
+
+/// The CSP `frame-ancestors` sources allowed to embed the dashboard: `'none'`, or `'self'`
+/// and/or `https://` origins. Checked here because the value is pasted into a response header,
+/// where a `;` would let it add directives of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameAncestors(String);
+
+impl Default for FrameAncestors {
+    fn default() -> Self {
+        Self("'none'".to_owned())
+    }
+}
+
+impl FrameAncestors {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let sources: Vec<&str> = text.split_ascii_whitespace().collect();
+        if sources.is_empty() || sources == ["'none'"] {
+            return Ok(Self::default());
+        }
+        for source in &sources {
+            if *source != "'self'" && !is_https_origin(source) {
+                return Err(format!(
+                    "`{source}` is not 'self' or an https:// origin (scheme, host and optional port, nothing else)"
+                ));
+            }
+        }
+        Ok(Self(sources.join(" ")))
+    }
+
+    /// The value of the CSP `frame-ancestors` directive.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The legacy `X-Frame-Options` equivalent, where there is one (it cannot name origins).
+    pub fn x_frame_options(&self) -> Option<&'static str> {
+        match self.0.as_str() {
+            "'none'" => Some("DENY"),
+            "'self'" => Some("SAMEORIGIN"),
+            _ => None,
+        }
+    }
+}
+
+/// `https://host[:port]`, the host made of letters, digits, `-` and `.` (or a `*.` wildcard
+/// prefix, which CSP allows).
+fn is_https_origin(source: &str) -> bool {
+    let Some(rest) = source.strip_prefix("https://") else { return false };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    let host = host.strip_prefix("*.").unwrap_or(host);
+    let host_ok = !host.is_empty()
+        && !host.starts_with(['.', '-'])
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    host_ok && port_ok
 }
 
 impl std::fmt::Debug for Config {
@@ -43,6 +105,7 @@ impl std::fmt::Debug for Config {
             .field("retention", &self.retention)
             .field("dev_allow_loopback", &self.dev_allow_loopback)
             .field("allow_http", &self.allow_http)
+            .field("dashboard_frame_ancestors", &self.dashboard_frame_ancestors)
             .finish()
     }
 }
@@ -69,6 +132,11 @@ impl Config {
         };
         let dev_allow_loopback = flag("HOOKLINE_DEV_ALLOW_LOOPBACK")?;
         let allow_http = flag("HOOKLINE_ALLOW_HTTP")?;
+        let dashboard_frame_ancestors = match lookup("HOOKLINE_DASHBOARD_FRAME_ANCESTORS") {
+            None => FrameAncestors::default(),
+            Some(text) => FrameAncestors::parse(&text)
+                .map_err(|reason| ConfigError::Invalid { name: "HOOKLINE_DASHBOARD_FRAME_ANCESTORS", reason })?,
+        };
         Ok(Self {
             table: required("HOOKLINE_TABLE")?,
             queue_url: required("HOOKLINE_QUEUE_URL")?,
@@ -77,6 +145,7 @@ impl Config {
             retention: Duration::from_secs(retention_days * 24 * 60 * 60),
             dev_allow_loopback,
             allow_http,
+            dashboard_frame_ancestors,
         })
     }
 }
@@ -105,6 +174,35 @@ mod tests {
         assert_eq!(c.retention, Duration::from_secs(30 * 86_400));
         assert!(c.admin_token.is_none());
         assert!(c.dead_letter_queue_url.is_none());
+        assert_eq!(c.dashboard_frame_ancestors.as_str(), "'none'");
+    }
+
+    #[test]
+    fn frame_ancestors_are_self_or_https_origins() {
+        let ok = |text: &str| FrameAncestors::parse(text).map(|f| f.as_str().to_owned());
+        assert_eq!(ok("").unwrap(), "'none'");
+        assert_eq!(ok("'self'  https://portal.example.com").unwrap(), "'self' https://portal.example.com");
+        assert_eq!(ok("https://*.example.com:8443").unwrap(), "https://*.example.com:8443");
+        for bad in [
+            "*",
+            "http://example.com",
+            "https://example.com/path",
+            "https://a.example; script-src *",
+            "'unsafe-inline'",
+            "https://",
+            "https://x:99999a",
+        ] {
+            assert!(FrameAncestors::parse(bad).is_err(), "{bad} was accepted");
+        }
+        let vars = [("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_DASHBOARD_FRAME_ANCESTORS", "*")];
+        assert!(matches!(config(&vars), Err(ConfigError::Invalid { name: "HOOKLINE_DASHBOARD_FRAME_ANCESTORS", .. })));
+    }
+
+    #[test]
+    fn x_frame_options_follows_frame_ancestors() {
+        assert_eq!(FrameAncestors::default().x_frame_options(), Some("DENY"));
+        assert_eq!(FrameAncestors::parse("'self'").unwrap().x_frame_options(), Some("SAMEORIGIN"));
+        assert_eq!(FrameAncestors::parse("https://a.example").unwrap().x_frame_options(), None);
     }
 
     #[test]

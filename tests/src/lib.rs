@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 mod receiver;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -80,6 +81,7 @@ impl Hookline {
             retention: Duration::from_secs(86_400),
             dev_allow_loopback: options.dev_allow_loopback,
             allow_http: options.allow_http,
+            dashboard_frame_ancestors: Default::default(),
         };
         let handler = deliver::Handler::with_settings(&config, &clients, options.policy).unwrap();
         let poller =

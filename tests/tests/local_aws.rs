@@ -136,6 +136,29 @@ fn http_endpoints_are_off_unless_the_deployment_turns_them_on() {
     }
 }
 
+/// The dashboard's framing rule reaches the api function from a parameter whose default and
+/// allowed pattern match what `Config` accepts, and the api function's catch-all route serves
+/// `/dashboard`.
+#[test]
+fn the_dashboard_frame_ancestors_come_from_a_checked_parameter() {
+    use hookline_shared::config::FrameAncestors;
+    let template = template();
+    let parameter = &template["Parameters"]["DashboardFrameAncestors"];
+    let default = parameter["Default"].as_str().unwrap();
+    assert_eq!(FrameAncestors::parse(default).unwrap(), FrameAncestors::default());
+    let variable =
+        property(&template, "ApiFunction", &["Environment", "Variables", "HOOKLINE_DASHBOARD_FRAME_ANCESTORS"]);
+    let referenced = match variable {
+        Value::Tagged(tagged) if tagged.tag == "!Ref" => tagged.value.as_str(),
+        other => other["Ref"].as_str(),
+    };
+    assert_eq!(referenced, Some("DashboardFrameAncestors"), "{variable:?}");
+    let pattern = parameter["AllowedPattern"].as_str().unwrap();
+    assert!(!pattern.contains(';'), "the pattern must not admit another CSP directive");
+    let route = property(&template, "ApiFunction", &["Events", "Proxy", "Properties"]);
+    assert_eq!((route["Method"].as_str(), route["Path"].as_str()), (Some("ANY"), Some("/{proxy+}")));
+}
+
 #[tokio::test]
 async fn the_poller_passes_receive_counts_and_keeps_only_reported_failures() {
     let hookline = Hookline::start().await;

@@ -228,6 +228,7 @@ async fn redriving_the_dead_letter_queue_moves_delivery_messages_back() {
         retention: Duration::from_secs(86_400),
         dev_allow_loopback: true,
         allow_http: false,
+        dashboard_frame_ancestors: Default::default(),
     };
     let url = hookline.serve_api_with(config).await;
     let response =

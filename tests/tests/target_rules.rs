@@ -278,6 +278,7 @@ fn deployment_config(hookline: &Hookline, allow_http: bool) -> Config {
         retention: Duration::from_secs(86_400),
         dev_allow_loopback: false,
         allow_http,
+        dashboard_frame_ancestors: Default::default(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The management function: health, tenants (admin), endpoints, and the delivery log.
 
+pub mod dashboard;
 mod endpoints;
 mod event_types;
 mod events;
@@ -19,6 +20,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi::serve))
+        .route("/dashboard", get(dashboard::index))
+        .route("/dashboard/app.js", get(dashboard::script))
+        .route("/dashboard/app.css", get(dashboard::stylesheet))
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
         .route("/v1/tenants/{id}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
         .route("/v1/tenants/{id}/api-key/rotate", post(tenants::rotate_key))

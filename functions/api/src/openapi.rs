@@ -44,6 +44,9 @@ use Auth::{Admin, ApiKey};
 pub const OPERATIONS: &[Operation] = &[
     op("get", "/health", "Liveness", Auth::None, None, 200, Some("Health")),
     op("get", "/openapi.json", "This document", Auth::None, None, 200, None),
+    op("get", "/dashboard", "The dashboard (HTML; signs in with an API key)", Auth::None, None, 200, None),
+    op("get", "/dashboard/app.js", "The dashboard's script", Auth::None, None, 200, None),
+    op("get", "/dashboard/app.css", "The dashboard's stylesheet", Auth::None, None, 200, None),
     op(
         "post",
         "/v1/tenants",

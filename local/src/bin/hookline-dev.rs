@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         retention: Duration::from_secs(30 * 24 * 60 * 60),
         dev_allow_loopback: allow_loopback,
         allow_http: false,
+        dashboard_frame_ancestors: Default::default(),
     };
     let handler = deliver::Handler::from_config(&config, &clients)?;
     let state = AppState::new(config, &clients);
@@ -62,6 +63,7 @@ fn print_banner(url: &str, admin_token: &str, allow_loopback: bool) {
     println!(
         r#"
 Hookline is running at {url}
+  dashboard:   {url}/dashboard   (sign in with a tenant's api_key)
   admin token: {admin_token}   (local development only; set HOOKLINE_ADMIN_TOKEN to change it)
   delivery to 127.0.0.1: {loopback}
 

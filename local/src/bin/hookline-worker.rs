@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
         retention: Duration::from_secs(86_400),
         dev_allow_loopback: true,
         allow_http: false,
+        dashboard_frame_ancestors: Default::default(),
     };
     let mut settings = PolicySettings::default();
     if let Ok(ms) = var("HOOKLINE_BACKOFF_FLOOR_MS") {

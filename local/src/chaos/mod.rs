@@ -205,6 +205,7 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
         retention: Duration::from_secs(86_400),
         dev_allow_loopback: true,
         allow_http: false,
+        dashboard_frame_ancestors: Default::default(),
     };
     let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config, &clients)));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
