@@ -11,6 +11,7 @@ pub mod domain;
 pub mod guard;
 pub mod ids;
 pub mod metrics;
+pub mod portal;
 pub mod queue;
 pub mod render;
 pub mod signing;

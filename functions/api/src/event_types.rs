@@ -28,9 +28,11 @@ pub struct NewEventTypeRequest {
 
 pub async fn create(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     JsonBody(request): JsonBody<NewEventTypeRequest>,
 ) -> Result<(StatusCode, Json<EventTypeDefinition>), ApiError> {
+    // Event types are the sender's vocabulary, shared by all its customers.
+    let tenant = auth.tenant_wide()?;
     let mut errors = Vec::new();
     let name = EventType::parse(&request.name).map_err(|m| errors.push(FieldError::new("name", m))).ok();
     let description = request.description.unwrap_or_default();
@@ -46,7 +48,7 @@ pub async fn create(
         return Err(Invalid(errors).into());
     };
     let definition = EventTypeDefinition { name, description, example, created_at: OffsetDateTime::now_utc() };
-    match state.store.create_event_type(&tenant, &definition).await? {
+    match state.store.create_event_type(tenant, &definition).await? {
         EventTypeCreated::Created => {
             tracing::info!(tenant_id = %tenant, event_type = %definition.name, "event type registered");
             Ok((StatusCode::CREATED, Json(definition)))
@@ -65,18 +67,18 @@ pub async fn create(
 /// Every registered event type, by name.
 pub async fn list(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
 ) -> Result<Json<List<EventTypeDefinition>>, ApiError> {
-    let data = state.store.list_event_types(&tenant).await?;
+    let data = state.store.list_event_types(auth.tenant()).await?;
     Ok(Json(List { data }))
 }
 
 pub async fn get(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     Path(name): Path<String>,
 ) -> Result<Json<EventTypeDefinition>, ApiError> {
     let name = EventType::parse(&name).map_err(|_| ApiError::NotFound("event type"))?;
-    let definition = state.store.get_event_type(&tenant, &name).await?.ok_or(ApiError::NotFound("event type"))?;
+    let definition = state.store.get_event_type(auth.tenant(), &name).await?.ok_or(ApiError::NotFound("event type"))?;
     Ok(Json(definition))
 }

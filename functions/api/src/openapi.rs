@@ -168,6 +168,16 @@ pub const OPERATIONS: &[Operation] = &[
         202,
         Some("Resent"),
     ),
+    op(
+        "post",
+        "/v1/portal-sessions",
+        "Mint a customer-portal session (API key only; read_only, metadata filter, ttl_seconds 60..=86400)",
+        ApiKey,
+        Some("NewPortalSession"),
+        201,
+        Some("PortalSession"),
+    ),
+    op("get", "/v1/session", "What the presented credential is and may do", ApiKey, None, 200, Some("Session")),
 ];
 
 fn schemas() -> Value {
@@ -278,6 +288,12 @@ fn schemas() -> Value {
         "Attempt": attempt,
         "AttemptList": list("Attempt"),
         "AttemptPage": page("Attempt"),
+        "NewPortalSession": obj(json!({"read_only": {"type": "boolean"}, "metadata": {"type": ["object", "null"], "additionalProperties": string},
+            "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 86400}}), &[]),
+        "PortalSession": obj(json!({"token": string, "url": string, "expires_at": {"type": "string", "format": "date-time"},
+            "read_only": {"type": "boolean"}, "metadata": {"type": ["object", "null"], "additionalProperties": string}}), &["token", "url", "expires_at"]),
+        "Session": obj(json!({"tenant_id": string, "kind": {"enum": ["api_key", "portal"]}, "read_only": {"type": "boolean"},
+            "metadata": {"type": ["object", "null"], "additionalProperties": string}, "expires_at": {"type": ["string", "null"], "format": "date-time"}}), &["tenant_id", "kind"]),
     })
 }
 
@@ -326,7 +342,7 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant's API key (hk_…)"},
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant's API key (hk_…), or a customer-portal session (hps_…) limited to its endpoints"},
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "The deployment's admin token"},
             },
             "schemas": schemas(),
