@@ -251,7 +251,7 @@ fn schemas() -> Value {
         json!({"id": string, "name": string, "created_at": string, "status": {"enum": ["active", "suspended"]}, "quotas": quotas}),
         &[],
     );
-    json!({
+    let mut all = json!({
         "Error": obj(json!({"code": string, "message": string, "errors": {"type": "array", "items": obj(json!({"field": string, "message": string}), &["field", "message"])}}), &["code", "message"]),
         "Health": obj(json!({"status": string}), &["status"]),
         "NewTenant": obj(json!({"name": string}), &["name"]),
@@ -288,6 +288,18 @@ fn schemas() -> Value {
         "Attempt": attempt,
         "AttemptList": list("Attempt"),
         "AttemptPage": page("Attempt"),
+    });
+    if let (Value::Object(all), Value::Object(portal)) = (&mut all, portal_schemas()) {
+        all.extend(portal);
+    }
+    all
+}
+
+/// Customer-portal sessions (`functions/api/src/portal.rs`).
+fn portal_schemas() -> Value {
+    let string = json!({"type": "string"});
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    json!({
         "NewPortalSession": obj(json!({"read_only": {"type": "boolean"}, "metadata": {"type": ["object", "null"], "additionalProperties": string},
             "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 86400}}), &[]),
         "PortalSession": obj(json!({"token": string, "url": string, "expires_at": {"type": "string", "format": "date-time"},

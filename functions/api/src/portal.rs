@@ -99,7 +99,9 @@ pub struct SessionView {
 pub async fn session(auth: TenantAuth) -> Json<SessionView> {
     let tenant_id = auth.tenant().clone();
     Json(match auth.access() {
-        Access::ApiKey => SessionView { tenant_id, kind: "api_key", read_only: false, metadata: None, expires_at: None },
+        Access::ApiKey => {
+            SessionView { tenant_id, kind: "api_key", read_only: false, metadata: None, expires_at: None }
+        }
         Access::Portal(claims) => SessionView {
             tenant_id,
             kind: "portal",
