@@ -80,6 +80,12 @@ impl From<QueueError> for ApiError {
     }
 }
 
+impl From<crate::fanout::FanOutError> for ApiError {
+    fn from(err: crate::fanout::FanOutError) -> Self {
+        Self::Unavailable(Box::new(err))
+    }
+}
+
 impl From<Invalid> for ApiError {
     fn from(err: Invalid) -> Self {
         Self::Invalid(err)

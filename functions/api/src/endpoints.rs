@@ -166,6 +166,7 @@ fn stamp_portal_metadata(auth: &TenantAuth, mut request: NewEndpointRequest) -> 
 
 /// Once a tenant has registered event types, an endpoint may only subscribe to names it
 /// registered (`order.*` must cover at least one); with none registered, anything goes.
+/// Hookline's operational events (`hookline.…`) need no registration.
 async fn check_registered_types(
     state: &AppState,
     tenant: &hookline_shared::ids::TenantId,
@@ -179,7 +180,7 @@ async fn check_registered_types(
     let errors: Vec<FieldError> = patterns
         .iter()
         .enumerate()
-        .filter(|(_, p)| **p != EventTypePattern::All && !known.iter().any(|t| p.matches(t)))
+        .filter(|(_, p)| **p != EventTypePattern::All && !p.is_reserved() && !known.iter().any(|t| p.matches(t)))
         .map(|(i, p)| {
             let shown = serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             FieldError::new(

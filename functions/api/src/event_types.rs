@@ -35,6 +35,12 @@ pub async fn create(
     let tenant = auth.tenant_wide()?;
     let mut errors = Vec::new();
     let name = EventType::parse(&request.name).map_err(|m| errors.push(FieldError::new("name", m))).ok();
+    if name.as_ref().is_some_and(EventType::is_reserved) {
+        errors.push(FieldError::new(
+            "name",
+            "`hookline.…` event types are Hookline's operational events: endpoints subscribe to them without registering",
+        ));
+    }
     let description = request.description.unwrap_or_default();
     if description.chars().count() > MAX_DESCRIPTION_LEN {
         errors.push(FieldError::new("description", format!("at most {MAX_DESCRIPTION_LEN} characters")));
