@@ -104,7 +104,7 @@ pub fn verify(key: &SecretBox, token: &str, now: OffsetDateTime) -> Result<Porta
 mod tests {
     use super::*;
 
-    fn key() -> SecretBox {
+    fn fresh_key() -> SecretBox {
         SecretBox::from_base64(&SecretBox::generate_key_base64()).unwrap()
     }
 
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn a_minted_token_verifies_to_its_claims_until_it_expires() {
-        let (key, now) = (key(), OffsetDateTime::now_utc());
+        let (key, now) = (fresh_key(), OffsetDateTime::now_utc());
         let claims = claims(now);
         let token = mint(&key, &claims);
         assert!(token.starts_with(TOKEN_PREFIX));
@@ -129,16 +129,16 @@ mod tests {
 
     #[test]
     fn a_changed_claim_another_deployment_or_garbage_is_refused() {
-        let (key, now) = (key(), OffsetDateTime::now_utc());
+        let (key, now) = (fresh_key(), OffsetDateTime::now_utc());
         let token = mint(&key, &claims(now));
         let (body, signature) = token.split_once('.').unwrap();
         let mut widened = claims(now);
         widened.metadata = None;
         widened.read_only = false;
-        let forged_body = mint(&key(), &widened);
+        let forged_body = mint(&fresh_key(), &widened);
         let forged = format!("{}.{signature}", forged_body.split_once('.').unwrap().0);
         assert_eq!(verify(&key, &forged, now), Err(SessionError::BadSignature));
-        assert_eq!(verify(&self::key(), &token, now), Err(SessionError::BadSignature));
+        assert_eq!(verify(&fresh_key(), &token, now), Err(SessionError::BadSignature));
         assert_eq!(verify(&key, &format!("{body}.AAAA"), now), Err(SessionError::BadSignature));
         for garbage in ["", "hps_", "hps_abc", "hk_abc.def", "hps_a.b.c"] {
             assert!(verify(&key, garbage, now).is_err(), "{garbage}");
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn the_signing_key_is_derived_not_the_sealing_key() {
-        let key = key();
+        let key = fresh_key();
         assert_ne!(key.derive_key(KEY_LABEL), key.derive_key(b"another purpose"));
     }
 
