@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::domain::{Event, EventType};
-use crate::ids::{EventId, TenantId};
+use crate::ids::{EndpointId, EventId, TenantId};
 use crate::queue::{DeliveryJob, Queue, QueueError};
 use crate::store::{Store, StoreError};
 
@@ -31,9 +31,36 @@ pub struct Outgoing {
 /// Writes the event with a pending delivery for each endpoint subscribed to its type now, then
 /// queues them. Returns the event once every message is on the queue.
 pub async fn fan_out(store: &Store, queue: &Queue, outgoing: Outgoing) -> Result<Event, FanOutError> {
+    let endpoint_ids = subscribers(store, &outgoing).await?;
+    write_and_queue(store, queue, outgoing, endpoint_ids).await
+}
+
+/// As [`fan_out`], but an event no endpoint subscribes to is not written at all (`None`): for
+/// Hookline's operational events, which would otherwise cost a write per failed delivery of
+/// every tenant, wanted or not.
+pub async fn fan_out_if_subscribed(
+    store: &Store,
+    queue: &Queue,
+    outgoing: Outgoing,
+) -> Result<Option<Event>, FanOutError> {
+    let endpoint_ids = subscribers(store, &outgoing).await?;
+    if endpoint_ids.is_empty() {
+        return Ok(None);
+    }
+    write_and_queue(store, queue, outgoing, endpoint_ids).await.map(Some)
+}
+
+async fn subscribers(store: &Store, outgoing: &Outgoing) -> Result<Vec<EndpointId>, StoreError> {
     let endpoints = store.subscribed_endpoints(&outgoing.tenant_id).await?;
-    let endpoint_ids =
-        endpoints.into_iter().filter(|ep| ep.subscribes_to(&outgoing.event_type)).map(|ep| ep.id).collect();
+    Ok(endpoints.into_iter().filter(|ep| ep.subscribes_to(&outgoing.event_type)).map(|ep| ep.id).collect())
+}
+
+async fn write_and_queue(
+    store: &Store,
+    queue: &Queue,
+    outgoing: Outgoing,
+    endpoint_ids: Vec<EndpointId>,
+) -> Result<Event, FanOutError> {
     let event = Event {
         id: outgoing.id,
         tenant_id: outgoing.tenant_id,

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::domain::EventType;
-use crate::fanout::{FanOutError, Outgoing, fan_out};
+use crate::fanout::{FanOutError, Outgoing, fan_out_if_subscribed};
 use crate::ids::{EndpointId, EventId, TenantId};
 use crate::queue::Queue;
 use crate::store::Store;
@@ -63,13 +63,14 @@ impl OperationalEvent {
     }
 }
 
-/// Stores the event for the tenant and queues it to the endpoints subscribed to its type.
+/// Stores the event for the tenant and queues it to the endpoints subscribed to its type; with
+/// no subscriber, nothing is written (`None`).
 pub async fn emit(
     store: &Store,
     queue: &Queue,
     tenant: &TenantId,
     event: &OperationalEvent,
-) -> Result<EventId, FanOutError> {
+) -> Result<Option<EventId>, FanOutError> {
     let at = OffsetDateTime::now_utc();
     let Ok(event_type) = EventType::parse(event.event_type()) else {
         unreachable!("the operational event types are valid names");
@@ -79,7 +80,9 @@ pub async fn emit(
     };
     let outgoing =
         Outgoing { id: EventId::generate(), tenant_id: tenant.clone(), event_type, payload, idempotency_key: None };
-    let written = fan_out(store, queue, outgoing).await?;
+    let Some(written) = fan_out_if_subscribed(store, queue, outgoing).await? else {
+        return Ok(None);
+    };
     tracing::info!(
         tenant_id = %tenant,
         event_id = %written.id,
@@ -87,7 +90,7 @@ pub async fn emit(
         deliveries = written.endpoint_ids.len(),
         "operational event emitted"
     );
-    Ok(written.id)
+    Ok(Some(written.id))
 }
 
 #[cfg(test)]
