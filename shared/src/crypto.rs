@@ -54,6 +54,8 @@ impl Binding<'_> {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// Kept only to derive other purposes' keys ([`SecretBox::derive_key`]); never used raw.
+    root: [u8; KEY_BYTES],
 }
 
 impl SecretBox {
@@ -64,7 +66,8 @@ impl SecretBox {
             return Err(CryptoError::InvalidKey);
         }
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::InvalidKey)?;
-        Ok(Self { cipher })
+        let root: [u8; KEY_BYTES] = bytes.as_slice().try_into().map_err(|_| CryptoError::InvalidKey)?;
+        Ok(Self { cipher, root })
     }
 
     /// A fresh random key in the form [`SecretBox::from_base64`] takes, for local development.
@@ -72,6 +75,18 @@ impl SecretBox {
         let mut key = [0u8; KEY_BYTES];
         rand::rng().fill_bytes(&mut key);
         STANDARD.encode(key)
+    }
+
+    /// A 256-bit key for another purpose, derived from the deployment key and a label
+    /// (HMAC-SHA256(key, label)), so one secret serves several uses without reusing the AES key
+    /// itself: portal sessions are signed with `derive_key(b"hookline/portal-session/v1")`.
+    pub fn derive_key(&self, label: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.root) else {
+            unreachable!("HMAC accepts keys of any length");
+        };
+        mac.update(label);
+        mac.finalize().into_bytes().into()
     }
 
     /// `v1:` + base64(nonce || ciphertext || tag). Sealing the same plaintext twice gives two

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::domain::{FieldError, Invalid};
 use crate::ids::TenantId;
+use crate::portal::PortalClaims;
 use crate::queue::{Queue, QueueError};
 use crate::store::{Store, StoreError, TenantState};
 
@@ -40,6 +41,12 @@ pub enum ApiError {
     Unauthorized,
     #[error("the tenant is suspended: its API keys are refused until the operator resumes it")]
     TenantSuspended,
+    /// A read-only portal session tried to change something.
+    #[error("this portal session is read-only")]
+    ReadOnly,
+    /// A portal session tried something only the tenant's API key may do.
+    #[error("a portal session cannot do this: it needs the tenant's API key")]
+    PortalForbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -73,6 +80,12 @@ impl From<QueueError> for ApiError {
     }
 }
 
+impl From<crate::fanout::FanOutError> for ApiError {
+    fn from(err: crate::fanout::FanOutError) -> Self {
+        Self::Unavailable(Box::new(err))
+    }
+}
+
 impl From<Invalid> for ApiError {
     fn from(err: Invalid) -> Self {
         Self::Invalid(err)
@@ -93,6 +106,8 @@ impl ApiError {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::TenantSuspended => (StatusCode::FORBIDDEN, "tenant_suspended"),
+            Self::ReadOnly => (StatusCode::FORBIDDEN, "read_only"),
+            Self::PortalForbidden => (StatusCode::FORBIDDEN, "portal_forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -207,20 +222,114 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The tenant whose API key signed the request, checked to be active: a suspended tenant is a
-/// 403 `tenant_suspended`, a deleted one (its keys are gone) a 401.
-pub struct TenantAuth(pub TenantId);
+/// Who is calling for a tenant: its API key, or a customer-portal session minted by it.
+#[derive(Debug, Clone)]
+pub enum Access {
+    ApiKey,
+    /// Sees only the endpoints its metadata filter covers, and their deliveries.
+    Portal(PortalClaims),
+}
+
+/// The tenant a request acts for, checked to be active (a suspended tenant is a 403
+/// `tenant_suspended`, a deleted one a 401), with the caller's scope. The fields are private:
+/// a handler reads the tenant through [`TenantAuth::tenant`] and must pass every endpoint it
+/// touches through [`TenantAuth::endpoint`] / [`TenantAuth::sees`], or ask for
+/// [`TenantAuth::tenant_wide`], which portal sessions are refused. A read-only portal session
+/// is refused every method but GET and HEAD here, before any handler runs.
+pub struct TenantAuth {
+    tenant: TenantId,
+    access: Access,
+}
 
 impl FromRequestParts<AppState> for TenantAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let TenantKey(tenant) = TenantKey::from_request_parts(parts, state).await?;
+        let presented = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let (tenant, access) = if presented.starts_with(crate::portal::TOKEN_PREFIX) {
+            let key = crate::crypto::installed().ok_or(ApiError::Unauthorized)?;
+            let claims = crate::portal::verify(key, presented, time::OffsetDateTime::now_utc())
+                .map_err(|_| ApiError::Unauthorized)?;
+            (claims.tenant_id.clone(), Access::Portal(claims))
+        } else {
+            let TenantKey(tenant) = TenantKey::from_request_parts(parts, state).await?;
+            (tenant, Access::ApiKey)
+        };
         match state.store.tenant_state(&tenant).await? {
-            TenantState::Active => Ok(Self(tenant)),
-            TenantState::Suspended => Err(ApiError::TenantSuspended),
-            TenantState::Gone => Err(ApiError::Unauthorized),
+            TenantState::Active => {}
+            TenantState::Suspended => return Err(ApiError::TenantSuspended),
+            TenantState::Gone => return Err(ApiError::Unauthorized),
         }
+        if let Access::Portal(claims) = &access
+            && claims.read_only
+            && !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD)
+        {
+            return Err(ApiError::ReadOnly);
+        }
+        Ok(Self { tenant, access })
+    }
+}
+
+impl TenantAuth {
+    /// The tenant, for store calls. What a portal session may see of the result is the
+    /// handler's to filter with [`TenantAuth::sees`] or [`TenantAuth::endpoint`].
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// The portal session's claims, if the caller is one.
+    pub fn portal(&self) -> Option<&PortalClaims> {
+        match &self.access {
+            Access::ApiKey => None,
+            Access::Portal(claims) => Some(claims),
+        }
+    }
+
+    /// The tenant, for what concerns the whole tenant (event-type writes, minting portal
+    /// sessions, expunging a payload shared by several endpoints): refused to portal sessions.
+    pub fn tenant_wide(&self) -> Result<&TenantId, ApiError> {
+        match self.access {
+            Access::ApiKey => Ok(&self.tenant),
+            Access::Portal(_) => Err(ApiError::PortalForbidden),
+        }
+    }
+
+    /// Whether the caller may see this endpoint (always, with an API key).
+    pub fn sees(&self, endpoint: &crate::domain::Endpoint) -> bool {
+        self.portal().is_none_or(|claims| claims.covers(&endpoint.options.metadata))
+    }
+
+    /// The endpoint, if it exists and is in the caller's scope; otherwise a 404, the same for
+    /// both, so a portal session learns nothing about endpoints outside its scope.
+    pub async fn endpoint(
+        &self,
+        state: &AppState,
+        id: &crate::ids::EndpointId,
+    ) -> Result<crate::domain::Endpoint, ApiError> {
+        state
+            .store
+            .get_endpoint(&self.tenant, id)
+            .await?
+            .filter(|ep| self.sees(ep))
+            .ok_or(ApiError::NotFound("endpoint"))
+    }
+
+    /// The ids of the endpoints the caller may see, or `None` for all of them (an API key):
+    /// for filtering deliveries and attempts, which name their endpoint by id only. An
+    /// endpoint deleted since is outside every portal scope.
+    pub async fn visible_endpoints(
+        &self,
+        state: &AppState,
+    ) -> Result<Option<std::collections::HashSet<crate::ids::EndpointId>>, ApiError> {
+        if self.portal().is_none() {
+            return Ok(None);
+        }
+        let endpoints = state.store.list_endpoints(&self.tenant).await?;
+        Ok(Some(endpoints.into_iter().filter(|ep| self.sees(ep)).map(|ep| ep.id).collect()))
     }
 }
 
@@ -232,6 +341,7 @@ impl FromRequestParts<AppState> for TenantKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Only API keys: a portal session (`hps_`) is a 401 here, so ingest never accepts one.
         let key = bearer(parts).filter(|k| k.starts_with("hk_")).ok_or(ApiError::Unauthorized)?;
         let tenant = state.store.tenant_for_key(key).await?.ok_or(ApiError::Unauthorized)?;
         Ok(Self(tenant))

@@ -106,9 +106,11 @@ pub struct CreatedEndpoint {
 
 pub async fn create(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     JsonBody(request): JsonBody<NewEndpointRequest>,
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
+    let tenant = auth.tenant().clone();
+    let request = stamp_portal_metadata(&auth, request)?;
     let new = NewEndpoint::parse(request, state.url_rules())?;
     check_registered_types(&state, &tenant, &new.event_types).await?;
     let max = state.store.get_quotas(&tenant).await?.max_endpoints;
@@ -146,16 +148,40 @@ pub async fn create(
 
 pub async fn get(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
-    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let endpoint = auth.endpoint(&state, &id).await?;
     Ok(Json(EndpointView::from(&endpoint)))
+}
+
+/// A portal session's endpoints carry its metadata filter: the filter's pairs are added to the
+/// request's `metadata`, and a request giving one of those keys another value is a 422, so a
+/// customer can only create endpoints it will see.
+fn stamp_portal_metadata(auth: &TenantAuth, mut request: NewEndpointRequest) -> Result<NewEndpointRequest, ApiError> {
+    let Some(filter) = auth.portal().and_then(|claims| claims.metadata.as_ref()) else {
+        return Ok(request);
+    };
+    let metadata = request.metadata.get_or_insert_with(Default::default);
+    let mut errors = Vec::new();
+    for (key, value) in filter {
+        match metadata.get(key) {
+            Some(given) if given != value => errors.push(FieldError::new(
+                format!("metadata.{key}"),
+                format!("this portal session's endpoints have `{key}` = `{value}`"),
+            )),
+            _ => {
+                metadata.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    if errors.is_empty() { Ok(request) } else { Err(Invalid(errors).into()) }
 }
 
 /// Once a tenant has registered event types, an endpoint may only subscribe to names it
 /// registered (`order.*` must cover at least one); with none registered, anything goes.
+/// Hookline's operational events (`hookline.…`) need no registration.
 async fn check_registered_types(
     state: &AppState,
     tenant: &hookline_shared::ids::TenantId,
@@ -170,7 +196,7 @@ async fn check_registered_types(
     let errors: Vec<FieldError> = patterns
         .iter()
         .enumerate()
-        .filter(|(_, p)| **p != EventTypePattern::All && !known.iter().any(|t| p.matches(t)))
+        .filter(|(_, p)| **p != EventTypePattern::All && !p.is_reserved() && !known.iter().any(|t| p.matches(t)))
         .map(|(i, p)| {
             let shown = serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             FieldError::new(
@@ -206,7 +232,7 @@ pub struct Page {
 /// filtering happens after one Query.
 pub async fn list(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<Page>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
@@ -217,7 +243,8 @@ pub async fn list(
         Some(name) => Some(EventType::parse(name).map_err(|m| Invalid::one("event_type", m))?),
         None => None,
     };
-    let mut endpoints = state.store.list_endpoints(&tenant).await?;
+    let mut endpoints = state.store.list_endpoints(auth.tenant()).await?;
+    endpoints.retain(|ep| auth.sees(ep));
     endpoints.sort_by(|a, b| a.id.cmp(&b.id));
     let matching: Vec<&Endpoint> = endpoints
         .iter()
@@ -261,12 +288,13 @@ pub(crate) fn as_request(ep: &Endpoint) -> Value {
 /// `enabled`. The result is validated as a whole, like a creation.
 pub async fn update(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
     JsonBody(patch): JsonBody<serde_json::Map<String, Value>>,
 ) -> Result<Json<EndpointView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
-    let mut endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let tenant = auth.tenant().clone();
+    let mut endpoint = auth.endpoint(&state, &id).await?;
     let mut patch = patch;
     let enabled = match patch.remove("enabled") {
         None => None,
@@ -281,6 +309,10 @@ pub async fn update(
         let request: NewEndpointRequest =
             serde_json::from_value(merged).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?;
         let new = NewEndpoint::parse(request, state.url_rules())?;
+        if auth.portal().is_some_and(|claims| !claims.covers(&new.options.metadata)) {
+            // The customer would lose sight of its own endpoint.
+            return Err(Invalid::one("metadata", "must keep the portal session's metadata filter").into());
+        }
         check_registered_types(&state, &tenant, &new.event_types).await?;
         endpoint.url = new.url;
         endpoint.description = new.description;
@@ -303,11 +335,13 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
-    if !state.store.delete_endpoint(&tenant, &id).await? {
+    let tenant = auth.tenant();
+    auth.endpoint(&state, &id).await?;
+    if !state.store.delete_endpoint(tenant, &id).await? {
         return Err(ApiError::NotFound("endpoint"));
     }
     tracing::info!(tenant_id = %tenant, endpoint_id = %id, "endpoint deleted");
@@ -335,11 +369,11 @@ fn secret_view(ep: &Endpoint) -> SecretView {
 /// `GET /v1/endpoints/{id}/secret`: the only route that shows a signing secret after creation.
 pub async fn secret(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<SecretView>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
-    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let endpoint = auth.endpoint(&state, &id).await?;
     Ok(Json(secret_view(&endpoint)))
 }
 
@@ -357,7 +391,7 @@ pub struct RotateRequest {
 /// refusing anything (Standard Webhooks allows several signatures in `webhook-signature`).
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
     OptionalJsonBody(request): OptionalJsonBody<RotateRequest>,
 ) -> Result<Json<SecretView>, ApiError> {
@@ -366,12 +400,13 @@ pub async fn rotate_secret(
     if grace > MAX_GRACE_SECONDS {
         return Err(Invalid::one("grace_seconds", format!("0 to {MAX_GRACE_SECONDS} seconds (7 days)")).into());
     }
-    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let tenant = auth.tenant();
+    let endpoint = auth.endpoint(&state, &id).await?;
     let new = SigningSecret::generate();
     let until = OffsetDateTime::now_utc() + time::Duration::seconds(i64::try_from(grace).unwrap_or(0));
-    state.store.rotate_endpoint_secret(&tenant, &id, &new, &endpoint.secret, until).await?;
+    state.store.rotate_endpoint_secret(tenant, &id, &new, &endpoint.secret, until).await?;
     tracing::info!(tenant_id = %tenant, endpoint_id = %id, grace_seconds = grace, "signing secret rotated");
-    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let endpoint = state.store.get_endpoint(tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
     Ok(Json(secret_view(&endpoint)))
 }
 
@@ -415,21 +450,22 @@ const DEFAULT_HISTORY: time::Duration = time::Duration::days(7);
 /// endpoint, then their attempts.
 pub async fn attempts(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
     QueryParams(query): QueryParams<AttemptsQuery>,
 ) -> Result<Json<AttemptPage>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
-    state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let tenant = auth.tenant();
+    auth.endpoint(&state, &id).await?;
     let until = query.until.unwrap_or_else(OffsetDateTime::now_utc);
     let since = query.since.unwrap_or(until - DEFAULT_HISTORY);
     if since > until {
         return Err(Invalid::one("since", "must not be after until").into());
     }
-    let page = state.store.endpoint_event_ids(&tenant, &id, since, until, query.cursor.as_deref()).await?;
+    let page = state.store.endpoint_event_ids(tenant, &id, since, until, query.cursor.as_deref()).await?;
     let mut data = Vec::new();
     for event_id in page.ids {
-        for attempt in state.store.list_attempts(&tenant, &event_id).await? {
+        for attempt in state.store.list_attempts(tenant, &event_id).await? {
             let wanted = match query.status {
                 None => true,
                 Some(AttemptOutcome::Succeeded) => attempt.succeeded,

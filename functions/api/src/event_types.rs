@@ -76,18 +76,26 @@ fn check_contents(
 
 pub async fn create(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     JsonBody(request): JsonBody<NewEventTypeRequest>,
 ) -> Result<(StatusCode, Json<EventTypeDefinition>), ApiError> {
+    // Event types are the sender's vocabulary, shared by all its customers.
+    let tenant = auth.tenant_wide()?;
     let mut errors = Vec::new();
     let name = EventType::parse(&request.name).map_err(|m| errors.push(FieldError::new("name", m))).ok();
+    if name.as_ref().is_some_and(EventType::is_reserved) {
+        errors.push(FieldError::new(
+            "name",
+            "`hookline.…` event types are Hookline's operational events: endpoints subscribe to them without registering",
+        ));
+    }
     let description = request.description.unwrap_or_default();
     let (example, schema) = check_contents(&description, request.example, request.schema, &mut errors);
     let Some(name) = name.filter(|_| errors.is_empty()) else {
         return Err(Invalid(errors).into());
     };
     let definition = EventTypeDefinition { name, description, example, schema, created_at: OffsetDateTime::now_utc() };
-    match state.store.create_event_type(&tenant, &definition).await? {
+    match state.store.create_event_type(tenant, &definition).await? {
         EventTypeCreated::Created => {
             tracing::info!(tenant_id = %tenant, event_type = %definition.name, "event type registered");
             Ok((StatusCode::CREATED, Json(definition)))
@@ -107,7 +115,7 @@ pub async fn create(
 /// fewer when their examples and schemas would make the answer too large).
 pub async fn list(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Paged<EventTypeDefinition>>, ApiError> {
     let params = query_params(query, &["limit", "cursor"])?;
@@ -116,7 +124,7 @@ pub async fn list(
     if !errors.is_empty() {
         return Err(Invalid(errors).into());
     }
-    let page = state.store.list_event_types(&tenant, limit, cursor.as_ref()).await?;
+    let page = state.store.list_event_types(auth.tenant(), limit, cursor.as_ref()).await?;
     Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
 }
 
@@ -126,11 +134,11 @@ fn path_name(name: &str) -> Result<EventType, ApiError> {
 
 pub async fn get(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<EventTypeDefinition>, ApiError> {
     let name = path_name(&name)?;
-    let definition = state.store.get_event_type(&tenant, &name).await?.ok_or(ApiError::NotFound("event type"))?;
+    let definition = state.store.get_event_type(auth.tenant(), &name).await?.ok_or(ApiError::NotFound("event type"))?;
     Ok(Json(definition))
 }
 
@@ -154,12 +162,14 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Box<R
 
 pub async fn update(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(name): PathParams<String>,
     JsonBody(patch): JsonBody<EventTypePatch>,
 ) -> Result<Json<EventTypeDefinition>, ApiError> {
+    // The catalogue is the sender's, shared by all its customers.
+    let tenant = auth.tenant_wide()?;
     let name = path_name(&name)?;
-    let current = state.store.get_event_type(&tenant, &name).await?.ok_or(ApiError::NotFound("event type"))?;
+    let current = state.store.get_event_type(tenant, &name).await?.ok_or(ApiError::NotFound("event type"))?;
     let mut errors = Vec::new();
     // A field left out keeps its value; `null` clears it.
     let description = patch.description.unwrap_or(current.description);
@@ -170,7 +180,7 @@ pub async fn update(
         return Err(Invalid(errors).into());
     }
     let definition = EventTypeDefinition { name, description, example, schema, created_at: current.created_at };
-    match state.store.update_event_type(&tenant, &definition).await? {
+    match state.store.update_event_type(tenant, &definition).await? {
         EventTypeChanged::Done => {
             tracing::info!(tenant_id = %tenant, event_type = %definition.name, "event type updated");
             Ok(Json(definition))
@@ -184,11 +194,13 @@ pub async fn update(
 /// subscriptions; events already accepted are delivered as usual.
 pub async fn delete(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(name): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
+    // The catalogue is the sender's, shared by all its customers.
+    let tenant = auth.tenant_wide()?;
     let name = path_name(&name)?;
-    match state.store.delete_event_type(&tenant, &name).await? {
+    match state.store.delete_event_type(tenant, &name).await? {
         EventTypeChanged::Done => {
             tracing::info!(tenant_id = %tenant, event_type = %name, "event type deleted");
             Ok(StatusCode::NO_CONTENT)

@@ -1,12 +1,12 @@
 //! Events and their delivery log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use hookline_shared::domain::{Attempt, Delivery, DeliveryStatus, EventType, FieldError, Invalid};
+use hookline_shared::domain::{Attempt, Delivery, DeliveryStatus, Event, EventType, FieldError, Invalid};
 use hookline_shared::ids::{EndpointId, EventId};
 use hookline_shared::store::{Cursor, EventFilter, EventSummary, MAX_PAGE_SIZE};
 use hookline_shared::web::{ApiError, AppState, PathParams, TenantAuth};
@@ -83,14 +83,30 @@ pub struct EventView {
     deliveries: Vec<Delivery>,
 }
 
+/// The event, if the caller may see it, with the endpoints whose deliveries it may see (`None`:
+/// all). A portal session sees an event only through a delivery to an endpoint in its scope.
+async fn visible_event(
+    state: &AppState,
+    auth: &TenantAuth,
+    id: &EventId,
+) -> Result<(Event, Option<HashSet<EndpointId>>), ApiError> {
+    let event = state.store.get_event(auth.tenant(), id).await?.ok_or(ApiError::NotFound("event"))?;
+    let visible = auth.visible_endpoints(state).await?;
+    if visible.as_ref().is_some_and(|v| !event.endpoint_ids.iter().any(|ep| v.contains(ep))) {
+        return Err(ApiError::NotFound("event"));
+    }
+    Ok((event, visible))
+}
+
 pub async fn get(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<EventView>, ApiError> {
     let id = path_id("event", EventId::parse(&id))?;
-    let event = state.store.get_event(&tenant, &id).await?.ok_or(ApiError::NotFound("event"))?;
-    let deliveries = state.store.list_deliveries(&tenant, &id).await?;
+    let (event, visible) = visible_event(&state, &auth, &id).await?;
+    let mut deliveries = state.store.list_deliveries(auth.tenant(), &id).await?;
+    deliveries.retain(|d| visible.as_ref().is_none_or(|v| v.contains(&d.endpoint_id)));
     Ok(Json(EventView {
         payload_expunged: event.payload_expunged(),
         id: event.id,
@@ -107,7 +123,7 @@ pub async fn get(
 /// `status` (events with at least one delivery in that status).
 pub async fn list(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Paged<EventSummary>>, ApiError> {
     let params = query_params(query, &["event_type", "since", "until", "status", "limit", "cursor"])?;
@@ -140,7 +156,19 @@ pub async fn list(
     if !errors.is_empty() {
         return Err(Invalid(errors).into());
     }
-    let page = state.store.list_events(&tenant, &filter, limit, cursor.as_ref()).await?;
+    let mut page = state.store.list_events(auth.tenant(), &filter, limit, cursor.as_ref()).await?;
+    if let Some(visible) = auth.visible_endpoints(&state).await? {
+        // A portal session's page keeps the events with a delivery in its scope (so it can be
+        // shorter than `limit` while a next cursor remains).
+        let mut kept = Vec::with_capacity(page.items.len());
+        for summary in page.items {
+            let event = state.store.get_event(auth.tenant(), &summary.id).await?;
+            if event.is_some_and(|e| e.endpoint_ids.iter().any(|ep| visible.contains(ep))) {
+                kept.push(summary);
+            }
+        }
+        page.items = kept;
+    }
     Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
 }
 
@@ -148,7 +176,7 @@ pub async fn list(
 /// endpoint's.
 pub async fn attempts(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<List<Attempt>>, ApiError> {
@@ -160,8 +188,9 @@ pub async fn attempts(
         .transpose()?;
     // The event item is the tenant check: attempts live under the tenant's key too, but an
     // unknown event must be a 404, not an empty list.
-    state.store.get_event(&tenant, &id).await?.ok_or(ApiError::NotFound("event"))?;
-    let mut data = state.store.list_attempts(&tenant, &id).await?;
+    let (_, visible) = visible_event(&state, &auth, &id).await?;
+    let mut data = state.store.list_attempts(auth.tenant(), &id).await?;
+    data.retain(|a| visible.as_ref().is_none_or(|v| v.contains(&a.endpoint_id)));
     if let Some(endpoint) = endpoint {
         data.retain(|a| a.endpoint_id == endpoint);
     }
@@ -172,14 +201,18 @@ pub async fn attempts(
 /// first. 404 if the event or that delivery does not exist.
 pub async fn delivery_attempts(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams((id, endpoint_id)): PathParams<(String, String)>,
 ) -> Result<Json<List<Attempt>>, ApiError> {
     let id = path_id("event", EventId::parse(&id))?;
     let endpoint = path_id("delivery", EndpointId::parse(&endpoint_id))?;
-    state.store.get_event(&tenant, &id).await?.ok_or(ApiError::NotFound("event"))?;
-    state.store.get_delivery(&tenant, &id, &endpoint).await?.ok_or(ApiError::NotFound("delivery"))?;
-    let mut data = state.store.list_attempts(&tenant, &id).await?;
+    let (_, visible) = visible_event(&state, &auth, &id).await?;
+    if visible.is_some_and(|v| !v.contains(&endpoint)) {
+        return Err(ApiError::NotFound("delivery"));
+    }
+    let tenant = auth.tenant();
+    state.store.get_delivery(tenant, &id, &endpoint).await?.ok_or(ApiError::NotFound("delivery"))?;
+    let mut data = state.store.list_attempts(tenant, &id).await?;
     data.retain(|a| a.endpoint_id == endpoint);
     Ok(Json(List { data }))
 }
@@ -189,11 +222,13 @@ pub async fn delivery_attempts(
 /// (`Event::payload_expunged`).
 pub async fn expunge_payload(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("event", EventId::parse(&id))?;
-    if !state.store.expunge_event_payload(&tenant, &id).await? {
+    // The payload is the sender's and may go to other customers' endpoints too.
+    let tenant = auth.tenant_wide()?;
+    if !state.store.expunge_event_payload(tenant, &id).await? {
         return Err(ApiError::NotFound("event"));
     }
     tracing::info!(tenant_id = %tenant, event_id = %id, "event payload expunged");

@@ -5,6 +5,7 @@ mod endpoints;
 mod event_types;
 mod events;
 pub mod openapi;
+mod portal;
 mod replay;
 mod tenants;
 mod test_send;
@@ -47,6 +48,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/endpoints/{id}/recover", post(replay::recover))
         .route("/v1/endpoints/{id}/test", post(test_send::send))
         .route("/v1/admin/dlq/redrive", post(replay::redrive))
+        .route("/v1/portal-sessions", post(portal::create))
+        .route("/v1/session", get(portal::session))
 }
 
 async fn health() -> Json<Value> {

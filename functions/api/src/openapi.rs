@@ -193,6 +193,16 @@ pub const OPERATIONS: &[Operation] = &[
         202,
         Some("Resent"),
     ),
+    op(
+        "post",
+        "/v1/portal-sessions",
+        "Mint a customer-portal session (API key only; read_only, metadata filter, ttl_seconds 60..=86400)",
+        ApiKey,
+        Some("NewPortalSession"),
+        201,
+        Some("PortalSession"),
+    ),
+    op("get", "/v1/session", "What the presented credential is and may do", ApiKey, None, 200, Some("Session")),
 ];
 
 fn schemas() -> Value {
@@ -274,7 +284,7 @@ fn schemas() -> Value {
         json!({"id": string, "name": string, "created_at": string, "status": {"enum": ["active", "suspended"]}, "quotas": quotas}),
         &[],
     );
-    json!({
+    let mut all = json!({
         "Error": obj(json!({"code": string, "message": string, "errors": {"type": "array", "items": obj(json!({"field": string, "message": string}), &["field", "message"])}}), &["code", "message"]),
         "Health": obj(json!({"status": string}), &["status"]),
         "NewTenant": obj(json!({"name": string}), &["name"]),
@@ -319,6 +329,24 @@ fn schemas() -> Value {
         "Attempt": attempt,
         "AttemptList": list("Attempt"),
         "AttemptPage": page("Attempt"),
+    });
+    if let (Value::Object(all), Value::Object(portal)) = (&mut all, portal_schemas()) {
+        all.extend(portal);
+    }
+    all
+}
+
+/// Customer-portal sessions (`functions/api/src/portal.rs`).
+fn portal_schemas() -> Value {
+    let string = json!({"type": "string"});
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    json!({
+        "NewPortalSession": obj(json!({"read_only": {"type": "boolean"}, "metadata": {"type": ["object", "null"], "additionalProperties": string},
+            "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 86400}}), &[]),
+        "PortalSession": obj(json!({"token": string, "url": string, "expires_at": {"type": "string", "format": "date-time"},
+            "read_only": {"type": "boolean"}, "metadata": {"type": ["object", "null"], "additionalProperties": string}}), &["token", "url", "expires_at"]),
+        "Session": obj(json!({"tenant_id": string, "kind": {"enum": ["api_key", "portal"]}, "read_only": {"type": "boolean"},
+            "metadata": {"type": ["object", "null"], "additionalProperties": string}, "expires_at": {"type": ["string", "null"], "format": "date-time"}}), &["tenant_id", "kind"]),
     })
 }
 
@@ -375,7 +403,7 @@ pub fn document() -> Value {
         },
         "components": {
             "securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant's API key (hk_…)"},
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant's API key (hk_…), or a customer-portal session (hps_…) limited to its endpoints"},
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "The deployment's admin token"},
             },
             "schemas": schemas(),
@@ -395,16 +423,13 @@ const INLINE_BUDGET: usize = 4 * 1024 * 1024;
 /// `GET /v1/openapi.json`: [`document`] with the tenant's catalogue under `webhooks`, one entry
 /// per registered type with its payload schema and example. A static document cannot know a
 /// tenant's types, hence this per-tenant one (read page by page, so memory stays bounded).
-pub async fn serve_tenant(
-    State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
-) -> Result<Json<Value>, ApiError> {
+pub async fn serve_tenant(State(state): State<AppState>, auth: TenantAuth) -> Result<Json<Value>, ApiError> {
+    let tenant = auth.tenant();
     let mut webhooks = Map::new();
     let mut budget = INLINE_BUDGET;
     let mut cursor = None;
     loop {
-        let page =
-            state.store.list_event_types(&tenant, hookline_shared::store::MAX_PAGE_SIZE, cursor.as_ref()).await?;
+        let page = state.store.list_event_types(tenant, hookline_shared::store::MAX_PAGE_SIZE, cursor.as_ref()).await?;
         for definition in &page.items {
             webhooks.insert(definition.name.to_string(), webhook(definition, &mut budget));
         }

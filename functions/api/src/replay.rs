@@ -53,11 +53,14 @@ pub struct Resent {
 /// endpoint's delivery is paused again when it comes up: recover the endpoint instead.
 pub async fn resend(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams((id, endpoint_id)): PathParams<(String, String)>,
 ) -> Result<(StatusCode, Json<Resent>), ApiError> {
     let event_id = path_id("event", EventId::parse(&id))?;
     let endpoint_id = path_id("delivery", EndpointId::parse(&endpoint_id))?;
+    let tenant = auth.tenant().clone();
+    // Out of a portal session's scope, the delivery does not exist.
+    auth.endpoint(&state, &endpoint_id).await.map_err(|_| ApiError::NotFound("delivery"))?;
     let event = state.store.get_event(&tenant, &event_id).await?.ok_or(ApiError::NotFound("event"))?;
     let delivery =
         state.store.get_delivery(&tenant, &event_id, &endpoint_id).await?.ok_or(ApiError::NotFound("delivery"))?;
@@ -193,13 +196,14 @@ fn recovery_window(request: &RecoverRequest) -> Result<(OffsetDateTime, OffsetDa
 /// sends nothing twice. Counts one against the replays-per-minute quota.
 pub async fn recover(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
     JsonBody(request): JsonBody<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Recovered>), ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
     let (since, until) = recovery_window(&request)?;
-    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let tenant = auth.tenant().clone();
+    let endpoint = auth.endpoint(&state, &id).await?;
     take_replay_quota(&state, &tenant, 1).await?;
     let was_disabled = endpoint.status == EndpointStatus::Disabled;
     let reenabled = was_disabled && state.store.reactivate_endpoint(&tenant, &id).await?;

@@ -99,12 +99,13 @@ struct AuthCheck {
 /// whether the receiver refused it.
 pub async fn send(
     State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
+    auth: TenantAuth,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<TestSendRequest>,
 ) -> Result<Json<TestSendReport>, ApiError> {
     let id = path_id("endpoint", EndpointId::parse(&id))?;
-    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
+    let tenant = auth.tenant().clone();
+    let endpoint = auth.endpoint(&state, &id).await?;
     let mut errors = Vec::new();
     let event_type = EventType::parse(body.event_type.as_deref().unwrap_or(DEFAULT_EVENT_TYPE))
         .map_err(|m| errors.push(FieldError::new("event_type", m)))

@@ -48,8 +48,10 @@ impl Handler {
     ) -> anyhow::Result<Self> {
         let store = Store::new(clients.dynamodb.clone(), &config.table, config.retention);
         let sender = Sender::new(AddressPolicy { allow_loopback: config.dev_allow_loopback })?;
-        let deliverer = Deliverer::with_settings(store, sender, settings);
-        Ok(Self::new(deliverer, Queue::new(clients.sqs.clone(), &config.queue_url)))
+        let queue = Queue::new(clients.sqs.clone(), &config.queue_url);
+        // Operational events go on the same deliveries queue as every other event's.
+        let deliverer = Deliverer::with_settings(store, sender, settings).with_operational_events(queue.clone());
+        Ok(Self::new(deliverer, queue))
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {

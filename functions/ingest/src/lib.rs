@@ -8,13 +8,12 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest, PayloadSchema, event_fingerprint};
+use hookline_shared::domain::{EventType, Invalid, NewEvent, NewEventRequest, PayloadSchema, event_fingerprint};
+use hookline_shared::fanout::{Outgoing, enqueue_deliveries, fan_out};
 use hookline_shared::ids::{EventId, TenantId};
-use hookline_shared::queue::DeliveryJob;
 use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas, StoreError};
 use hookline_shared::web::{ApiError, AppState, JsonBody, TenantKey};
 use serde::Serialize;
-use time::OffsetDateTime;
 
 /// After this long, a request that claimed an idempotency key and never finished is taken to
 /// be dead (the function's timeout in `template.yaml` is shorter), and a retry takes over.
@@ -54,7 +53,11 @@ async fn create_event(
 }
 
 /// A tenant that registered event types may only publish those; with none, any type goes.
+/// `hookline.…` types are Hookline's operational events and never a tenant's to publish.
 fn check_event_type(policy: &IngestPolicy, event_type: &EventType) -> Result<(), ApiError> {
+    if event_type.is_reserved() {
+        return Err(Invalid::one("event_type", RESERVED_MESSAGE).into());
+    }
     if policy.allows(event_type) {
         return Ok(());
     }
@@ -87,6 +90,10 @@ async fn check_schema(
     let errors = schema.check(&payload, "payload");
     if errors.is_empty() { Ok(()) } else { Err(Invalid(errors).into()) }
 }
+
+/// Why a `hookline.…` event type is refused.
+pub const RESERVED_MESSAGE: &str =
+    "`hookline.…` event types are reserved for Hookline's operational events; endpoints may subscribe to them";
 
 /// Counts the event against the tenant's events-per-minute quota, or refuses it with a 429
 /// that says when the next window opens.
@@ -147,7 +154,10 @@ async fn publish_once(
         match state.store.get_event(tenant, &id).await? {
             // The event was written: queue its deliveries again. A delivery already queued gets a
             // second message, which the delivery log turns into a no-op.
-            Some(event) => enqueue(state, &event).await.map(|()| Accepted { id, deliveries: event.endpoint_ids.len() }),
+            Some(event) => enqueue_deliveries(&state.queue, &event)
+                .await
+                .map(|()| Accepted { id, deliveries: event.endpoint_ids.len() })
+                .map_err(ApiError::from),
             None => publish(state, tenant, quotas, id, new).await,
         }
     } else {
@@ -173,35 +183,16 @@ async fn publish(
     new: NewEvent,
 ) -> Result<Accepted, ApiError> {
     take_quota(state, tenant, quotas).await?;
-    let endpoints = state.store.subscribed_endpoints(tenant).await?;
-    let endpoint_ids = endpoints.into_iter().filter(|ep| ep.subscribes_to(&new.event_type)).map(|ep| ep.id).collect();
-    let event = Event {
+    let outgoing = Outgoing {
         id,
         tenant_id: tenant.clone(),
         event_type: new.event_type,
         payload: new.payload,
         idempotency_key: new.idempotency_key,
-        endpoint_ids,
-        created_at: OffsetDateTime::now_utc(),
     };
-    state.store.put_event_with_deliveries(&event).await?;
-    enqueue(state, &event).await?;
+    let event = fan_out(&state.store, &state.queue, outgoing).await?;
     tracing::info!(tenant_id = %tenant, event_id = %event.id, deliveries = event.endpoint_ids.len(), "event accepted");
     let now_ms = i64::try_from(event.created_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     hookline_shared::metrics::emit(&hookline_shared::metrics::events_ingested_emf(event.endpoint_ids.len(), now_ms));
     Ok(Accepted { deliveries: event.endpoint_ids.len(), id: event.id })
-}
-
-async fn enqueue(state: &AppState, event: &Event) -> Result<(), ApiError> {
-    let jobs: Vec<DeliveryJob> = event
-        .endpoint_ids
-        .iter()
-        .map(|endpoint_id| DeliveryJob {
-            tenant_id: event.tenant_id.clone(),
-            event_id: event.id.clone(),
-            endpoint_id: endpoint_id.clone(),
-        })
-        .collect();
-    state.queue.enqueue(&jobs).await?;
-    Ok(())
 }

@@ -13,7 +13,8 @@ use super::request;
 use super::verdict::{self, Verdict};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStatus, Event};
 use crate::metrics::{Counted, DeliveryMetrics};
-use crate::queue::DeliveryJob;
+use crate::operational::{self, OperationalEvent};
+use crate::queue::{DeliveryJob, Queue};
 use crate::render::Format;
 use crate::store::{DeliveryUpdate, HealthChange, RateSlot, RecordOutcome, Store, StoreError, TenantState};
 
@@ -100,6 +101,8 @@ pub struct Deliverer {
     endpoints: std::sync::Arc<EndpointCache>,
     events: std::sync::Arc<EventCache>,
     tenants: std::sync::Arc<TenantCache>,
+    /// Where operational events (`hookline.…`) are queued; `None` emits none.
+    operational: Option<Queue>,
 }
 
 impl Deliverer {
@@ -111,7 +114,23 @@ impl Deliverer {
         let endpoints = std::sync::Arc::new(EndpointCache::new(settings.endpoint_cache_ttl));
         let events = std::sync::Arc::new(EventCache::new(super::cache::EVENT_TTL));
         let tenants = std::sync::Arc::new(TenantCache::new(settings.tenant_cache_ttl));
-        Self { store, sender, settings, metrics: Default::default(), endpoints, events, tenants }
+        Self { store, sender, settings, metrics: Default::default(), endpoints, events, tenants, operational: None }
+    }
+
+    /// Emits operational events (endpoint disabled or recovered, delivery exhausted) to the
+    /// tenant's subscribed endpoints through this queue.
+    pub fn with_operational_events(mut self, queue: Queue) -> Self {
+        self.operational = Some(queue);
+        self
+    }
+
+    /// Stores and queues an operational event. A failure here must not turn a recorded
+    /// attempt into a retry (the attempt would be sent again): it is logged and dropped.
+    async fn emit(&self, tenant: &crate::ids::TenantId, event: OperationalEvent) {
+        let Some(queue) = &self.operational else { return };
+        if let Err(err) = operational::emit(&self.store, queue, tenant, &event).await {
+            tracing::error!(error = %err, event_type = event.event_type(), "could not emit an operational event");
+        }
     }
 
     /// What this deliverer counted; the deliver function reports it once per batch.
@@ -369,6 +388,20 @@ impl Deliverer {
         if !not_rendered && let Err(err) = self.update_health(&pending.endpoint, succeeded, &verdict).await {
             tracing::warn!(error = %err, "could not update the endpoint's health");
         }
+        // This attempt's transaction moved the delivery to `failed`, so this runs once per
+        // delivery. An operational event's own delivery never reports its exhaustion: a
+        // receiver failing on `hookline.delivery.exhausted` would otherwise be sent another
+        // one for each, without end.
+        if matches!(verdict, Verdict::Failed { .. }) && !pending.event.event_type.is_reserved() {
+            let exhausted = OperationalEvent::DeliveryExhausted {
+                event_id: pending.event.id.clone(),
+                event_type: pending.event.event_type.clone(),
+                endpoint_id: pending.endpoint.id.clone(),
+                attempts: pending.attempt,
+                last_error: describe_failure_of(&attempt),
+            };
+            self.emit(&job.tenant_id, exhausted).await;
+        }
         Ok(match verdict {
             Verdict::Delivered | Verdict::Failed { .. } => Outcome::Done,
             Verdict::RetryIn(delay) => Outcome::RetryIn(delay),
@@ -384,8 +417,11 @@ impl Deliverer {
             let failing_for = health.failing_since.map(|since| now - since);
             let stale_failure = failing_for.is_some_and(|f| f >= self.settings.recovery_grace);
             if stale_failure || health.circuit_opens > 0 || health.circuit_open_until.is_some() {
-                self.store.update_endpoint_health(tenant, id, HealthChange::Recovered).await?;
+                let recovered = self.store.change_endpoint_health(tenant, id, HealthChange::Recovered).await?;
                 self.endpoints.forget(tenant, id);
+                if recovered {
+                    self.emit(tenant, OperationalEvent::EndpointRecovered { endpoint_id: id.clone() }).await;
+                }
             }
         }
         let window_seconds = i64::try_from(self.settings.circuit_window.as_secs().max(1)).unwrap_or(300);
@@ -395,12 +431,7 @@ impl Deliverer {
             return Ok(());
         }
         if let Verdict::Failed { disable: Some(reason), .. } = verdict {
-            tracing::warn!(reason = %reason, "disabling the endpoint");
-            self.endpoints.forget(tenant, id);
-            return self
-                .store
-                .update_endpoint_health(tenant, id, HealthChange::Disable { reason: reason.clone() })
-                .await;
+            return self.disable(endpoint, reason.clone()).await;
         }
         match health.failing_since {
             None => self.store.update_endpoint_health(tenant, id, HealthChange::Failing { at: now }).await?,
@@ -412,9 +443,7 @@ impl Deliverer {
             {
                 let hours = endpoint.limits.disable_after_hours.unwrap_or_default();
                 let reason = format!("no successful delivery for {hours} hours (failing since {since})");
-                tracing::warn!(reason = %reason, "disabling the endpoint");
-                self.endpoints.forget(tenant, id);
-                return self.store.update_endpoint_health(tenant, id, HealthChange::Disable { reason }).await;
+                return self.disable(endpoint, reason).await;
             }
             Some(_) => {}
         }
@@ -435,6 +464,29 @@ impl Deliverer {
                 .await?;
         }
         Ok(())
+    }
+}
+
+impl Deliverer {
+    /// Disables the endpoint and, if this call disabled it, tells the tenant.
+    async fn disable(&self, endpoint: &Endpoint, reason: String) -> Result<(), StoreError> {
+        let (tenant, id) = (&endpoint.tenant_id, &endpoint.id);
+        tracing::warn!(reason = %reason, "disabling the endpoint");
+        self.endpoints.forget(tenant, id);
+        let change = HealthChange::Disable { reason: reason.clone() };
+        if self.store.change_endpoint_health(tenant, id, change).await? {
+            self.emit(tenant, OperationalEvent::EndpointDisabled { endpoint_id: id.clone(), reason }).await;
+        }
+        Ok(())
+    }
+}
+
+/// The recorded attempt's failure as the delivery's `last_error` says it.
+fn describe_failure_of(attempt: &Attempt) -> Option<String> {
+    match (&attempt.error, attempt.response_status) {
+        (Some(err), _) => Some(format!("{}: {}", err.kind.as_str(), err.message)),
+        (None, Some(status)) => Some(format!("HTTP {status}")),
+        (None, None) => None,
     }
 }
 

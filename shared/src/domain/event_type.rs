@@ -28,7 +28,16 @@ impl EventType {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `hookline` and `hookline.…` are Hookline's own operational events: tenants cannot
+    /// register or publish them, only subscribe to them.
+    pub fn is_reserved(&self) -> bool {
+        self.0 == RESERVED_ROOT || self.0.strip_prefix(RESERVED_ROOT).is_some_and(|rest| rest.starts_with('.'))
+    }
 }
+
+/// The first segment of the reserved event types (`hookline.endpoint.disabled`, …).
+pub const RESERVED_ROOT: &str = "hookline";
 
 impl fmt::Display for EventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -72,9 +81,23 @@ impl EventTypePattern {
 
     pub fn matches(&self, event_type: &EventType) -> bool {
         match self {
-            Self::All => true,
+            // `*` is every type of the tenant's own; operational events (`hookline.…`) need a
+            // subscription that names them, so no endpoint receives them unasked (and an
+            // endpoint failing on `*` is not sent news of its own failures).
+            Self::All => !event_type.is_reserved(),
             Self::Exact(t) => t == event_type,
             Self::Prefix(p) => event_type.as_str().strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with('.')),
+        }
+    }
+}
+
+impl EventTypePattern {
+    /// Whether the pattern names reserved types only (`hookline.*`, `hookline.endpoint.disabled`):
+    /// those need no registration.
+    pub fn is_reserved(&self) -> bool {
+        match self {
+            Self::All => false,
+            Self::Exact(t) | Self::Prefix(t) => t.is_reserved(),
         }
     }
 }
@@ -115,6 +138,22 @@ mod tests {
         check("order.*", "order.item.added", true);
         check("order.*", "order", false);
         check("order.*", "orders.created", false);
+    }
+
+    #[test]
+    fn operational_types_are_reserved_and_only_explicit_patterns_match_them() {
+        for reserved in ["hookline", "hookline.endpoint.disabled", "hookline.delivery.exhausted"] {
+            assert!(EventType::parse(reserved).unwrap().is_reserved(), "{reserved}");
+        }
+        for own in ["hooklines.x", "order.hookline", "hookline-x.y"] {
+            assert!(!EventType::parse(own).unwrap().is_reserved(), "{own}");
+        }
+        check("*", "hookline.endpoint.disabled", false);
+        check("hookline.*", "hookline.endpoint.disabled", true);
+        check("hookline.endpoint.*", "hookline.endpoint.recovered", true);
+        check("hookline.delivery.exhausted", "hookline.delivery.exhausted", true);
+        assert!(EventTypePattern::parse("hookline.*").unwrap().is_reserved());
+        assert!(!EventTypePattern::parse("*").unwrap().is_reserved());
     }
 
     #[test]

@@ -461,15 +461,45 @@ impl Store {
         id: &EndpointId,
         change: HealthChange,
     ) -> Result<(), StoreError> {
+        self.apply_endpoint_health(tenant, id, change, false).await.map(|_| ())
+    }
+
+    /// As [`Store::update_endpoint_health`], but a `Disable` applies only to an endpoint not
+    /// yet disabled and a `Recovered` only to one that is failing or has had its circuit open;
+    /// true if this call made the change. Of several deliver functions seeing the same change,
+    /// exactly one gets true, so the operational event it emits is sent once.
+    pub async fn change_endpoint_health(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        change: HealthChange,
+    ) -> Result<bool, StoreError> {
+        self.apply_endpoint_health(tenant, id, change, true).await
+    }
+
+    async fn apply_endpoint_health(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        change: HealthChange,
+        only_a_change: bool,
+    ) -> Result<bool, StoreError> {
         self.forget_endpoint_list(tenant);
+        // Never recreate a deleted endpoint.
+        let condition = match (&change, only_a_change) {
+            (HealthChange::Disable { .. }, true) => "attribute_exists(pk) AND #status <> :disabled",
+            (HealthChange::Recovered, true) => {
+                "attribute_exists(pk) AND (attribute_exists(failing_since) OR attribute_exists(circuit_open_until) OR circuit_opens > :zero)"
+            }
+            _ => "attribute_exists(pk)",
+        };
         let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
             .key("sk", s(format!("EP#{id}")))
-            // Never recreate a deleted endpoint.
-            .condition_expression("attribute_exists(pk)");
+            .condition_expression(condition);
         let request = match change {
             HealthChange::Failing { at } => request
                 .update_expression("SET failing_since = if_not_exists(failing_since, :at)")
@@ -488,8 +518,8 @@ impl Store {
                 .expression_attribute_values(":reason", s(reason)),
         };
         match request.send().await {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(err) => Err(StoreError::aws("UpdateItem")(err)),
         }
     }

@@ -1,0 +1,91 @@
+//! The one way an event reaches endpoints: write it with one pending delivery per subscribed
+//! endpoint, then put one message per delivery on the queue. Ingest publishes tenants' events
+//! through it and the deliver function Hookline's operational events ([`crate::operational`]),
+//! so both are stored, signed and retried the same way.
+
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+use crate::domain::{Event, EventType};
+use crate::ids::{EndpointId, EventId, TenantId};
+use crate::queue::{DeliveryJob, Queue, QueueError};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FanOutError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// An event about to be fanned out.
+pub struct Outgoing {
+    pub id: EventId,
+    pub tenant_id: TenantId,
+    pub event_type: EventType,
+    pub payload: Box<RawValue>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Writes the event with a pending delivery for each endpoint subscribed to its type now, then
+/// queues them. Returns the event once every message is on the queue.
+pub async fn fan_out(store: &Store, queue: &Queue, outgoing: Outgoing) -> Result<Event, FanOutError> {
+    let endpoint_ids = subscribers(store, &outgoing).await?;
+    write_and_queue(store, queue, outgoing, endpoint_ids).await
+}
+
+/// As [`fan_out`], but an event no endpoint subscribes to is not written at all (`None`): for
+/// Hookline's operational events, which would otherwise cost a write per failed delivery of
+/// every tenant, wanted or not.
+pub async fn fan_out_if_subscribed(
+    store: &Store,
+    queue: &Queue,
+    outgoing: Outgoing,
+) -> Result<Option<Event>, FanOutError> {
+    let endpoint_ids = subscribers(store, &outgoing).await?;
+    if endpoint_ids.is_empty() {
+        return Ok(None);
+    }
+    write_and_queue(store, queue, outgoing, endpoint_ids).await.map(Some)
+}
+
+async fn subscribers(store: &Store, outgoing: &Outgoing) -> Result<Vec<EndpointId>, StoreError> {
+    let endpoints = store.subscribed_endpoints(&outgoing.tenant_id).await?;
+    Ok(endpoints.into_iter().filter(|ep| ep.subscribes_to(&outgoing.event_type)).map(|ep| ep.id).collect())
+}
+
+async fn write_and_queue(
+    store: &Store,
+    queue: &Queue,
+    outgoing: Outgoing,
+    endpoint_ids: Vec<EndpointId>,
+) -> Result<Event, FanOutError> {
+    let event = Event {
+        id: outgoing.id,
+        tenant_id: outgoing.tenant_id,
+        event_type: outgoing.event_type,
+        payload: outgoing.payload,
+        idempotency_key: outgoing.idempotency_key,
+        endpoint_ids,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    store.put_event_with_deliveries(&event).await?;
+    enqueue_deliveries(queue, &event).await?;
+    Ok(event)
+}
+
+/// Queues one message per delivery of a written event. Queuing one twice is harmless: the
+/// delivery log turns the second message into a no-op.
+pub async fn enqueue_deliveries(queue: &Queue, event: &Event) -> Result<(), QueueError> {
+    let jobs: Vec<DeliveryJob> = event
+        .endpoint_ids
+        .iter()
+        .map(|endpoint_id| DeliveryJob {
+            tenant_id: event.tenant_id.clone(),
+            event_id: event.id.clone(),
+            endpoint_id: endpoint_id.clone(),
+        })
+        .collect();
+    queue.enqueue(&jobs).await
+}
