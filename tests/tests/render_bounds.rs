@@ -67,13 +67,10 @@ async fn a_test_send_of_a_blow_up_answers_render_too_large_without_sending() {
     let hookline = Hookline::start().await;
     let tenant = hookline.create_tenant("poison").await;
     let receiver = Receiver::start().await;
-    let (status, body) = hookline
-        .post("/v1/event-types", &tenant.key, json!({"name": "deep2.test", "example": blow_up_payload()}))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
     let endpoint = hookline.create_endpoint(&tenant, json!({"url": receiver.url, "format": "xml"})).await;
     let path = format!("/v1/endpoints/{}/test", endpoint["id"].as_str().unwrap());
-    let (status, report) = hookline.post(&path, &tenant.key, json!({"event_type": "deep2.test"})).await;
+    let (status, report) =
+        hookline.post(&path, &tenant.key, json!({"event_type": "deep2.test", "payload": blow_up_payload()})).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["succeeded"], false);
     assert_eq!(report["response"]["error"]["kind"], "render_too_large", "{report}");

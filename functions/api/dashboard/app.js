@@ -372,7 +372,7 @@
       ['Thread key', ep.thread_key || null],
       ['Signed', ep.sign === undefined ? undefined : (ep.sign ? 'yes' : 'no')],
       ['Auth', auth.type + (auth.header ? ' (' + auth.header + ')' : '') + (auth.username ? ' (' + auth.username + ')' : '')],
-      ['Headers', (ep.headers || []).length ? h('pre', {}, ep.headers.map((x) => x.name + ': ' + x.value).join('\n')) : null],
+      ['Headers', (ep.headers || []).length ? h('pre', {}, headerLines(ep.headers)) : null],
       ['Metadata', pairsText(ep.metadata) ? h('pre', {}, pairsText(ep.metadata)) : null],
       ['Retry', describeRetry(ep.retry)],
       ['Rate limit', ep.rate_limit_per_second ? ep.rate_limit_per_second + '/s' + (ep.rate_limit_key ? ' (key ' + ep.rate_limit_key + ')' : '') : null],
@@ -571,7 +571,9 @@
         h('div', { class: 'field', 'data-field': 'sign' }, h('label', { for: 'f-sign' }, sign, ' Sign chat messages'), h('p', { class: 'field-error', id: 'e-sign', hidden: true })))),
       h('div', { class: 'card' }, h('h2', {}, 'Authentication and headers'), h('div', { class: 'grid' },
         field('auth_type', 'Auth', authType), groups.api_key, groups.basic, groups.bearer,
-        field('headers', 'Custom headers', area('headers', (e.headers || []).map((x) => x.name + ': ' + x.value).join('\n')), 'one Name: value per line, at most 5'),
+        field('headers', 'Custom headers', area('headers', headerLines(e.headers)), editing
+          ? 'one Name: value per line, at most 5; values are write-only: to change the headers, retype every value'
+          : 'one Name: value per line, at most 5'),
         field('metadata', 'Metadata', area('metadata', pairsText(e.metadata)), 'one key = value per line'))),
       h('div', { class: 'card' }, h('h2', {}, 'Retries and limits'), h('div', { class: 'grid' },
         field('retry_strategy', 'Retry strategy', strategy), retryGroups.exponential, retryGroups.linear, retryGroups.schedule,
@@ -632,7 +634,10 @@
           if (type === 'bearer') body.auth = { type, token: secret };
         }
       }
-      put('headers', lines('headers').length ? Object.entries(pairs('headers', ':')).map(([name, v]) => ({ name, value: v })) : undefined);
+      // Stored header values are never shown again: an untouched field keeps them.
+      if (!editing || form.elements.headers.value !== headerLines(e.headers)) {
+        put('headers', lines('headers').length ? Object.entries(pairs('headers', ':')).map(([name, v]) => ({ name, value: v })) : undefined);
+      }
       put('metadata', lines('metadata').length ? pairs('metadata', '=') : undefined);
       const s = value('retry_strategy');
       const r = { strategy: s };
@@ -853,6 +858,11 @@
           h('p', {}, link('#/events?event_type=' + enc(t.name), 'Events of this type'))))
         : h('p', {}, 'No event types registered: any type is accepted.'),
     ];
+  }
+
+  // Custom headers as `Name: value` lines; a stored value is write-only, so the API shows names only.
+  function headerLines(headers) {
+    return (headers || []).map((x) => x.name + ': ' + (x.value === undefined ? '(hidden)' : x.value)).join('\n');
   }
 
   // ---- Start -------------------------------------------------------------------------------
