@@ -183,23 +183,33 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     hookline_shared::crypto::install(hookline_shared::crypto::SecretBox::from_base64(&sealing_key)?);
     let clients = local_clients(&aws_endpoint).await;
     let prefix = format!("chaos{:08x}", rand::rng().random::<u32>());
-    let resources = provision(&clients, &Resources::from_template()?, &prefix).await?;
+    let template = Resources::from_template()?;
+    let resources = provision(&clients, &template, &prefix).await?;
     // The one departure from template.yaml: a killed worker's in-flight batch reappears after
     // the queue's visibility timeout (360 s deployed). Chaos batches finish within a few
     // seconds (1 s timeouts, no rate limits), so 30 s keeps the run short and the invariant.
-    clients
-        .sqs
-        .set_queue_attributes()
-        .queue_url(&resources.queue_url)
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, CHAOS_VISIBILITY_SECONDS.to_string())
-        .send()
-        .await?;
+    for queue_url in [&resources.queue_url, &resources.slow_queue_url] {
+        clients
+            .sqs
+            .set_queue_attributes()
+            .queue_url(queue_url)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                CHAOS_VISIBILITY_SECONDS.to_string(),
+            )
+            .send()
+            .await?;
+    }
+    // The slow lane's concurrency is fleet-wide: the workers share it.
+    let slow_lane = template.maximum_concurrency(crate::template::SLOW_DELIVERIES_QUEUE).unwrap_or(1) as usize;
+    let slow_pollers_per_worker = slow_lane.div_ceil(options.workers.max(1));
     let receivers =
         futures::future::try_join_all((0..ENDPOINTS).map(|_| FlakyReceiver::start(options.failure_rate))).await?;
 
     let config = Config {
         table: resources.table.clone(),
         queue_url: resources.queue_url.clone(),
+        slow_queue_url: Some(resources.slow_queue_url.clone()),
         dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
         admin_token: Some(ADMIN_TOKEN.to_owned()),
         retention: Duration::from_secs(86_400),
@@ -240,6 +250,9 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
             ("HOOKLINE_QUEUE_ARN".into(), resources.queue_arn.clone()),
             ("AWS_ENDPOINT_URL".into(), aws_endpoint.clone()),
             ("HOOKLINE_WORKER_POLLERS".into(), options.pollers_per_worker.to_string()),
+            ("HOOKLINE_SLOW_QUEUE_URL".into(), resources.slow_queue_url.clone()),
+            ("HOOKLINE_SLOW_QUEUE_ARN".into(), resources.slow_queue_arn.clone()),
+            ("HOOKLINE_WORKER_SLOW_POLLERS".into(), slow_pollers_per_worker.to_string()),
             ("HOOKLINE_BACKOFF_FLOOR_MS".into(), "1000".into()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("HOOKLINE_ENCRYPTION_KEY".into(), sealing_key.clone()),
@@ -321,7 +334,10 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let deadline = started + options.deadline;
     loop {
         let seen: usize = receivers.iter().map(distinct_ok).sum();
-        if seen >= expected && queue_depth(&clients.sqs, &resources.queue_url).await? == 0 {
+        if seen >= expected
+            && queue_depth(&clients.sqs, &resources.queue_url).await? == 0
+            && queue_depth(&clients.sqs, &resources.slow_queue_url).await? == 0
+        {
             break;
         }
         if Instant::now() > deadline {

@@ -9,17 +9,25 @@ use time::OffsetDateTime;
 
 use super::cache::{EndpointCache, EventCache};
 use super::http::{HttpResult, Sender};
+use super::lanes::{self, Lane};
 use super::request;
 use super::verdict::{self, Verdict};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStatus, Event};
 use crate::metrics::{Counted, DeliveryMetrics};
 use crate::queue::DeliveryJob;
 use crate::render::Format;
-use crate::store::{DeliveryUpdate, HealthChange, RateSlot, RecordOutcome, Store, StoreError};
+use crate::store::{
+    Admission, DeliveryUpdate, HealthChange, Lease, LeaseRequest, RateSlot, RecordOutcome, Store, StoreError,
+};
 
 /// How late a delivery may come back for its rate-limit slot and still use it: less than the
 /// 5 % margin between slots.
 const LATE_FOR_SLOT_MS: i64 = 40;
+
+/// The fleet-wide cap on one endpoint's deliveries in flight.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT: u32 = 10;
+/// `DeliverFunction`'s `Timeout` in `template.yaml` (a test keeps them equal).
+pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(60);
 
 /// What to do with the queue message once the attempt is over.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,6 +36,9 @@ pub enum Outcome {
     Done,
     /// Keep the message and hand it over again after this long.
     RetryIn(Duration),
+    /// The endpoint is slow right now: put the message on the slow lane's queue and delete
+    /// this one. No attempt was made.
+    MoveToSlowLane,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +68,18 @@ pub struct PolicySettings {
     /// A success clears `failing_since` only once it is this old, so an endpoint that fails
     /// now and then does not cost a write on every success.
     pub recovery_grace: Duration,
+    /// At most this many deliveries to one endpoint are in flight across the whole fleet;
+    /// `None` turns the cap and the slow-lane checks off (benchmarks compare with it).
+    pub max_in_flight_per_endpoint: Option<u32>,
+    /// How long an in-flight lease counts: the deliver function's timeout, after which no
+    /// attempt can still be running (a worker killed mid-send leaves its lease behind).
+    pub in_flight_lease: Duration,
+    /// A delivery refused by the cap comes back after about this long (no attempt spent).
+    pub in_flight_retry: Duration,
+    /// An attempt that times out or takes longer than this makes its endpoint slow…
+    pub slow_attempt: Duration,
+    /// …for this long after it, during which its deliveries travel in the slow lane.
+    pub slow_lane_hold: Duration,
 }
 
 impl Default for PolicySettings {
@@ -71,6 +94,11 @@ impl Default for PolicySettings {
             backoff_floor: verdict::BACKOFF_FLOOR,
             endpoint_cache_ttl: super::cache::ENDPOINT_TTL,
             recovery_grace: Duration::from_secs(60),
+            max_in_flight_per_endpoint: Some(DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT),
+            in_flight_lease: IN_FLIGHT_LEASE,
+            in_flight_retry: Duration::from_secs(2),
+            slow_attempt: Duration::from_secs(5),
+            slow_lane_hold: Duration::from_secs(300),
         }
     }
 }
@@ -91,6 +119,8 @@ pub struct Deliverer {
     metrics: std::sync::Arc<DeliveryMetrics>,
     endpoints: std::sync::Arc<EndpointCache>,
     events: std::sync::Arc<EventCache>,
+    /// Whether a slow lane exists to send slow endpoints' deliveries to.
+    slow_lane: bool,
 }
 
 impl Deliverer {
@@ -101,7 +131,14 @@ impl Deliverer {
     pub fn with_settings(store: Store, sender: Sender, settings: PolicySettings) -> Self {
         let endpoints = std::sync::Arc::new(EndpointCache::new(settings.endpoint_cache_ttl));
         let events = std::sync::Arc::new(EventCache::new(super::cache::EVENT_TTL));
-        Self { store, sender, settings, metrics: Default::default(), endpoints, events }
+        Self { store, sender, settings, metrics: Default::default(), endpoints, events, slow_lane: false }
+    }
+
+    /// Deliveries that arrive on the main lane for a slow endpoint are moved to the slow lane
+    /// ([`Outcome::MoveToSlowLane`]) rather than sent.
+    pub fn with_slow_lane(mut self) -> Self {
+        self.slow_lane = true;
+        self
     }
 
     /// What this deliverer counted; the deliver function reports it once per batch.
@@ -112,6 +149,11 @@ impl Deliverer {
     /// Runs one queue message. Safe to call twice for the same message: the attempt log in
     /// DynamoDB, not this process, says what has been done.
     pub async fn process(&self, job: &DeliveryJob) -> Result<Outcome, DeliveryError> {
+        self.process_in(job, Lane::Main).await
+    }
+
+    /// As [`Deliverer::process`], for a message that came from `lane`.
+    pub async fn process_in(&self, job: &DeliveryJob, lane: Lane) -> Result<Outcome, DeliveryError> {
         let pending = match self.prepare(job).await? {
             Ok(pending) => pending,
             Err(outcome) => return Ok(outcome),
@@ -119,7 +161,12 @@ impl Deliverer {
         let now = OffsetDateTime::now_utc();
         let outgoing = request::build(&pending.endpoint, &pending.event, now.unix_timestamp());
         let truncated = outgoing.truncated;
+        let lease = match self.admit(&pending.endpoint, lane).await? {
+            Ok(lease) => lease,
+            Err(outcome) => return Ok(outcome),
+        };
         let mut result = self.sender.send(outgoing).await;
+        let slow = lanes::attempt_was_slow(&result, self.settings.slow_attempt);
         if pending.endpoint.presentation.format == Format::GoogleChat
             && !result.succeeded()
             && let (Some(err), Some(message)) =
@@ -136,7 +183,57 @@ impl Deliverer {
             };
             verdict::judge(&result, &pending.endpoint.retry, pending.attempt, &rules, &mut rng)
         };
-        self.complete(job, &pending, now, result, truncated, verdict).await
+        let outcome = self.complete(job, &pending, now, result, truncated, verdict).await;
+        self.release(lease, slow).await;
+        outcome
+    }
+
+    /// The fleet-wide cap and the slow lane, right before sending: takes a lease on the
+    /// endpoint, or says what to do with the message instead (no attempt spent either way).
+    async fn admit(&self, endpoint: &Endpoint, lane: Lane) -> Result<Result<Option<Lease>, Outcome>, DeliveryError> {
+        let Some(cap) = self.settings.max_in_flight_per_endpoint else { return Ok(Ok(None)) };
+        let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
+        let refuse_if_slow = self.slow_lane && lane == Lane::Main;
+        let request = LeaseRequest { cap, ttl: self.settings.in_flight_lease, now_ms, refuse_if_slow };
+        match self.store.take_lease(&endpoint.tenant_id, &endpoint.id, request).await? {
+            Admission::Granted { lease, others_started_ms } => {
+                if refuse_if_slow && lanes::in_flight_too_long(&others_started_ms, now_ms, self.settings.slow_attempt) {
+                    // A request to this endpoint has run past the threshold: it is slow now,
+                    // and says so to the fleet before that request's timeout would.
+                    self.store.release_lease(&lease, Some(now_ms + self.slow_lane_hold_ms())).await?;
+                    return Ok(Err(self.to_slow_lane()));
+                }
+                Ok(Ok(Some(lease)))
+            }
+            Admission::Slow => Ok(Err(self.to_slow_lane())),
+            Admission::Full => {
+                let jitter = self.settings.in_flight_retry.mul_f64(rand::rng().random_range(0.0..0.5));
+                tracing::info!(cap, "endpoint at its in-flight cap; delivery deferred");
+                self.metrics.count(Counted::Deferred);
+                Ok(Err(Outcome::RetryIn(self.settings.in_flight_retry + jitter)))
+            }
+        }
+    }
+
+    fn to_slow_lane(&self) -> Outcome {
+        tracing::info!("endpoint is slow; delivery moves to the slow lane");
+        self.metrics.count(Counted::MovedToSlowLane);
+        Outcome::MoveToSlowLane
+    }
+
+    fn slow_lane_hold_ms(&self) -> i64 {
+        i64::try_from(self.settings.slow_lane_hold.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Gives the lease back, marking the endpoint slow if this attempt was. A lease that
+    /// cannot be given back expires by itself after `in_flight_lease`.
+    async fn release(&self, lease: Option<Lease>, slow: bool) {
+        let Some(lease) = lease else { return };
+        let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
+        let slow_until = slow.then(|| now_ms + self.slow_lane_hold_ms());
+        if let Err(err) = self.store.release_lease(&lease, slow_until).await {
+            tracing::warn!(error = %err, "could not release the in-flight lease; it expires by itself");
+        }
     }
 
     /// Loads what the attempt needs, or says why there is nothing to send now.
