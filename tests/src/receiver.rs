@@ -45,6 +45,11 @@ struct Inner {
     then: Option<u16>,
     /// Wait this long before answering each request.
     delay: std::time::Duration,
+    /// When each request arrived, logged on arrival (`received` logs on answering).
+    arrivals: Vec<std::time::Instant>,
+    /// Requests being answered right now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 #[derive(Clone)]
@@ -71,7 +76,7 @@ impl Receiver {
 
     /// A receiver that gives the scripted replies in order, then `then`.
     pub async fn scripted(script: Vec<Reply>, then: u16) -> Self {
-        Self::serve(Inner { received: Vec::new(), script: script.into(), then: Some(then), delay: Default::default() })
+        Self::serve(Inner { received: Vec::new(), script: script.into(), then: Some(then), ..Inner::default() })
             .await
     }
 
@@ -96,6 +101,16 @@ impl Receiver {
     pub fn count(&self) -> usize {
         self.inner.lock().unwrap().received.len()
     }
+
+    /// When each request arrived, including those not answered yet.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.inner.lock().unwrap().arrivals.clone()
+    }
+
+    /// The most requests this receiver was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.lock().unwrap().max_in_flight
+    }
 }
 
 async fn record(
@@ -107,7 +122,15 @@ async fn record(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let arrived = std::time::Instant::now();
-    let delay = inner.lock().unwrap().delay;
+    let delay = {
+        let mut inner = inner.lock().unwrap();
+        inner.arrivals.push(arrived);
+        inner.in_flight += 1;
+        inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
+        inner.delay
+    };
+    // Counted out even when the sender gives up and this future is dropped mid-sleep.
+    let _answered = InFlightGuard(inner.clone());
     tokio::time::sleep(delay).await;
     let mut inner = inner.lock().unwrap();
     inner.received.push(Received { at: arrived, method, uri, headers, body });
@@ -117,4 +140,14 @@ async fn record(
         response.headers_mut().insert(name, value.parse().unwrap());
     }
     response
+}
+
+struct InFlightGuard(Arc<Mutex<Inner>>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.0.lock() {
+            inner.in_flight -= 1;
+        }
+    }
 }

@@ -112,7 +112,9 @@ impl Store {
     ) -> Result<Admission, StoreError> {
         let ttl_ms = i64::try_from(request.ttl.as_millis()).unwrap_or(i64::MAX);
         let id = format!("{:016x}", rand::rng().random::<u64>());
-        let mut condition = "size(leases) < :cap".to_owned();
+        // `attribute_exists` first: a missing map then fails the condition (and moto's `size`
+        // of a missing attribute is a server error rather than false).
+        let mut condition = "attribute_exists(leases) AND size(leases) < :cap".to_owned();
         if request.refuse_if_slow {
             condition.push_str(" AND (attribute_not_exists(slow_until_ms) OR slow_until_ms <= :now)");
         }
