@@ -126,7 +126,8 @@ mod tests {
     use super::*;
 
     fn queue(url: &str) -> Queue {
-        let config = aws_sdk_sqs::Config::builder().behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest()).build();
+        let config =
+            aws_sdk_sqs::Config::builder().behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest()).build();
         Queue::new(Client::from_conf(config), url)
     }
 

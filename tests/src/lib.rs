@@ -84,8 +84,12 @@ impl Hookline {
         let handler = deliver::Handler::with_settings(&config, &clients, options.policy).unwrap();
         let poller =
             Poller::new(clients.sqs.clone(), resources.queue_url.clone(), resources.queue_arn.clone(), handler.clone());
-        let slow_poller =
-            Poller::new(clients.sqs.clone(), resources.slow_queue_url.clone(), resources.slow_queue_arn.clone(), handler);
+        let slow_poller = Poller::new(
+            clients.sqs.clone(),
+            resources.slow_queue_url.clone(),
+            resources.slow_queue_arn.clone(),
+            handler,
+        );
         let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config, &clients)));
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -181,7 +185,8 @@ impl Hookline {
 
     /// Polls until neither lane's queue holds anything visible right now.
     pub async fn drain(&self) {
-        while self.poller.poll_once(Duration::ZERO).await.unwrap() + self.slow_poller.poll_once(Duration::ZERO).await.unwrap()
+        while self.poller.poll_once(Duration::ZERO).await.unwrap()
+            + self.slow_poller.poll_once(Duration::ZERO).await.unwrap()
             > 0
         {}
     }

@@ -76,8 +76,7 @@ impl Receiver {
 
     /// A receiver that gives the scripted replies in order, then `then`.
     pub async fn scripted(script: Vec<Reply>, then: u16) -> Self {
-        Self::serve(Inner { received: Vec::new(), script: script.into(), then: Some(then), ..Inner::default() })
-            .await
+        Self::serve(Inner { received: Vec::new(), script: script.into(), then: Some(then), ..Inner::default() }).await
     }
 
     /// A receiver that takes `delay` to answer 200 to each request.

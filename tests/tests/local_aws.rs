@@ -76,7 +76,10 @@ async fn local_table_and_queues_match_the_template() {
             .attributes
             .unwrap();
         let number = |v: &Value| v.as_u64().unwrap().to_string();
-        assert_eq!(attrs[&QueueAttributeName::VisibilityTimeout], number(property(&template, queue, &["VisibilityTimeout"])));
+        assert_eq!(
+            attrs[&QueueAttributeName::VisibilityTimeout],
+            number(property(&template, queue, &["VisibilityTimeout"]))
+        );
         assert_eq!(
             attrs[&QueueAttributeName::MessageRetentionPeriod],
             number(property(&template, queue, &["MessageRetentionPeriod"]))
@@ -195,9 +198,8 @@ fn an_in_flight_lease_lasts_as_long_as_the_deliver_function_may_run() {
 fn the_slow_lane_has_its_own_smaller_event_source_and_the_function_knows_its_queue() {
     let template = template();
     let function = &template["Resources"]["DeliverFunction"]["Properties"];
-    let concurrency = |event: &str| {
-        function["Events"][event]["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_u64().unwrap()
-    };
+    let concurrency =
+        |event: &str| function["Events"][event]["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_u64().unwrap();
     assert!(concurrency("SlowDeliveries") < concurrency("Deliveries"));
     assert_eq!(
         function["Events"]["SlowDeliveries"]["Properties"]["Queue"],

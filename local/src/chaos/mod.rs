@@ -2,7 +2,7 @@
 //! in every way they can, while the delivery workers are SIGKILLed and restarted mid-batch.
 //! At the end it checks, from the receivers' logs and DynamoDB, that nothing was lost.
 
-mod receiver;
+pub(crate) mod receiver;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -147,19 +147,25 @@ impl ChaosReport {
     }
 }
 
-struct Fleet {
-    bin: PathBuf,
-    env: Vec<(String, String)>,
-    children: Vec<Child>,
+pub(crate) struct Fleet {
+    pub(crate) bin: PathBuf,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) children: Vec<Child>,
     /// The workers' stdout (warnings and EMF metric lines), kept out of the report.
-    log: PathBuf,
+    pub(crate) log: PathBuf,
 }
 
 impl Fleet {
-    fn spawn_one(&self) -> anyhow::Result<Child> {
+    pub(crate) fn spawn_one(&self) -> anyhow::Result<Child> {
+        self.spawn_with(&[])
+    }
+
+    /// Starts a worker with `extra` added to the fleet's environment.
+    pub(crate) fn spawn_with(&self, extra: &[(&str, String)]) -> anyhow::Result<Child> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
         Command::new(&self.bin)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(log)
             .kill_on_drop(true)
             .spawn()
@@ -193,10 +199,7 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
             .sqs
             .set_queue_attributes()
             .queue_url(queue_url)
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                CHAOS_VISIBILITY_SECONDS.to_string(),
-            )
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, CHAOS_VISIBILITY_SECONDS.to_string())
             .send()
             .await?;
     }
@@ -382,7 +385,7 @@ fn distinct_ok(receiver: &FlakyReceiver) -> usize {
     receiver.seen().into_iter().filter(|s| s.ok).map(|s| s.webhook_id).collect::<HashSet<_>>().len()
 }
 
-async fn call(http: &reqwest::Client, url: &str, token: &str, body: Value) -> anyhow::Result<Value> {
+pub(crate) async fn call(http: &reqwest::Client, url: &str, token: &str, body: Value) -> anyhow::Result<Value> {
     let response = http.post(url).bearer_auth(token).body(body.to_string()).send().await?;
     let status = response.status();
     let text = response.text().await?;
@@ -393,7 +396,7 @@ async fn call(http: &reqwest::Client, url: &str, token: &str, body: Value) -> an
 }
 
 /// Publishes one event, retrying with the same idempotency key until it is accepted.
-async fn publish(http: &reqwest::Client, url: &str, key: &str, body: Value) -> anyhow::Result<String> {
+pub(crate) async fn publish(http: &reqwest::Client, url: &str, key: &str, body: Value) -> anyhow::Result<String> {
     let mut last = String::new();
     for round in 0..20u64 {
         match call(http, url, key, body.clone()).await {
@@ -405,7 +408,7 @@ async fn publish(http: &reqwest::Client, url: &str, key: &str, body: Value) -> a
     bail!("event never accepted: {last}")
 }
 
-async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<u64> {
+pub(crate) async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<u64> {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let out = sqs
         .get_queue_attributes()

@@ -166,7 +166,8 @@ impl Deliverer {
             Err(outcome) => return Ok(outcome),
         };
         let mut result = self.sender.send(outgoing).await;
-        let slow = lanes::attempt_was_slow(&result, self.settings.slow_attempt);
+        // The lease covers the request alone, so its age says how long the endpoint takes.
+        self.release(lease, lanes::attempt_was_slow(&result, self.settings.slow_attempt)).await;
         if pending.endpoint.presentation.format == Format::GoogleChat
             && !result.succeeded()
             && let (Some(err), Some(message)) =
@@ -183,9 +184,7 @@ impl Deliverer {
             };
             verdict::judge(&result, &pending.endpoint.retry, pending.attempt, &rules, &mut rng)
         };
-        let outcome = self.complete(job, &pending, now, result, truncated, verdict).await;
-        self.release(lease, slow).await;
-        outcome
+        self.complete(job, &pending, now, result, truncated, verdict).await
     }
 
     /// The fleet-wide cap and the slow lane, right before sending: takes a lease on the
@@ -201,22 +200,29 @@ impl Deliverer {
                     // A request to this endpoint has run past the threshold: it is slow now,
                     // and says so to the fleet before that request's timeout would.
                     self.store.release_lease(&lease, Some(now_ms + self.slow_lane_hold_ms())).await?;
-                    return Ok(Err(self.to_slow_lane()));
+                    tracing::info!(endpoint_id = %endpoint.id, "a request to the endpoint has run past the slow threshold");
+                    return Ok(Err(self.to_slow_lane(endpoint)));
                 }
                 Ok(Ok(Some(lease)))
             }
-            Admission::Slow => Ok(Err(self.to_slow_lane())),
+            Admission::Slow => Ok(Err(self.to_slow_lane(endpoint))),
             Admission::Full => {
-                let jitter = self.settings.in_flight_retry.mul_f64(rand::rng().random_range(0.0..0.5));
-                tracing::info!(cap, "endpoint at its in-flight cap; delivery deferred");
+                // In the slow lane places free up at the pace of the endpoint's slow requests,
+                // up to its timeout: asking again sooner only costs requests.
+                let wait = match lane {
+                    Lane::Main => self.settings.in_flight_retry,
+                    Lane::Slow => endpoint.timeout().max(self.settings.in_flight_retry),
+                };
+                let wait = wait.mul_f64(rand::rng().random_range(1.0..1.5));
+                tracing::info!(endpoint_id = %endpoint.id, cap, "endpoint at its in-flight cap; delivery deferred");
                 self.metrics.count(Counted::Deferred);
-                Ok(Err(Outcome::RetryIn(self.settings.in_flight_retry + jitter)))
+                Ok(Err(Outcome::RetryIn(wait)))
             }
         }
     }
 
-    fn to_slow_lane(&self) -> Outcome {
-        tracing::info!("endpoint is slow; delivery moves to the slow lane");
+    fn to_slow_lane(&self, endpoint: &Endpoint) -> Outcome {
+        tracing::info!(endpoint_id = %endpoint.id, "endpoint is slow; delivery moves to the slow lane");
         self.metrics.count(Counted::MovedToSlowLane);
         Outcome::MoveToSlowLane
     }

@@ -13,7 +13,7 @@ pub mod request;
 pub mod verdict;
 
 pub use engine::{Deliverer, DeliveryError, Outcome, PolicySettings};
-pub use lanes::Lane;
 pub use http::{HttpResult, Sender};
+pub use lanes::Lane;
 pub use request::OutgoingRequest;
 pub use verdict::Verdict;

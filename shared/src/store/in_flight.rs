@@ -139,8 +139,11 @@ impl Store {
             let refused = match update.send().await {
                 Ok(out) => {
                     let state = InFlight::from_item(&out.attributes.unwrap_or_default())?.unwrap_or_default();
-                    let others_started_ms =
-                        state.live(ttl_ms, request.now_ms).filter(|(other, _)| **other != id).map(|(_, s)| *s).collect();
+                    let others_started_ms = state
+                        .live(ttl_ms, request.now_ms)
+                        .filter(|(other, _)| **other != id)
+                        .map(|(_, s)| *s)
+                        .collect();
                     let lease = Lease { tenant_id: tenant.clone(), endpoint_id: endpoint.clone(), id };
                     return Ok(Admission::Granted { lease, others_started_ms });
                 }
@@ -238,7 +241,12 @@ impl Store {
 
     /// Removes leases whose worker died mid-send. Lease ids are never reused, so removing one
     /// that someone else already pruned changes nothing.
-    async fn prune_leases(&self, tenant: &TenantId, endpoint: &EndpointId, expired: &[String]) -> Result<(), StoreError> {
+    async fn prune_leases(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        expired: &[String],
+    ) -> Result<(), StoreError> {
         let mut update = self.client.update_item().table_name(&self.table).set_key(Some(key(tenant, endpoint).into()));
         let mut paths = Vec::new();
         for (i, id) in expired.iter().take(50).enumerate() {
@@ -261,7 +269,10 @@ mod tests {
 
     fn item(leases: &[(&str, i64)], slow_until_ms: Option<i64>) -> Item {
         let mut item = Item::new();
-        item.insert("leases".into(), AttributeValue::M(leases.iter().map(|(id, at)| ((*id).to_owned(), n(*at))).collect()));
+        item.insert(
+            "leases".into(),
+            AttributeValue::M(leases.iter().map(|(id, at)| ((*id).to_owned(), n(*at))).collect()),
+        );
         if let Some(until) = slow_until_ms {
             item.insert("slow_until_ms".into(), n(until));
         }
