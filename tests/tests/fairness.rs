@@ -10,7 +10,7 @@ use std::time::Duration;
 use hookline_shared::delivery::PolicySettings;
 use hookline_shared::ids::{EndpointId, TenantId};
 use hookline_shared::queue::DeliveryJob;
-use hookline_shared::store::{Admission, LeaseRequest, now_ms};
+use hookline_shared::store::{Admission, HeldLease, LeaseRequest, now_ms};
 use hookline_tests::{Hookline, Options, Receiver};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -88,6 +88,32 @@ async fn the_in_flight_cap_holds_across_workers_and_a_killed_workers_lease_runs_
         assert!(matches!(answer, Admission::Granted { .. }), "{answer:?}");
     }
     assert_eq!(store.take_lease(&tenant, &endpoint, request(after)).await.unwrap(), Admission::Full);
+}
+
+/// A delivery that takes a lease and then does not send (rate-limited for later, or any early
+/// return) gives the place back by dropping the lease, not a minute later.
+#[tokio::test]
+async fn a_lease_dropped_unused_gives_its_place_back() {
+    let hookline = Hookline::start().await;
+    let store = hookline.store();
+    let (tenant, endpoint) = (TenantId::generate(), EndpointId::generate());
+    // One fixed "now": the lease can never run out during the test.
+    let request = LeaseRequest {
+        cap: 1,
+        ttl: Duration::from_secs(60),
+        now_ms: now_ms(OffsetDateTime::now_utc()),
+        refuse_if_slow: false,
+    };
+    let Admission::Granted { lease, .. } = store.take_lease(&tenant, &endpoint, request).await.unwrap() else {
+        panic!("the first lease is granted")
+    };
+    assert_eq!(store.take_lease(&tenant, &endpoint, request).await.unwrap(), Admission::Full);
+    drop(HeldLease::new(store.clone(), lease));
+    let deadline = tokio::time::Instant::now() + hookline_tests::PATIENCE;
+    while store.take_lease(&tenant, &endpoint, request).await.unwrap() == Admission::Full {
+        assert!(tokio::time::Instant::now() < deadline, "the dropped lease was never given back");
+        tokio::task::yield_now().await;
+    }
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use crate::metrics::{Counted, DeliveryMetrics};
 use crate::queue::DeliveryJob;
 use crate::render::Format;
 use crate::store::{
-    Admission, DeliveryUpdate, HealthChange, Lease, LeaseRequest, RateSlot, RecordOutcome, Store, StoreError,
+    Admission, DeliveryUpdate, HealthChange, HeldLease, LeaseRequest, RateSlot, RecordOutcome, Store, StoreError,
 };
 
 /// How late a delivery may come back for its rate-limit slot and still use it: less than the
@@ -109,6 +109,8 @@ struct PendingDispatch {
     endpoint: Endpoint,
     event: Event,
     attempt: u32,
+    /// The endpoint's in-flight lease, given back right after the request.
+    lease: Option<HeldLease>,
 }
 
 #[derive(Clone, Debug)]
@@ -154,20 +156,17 @@ impl Deliverer {
 
     /// As [`Deliverer::process`], for a message that came from `lane`.
     pub async fn process_in(&self, job: &DeliveryJob, lane: Lane) -> Result<Outcome, DeliveryError> {
-        let pending = match self.prepare(job).await? {
+        let mut pending = match self.prepare(job, lane).await? {
             Ok(pending) => pending,
             Err(outcome) => return Ok(outcome),
         };
         let now = OffsetDateTime::now_utc();
         let outgoing = request::build(&pending.endpoint, &pending.event, now.unix_timestamp());
         let truncated = outgoing.truncated;
-        let lease = match self.admit(&pending.endpoint, lane).await? {
-            Ok(lease) => lease,
-            Err(outcome) => return Ok(outcome),
-        };
         let mut result = self.sender.send(outgoing).await;
-        // The lease covers the request alone, so its age says how long the endpoint takes.
-        self.release(lease, lanes::attempt_was_slow(&result, self.settings.slow_attempt)).await;
+        // Given back as soon as the request is over, so a lease's age says how long the
+        // endpoint takes.
+        self.release(pending.lease.take(), lanes::attempt_was_slow(&result, self.settings.slow_attempt)).await;
         if pending.endpoint.presentation.format == Format::GoogleChat
             && !result.succeeded()
             && let (Some(err), Some(message)) =
@@ -187,9 +186,13 @@ impl Deliverer {
         self.complete(job, &pending, now, result, truncated, verdict).await
     }
 
-    /// The fleet-wide cap and the slow lane, right before sending: takes a lease on the
-    /// endpoint, or says what to do with the message instead (no attempt spent either way).
-    async fn admit(&self, endpoint: &Endpoint, lane: Lane) -> Result<Result<Option<Lease>, Outcome>, DeliveryError> {
+    /// The fleet-wide cap and the slow lane: takes a lease on the endpoint, or says what to do
+    /// with the message instead (no attempt spent either way).
+    async fn admit(
+        &self,
+        endpoint: &Endpoint,
+        lane: Lane,
+    ) -> Result<Result<Option<HeldLease>, Outcome>, DeliveryError> {
         let Some(cap) = self.settings.max_in_flight_per_endpoint else { return Ok(Ok(None)) };
         let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
         let refuse_if_slow = self.slow_lane && lane == Lane::Main;
@@ -203,7 +206,7 @@ impl Deliverer {
                     tracing::info!(endpoint_id = %endpoint.id, "a request to the endpoint has run past the slow threshold");
                     return Ok(Err(self.to_slow_lane(endpoint)));
                 }
-                Ok(Ok(Some(lease)))
+                Ok(Ok(Some(HeldLease::new(self.store.clone(), lease))))
             }
             Admission::Slow => Ok(Err(self.to_slow_lane(endpoint))),
             Admission::Full => {
@@ -233,17 +236,17 @@ impl Deliverer {
 
     /// Gives the lease back, marking the endpoint slow if this attempt was. A lease that
     /// cannot be given back expires by itself after `in_flight_lease`.
-    async fn release(&self, lease: Option<Lease>, slow: bool) {
+    async fn release(&self, lease: Option<HeldLease>, slow: bool) {
         let Some(lease) = lease else { return };
         let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
         let slow_until = slow.then(|| now_ms + self.slow_lane_hold_ms());
-        if let Err(err) = self.store.release_lease(&lease, slow_until).await {
+        if let Err(err) = lease.release(slow_until).await {
             tracing::warn!(error = %err, "could not release the in-flight lease; it expires by itself");
         }
     }
 
     /// Loads what the attempt needs, or says why there is nothing to send now.
-    async fn prepare(&self, job: &DeliveryJob) -> Result<Result<PendingDispatch, Outcome>, DeliveryError> {
+    async fn prepare(&self, job: &DeliveryJob, lane: Lane) -> Result<Result<PendingDispatch, Outcome>, DeliveryError> {
         let DeliveryJob { tenant_id, event_id, endpoint_id } = job;
         let Some(delivery) = self.store.get_delivery(tenant_id, event_id, endpoint_id).await? else {
             tracing::warn!("no delivery record (expired or never written); dropping the message");
@@ -289,6 +292,12 @@ impl Deliverer {
             self.store.fail_delivery(tenant_id, event_id, endpoint_id, "the event's payload was expunged").await?;
             return Ok(Err(Outcome::Done));
         }
+        // Before the limiter, so a refused delivery takes no slot. A lease not used (a deferral
+        // below, any early return) is given back when dropped.
+        let lease = match self.admit(&endpoint, lane).await? {
+            Ok(lease) => lease,
+            Err(outcome) => return Ok(Err(outcome)),
+        };
         // The limiter comes last, right before sending, so the slot is kept to the millisecond.
         if let Some(limit) = endpoint.rate_limit() {
             // A held slot is honoured unless the message came back too late for it: sending
@@ -319,7 +328,7 @@ impl Deliverer {
             tokio::time::sleep(wait).await;
         }
         let attempt = delivery.attempts + 1;
-        Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt }))
+        Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt, lease }))
     }
 
     /// Records the attempt and turns the verdict into what happens to the message.

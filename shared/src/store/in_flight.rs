@@ -47,6 +47,41 @@ pub struct Lease {
     pub id: String,
 }
 
+/// A lease that gives itself back: [`HeldLease::release`] after the request, or, on any path
+/// that returns before sending, in the background when it is dropped. Should that not happen
+/// either (a killed worker), the lease runs out after its ttl.
+#[derive(Debug)]
+pub struct HeldLease {
+    store: Store,
+    lease: Option<Lease>,
+}
+
+impl HeldLease {
+    pub fn new(store: Store, lease: Lease) -> Self {
+        Self { store, lease: Some(lease) }
+    }
+
+    /// Gives the lease back; with `slow_until_ms`, also marks the endpoint slow until then.
+    pub async fn release(mut self, slow_until_ms: Option<i64>) -> Result<(), StoreError> {
+        match self.lease.take() {
+            Some(lease) => self.store.release_lease(&lease, slow_until_ms).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        let (Some(lease), Ok(runtime)) = (self.lease.take(), tokio::runtime::Handle::try_current()) else { return };
+        let store = self.store.clone();
+        runtime.spawn(async move {
+            if let Err(err) = store.release_lease(&lease, None).await {
+                tracing::warn!(error = %err, "could not release an unused in-flight lease; it expires by itself");
+            }
+        });
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// The lease is held: send, then release it. `others_started_ms` are the other live

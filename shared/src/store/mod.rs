@@ -43,7 +43,7 @@ pub use events::{
     ClaimState, Cursor, EXPUNGED_PAYLOAD, EventFilter, EventSummary, IdempotencyClaim, InvalidCursor, MAX_PAGE_SIZE,
     Page,
 };
-pub use in_flight::{Admission, Lease, LeaseRequest};
+pub use in_flight::{Admission, HeldLease, Lease, LeaseRequest};
 pub use limits::{RateSlot, now_ms};
 pub use quotas::{IngestPolicy, Quotas};
 pub use replay::EventIdPage;
