@@ -118,8 +118,7 @@ async fn a_lease_dropped_unused_gives_its_place_back() {
 
 #[tokio::test]
 async fn no_more_than_the_cap_of_deliveries_reach_one_endpoint_at_once_and_none_spends_an_attempt_waiting() {
-    let mut policy = PolicySettings::default();
-    policy.max_in_flight_per_endpoint = Some(2);
+    let policy = PolicySettings { max_in_flight_per_endpoint: Some(2), ..PolicySettings::default() };
     let hookline = Hookline::start_with(Options { policy, ..Options::default() }).await;
     let tenant = hookline.create_tenant("shop").await;
     let receiver = Receiver::slow(Duration::from_millis(1500)).await;
@@ -184,8 +183,7 @@ async fn a_timed_out_endpoints_deliveries_move_to_the_slow_lane_without_spending
 async fn a_hanging_endpoint_of_one_tenant_does_not_hold_back_another_tenants_delivery() {
     // In the issue the endpoint answered 31 % of requests quickly, which kept its circuit
     // closed; here the circuit never opens, so the slow lane and the cap alone are tested.
-    let mut policy = PolicySettings::default();
-    policy.circuit_min_attempts = u32::MAX;
+    let policy = PolicySettings { circuit_min_attempts: u32::MAX, ..PolicySettings::default() };
     let hookline = Hookline::start_with(Options { policy, ..Options::default() }).await;
     let a = hookline.create_tenant("a").await;
     let b = hookline.create_tenant("b").await;
