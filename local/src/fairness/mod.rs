@@ -197,6 +197,17 @@ impl FairnessReport {
             }
             println!("{line}");
         }
+        // Publishing touches only moto: when it slows down too, the machine was busier.
+        let publishing = |mode| self.phase(mode).and_then(|p| percentile(&p.b_ingest_ms, 50.0));
+        if let (Some(alone), Some(guarded)) = (publishing(Mode::Alone), publishing(Mode::Guarded))
+            && guarded > 3 * alone.max(1)
+        {
+            println!(
+                "  note: publishing was {:.1}× slower with the guard on than alone: moto (one Python process) or the \
+                 machine was busier; its figures measure that as much as the guard",
+                guarded as f64 / alone.max(1) as f64
+            );
+        }
         println!(
             "  goal: B's p95 with A flooding (guard on) ≤ {:.0}× B alone: {}",
             o.goal_ratio,
