@@ -32,12 +32,13 @@ export SAM_CLI_TELEMETRY := 0
 # `cargo lambda` finds its subcommand binary as `cargo-lambda` on PATH.
 VENV_PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv browser test dev chaos build bench deploy lint-template fmt lint clean
+.PHONY: help venv browser test dev chaos fairness build bench deploy lint-template fmt lint clean
 
 help:
 	@echo 'make test           lint the template, then cargo test against a local moto server (and headless Chromium)'
 	@echo 'make dev            run Hookline locally (hookline-dev) on PORT=$(PORT) against moto'
 	@echo 'make chaos          CHAOS_EVENTS=10000 events through flaky receivers while workers are SIGKILLed'
+	@echo 'make fairness       tenant A floods hanging endpoints while tenant B sends steadily: B'"'"'s latency vs B alone'
 	@echo 'make build          cargo lambda build --release --arm64 (the three functions)'
 	@echo 'make bench          measure requests/cost per delivery, CPU, cold starts, sizes, memory, throughput (BENCH_ARM64=0 skips the arm64 size build)'
 	@echo 'make deploy         sam build && sam deploy --guided'
@@ -80,6 +81,12 @@ CHAOS_EVENTS ?= 10000
 chaos: $(VENV_STAMP)
 	cargo build --release -p hookline-local --bins
 	CHAOS_EVENTS=$(CHAOS_EVENTS) scripts/with-moto target/release/hookline-chaos
+
+# B's delivery latency alone, then with A flooding (guard on, then off), each phase on fresh
+# resources and workers. A debug build: moto is the bottleneck, and the figures are ratios.
+fairness: $(VENV_STAMP)
+	cargo build -p hookline-local --bins
+	scripts/with-moto target/debug/hookline-fairness
 
 build: $(VENV_STAMP)
 	rustup target add $(LAMBDA_TARGET)

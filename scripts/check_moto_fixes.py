@@ -2,7 +2,9 @@
 transaction leaves nothing behind (a Put before a failed condition, an Update before a failed
 Put), a committed one keeps both writes, and other items are untouched. Query: a partition's
 items only, in key order both ways, with begins_with, Limit and ExclusiveStartKey paging, and
-a partition that does not exist. `make test` runs it.
+a partition that does not exist. SQS: long-polling receivers still get messages sent while they
+wait (one wake-up per message), each message once; and a standard queue keeps the
+MessageGroupId Hookline sets (the tenant, for fair queues). `make test` runs it.
 """
 
 import os, boto3
@@ -64,3 +66,26 @@ none = c.query(TableName=table, KeyConditionExpression="pk = :pk", ExpressionAtt
 assert none["Items"] == [] and none["Count"] == 0
 print("query OK")
 
+
+# Long polls woken one per message: every message sent while five receivers wait is received, once.
+import threading
+sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+q = sqs.create_queue(QueueName="wakecheck")["QueueUrl"]
+got, lock = [], threading.Lock()
+def receiver():
+    out = sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10, WaitTimeSeconds=5, MessageSystemAttributeNames=["All"])
+    with lock:
+        got.extend(out.get("Messages", []))
+threads = [threading.Thread(target=receiver) for _ in range(5)]
+for t in threads:
+    t.start()
+import time
+time.sleep(0.5)
+for n in range(3):
+    sqs.send_message(QueueUrl=q, MessageBody=f"m{n}", MessageGroupId="ten_a")
+for t in threads:
+    t.join()
+bodies = sorted(m["Body"] for m in got)
+assert bodies == ["m0", "m1", "m2"], bodies
+assert all(m["Attributes"].get("MessageGroupId") == "ten_a" for m in got), got
+print("sqs OK")

@@ -139,6 +139,7 @@ impl Stack {
         let config = Config {
             table: resources.table.clone(),
             queue_url: resources.queue_url.clone(),
+            slow_queue_url: Some(resources.slow_queue_url.clone()),
             dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
             admin_token: Some(ADMIN_TOKEN.to_owned()),
             retention: Duration::from_secs(30 * 86_400),

@@ -6,6 +6,7 @@
 
 pub mod chaos;
 pub mod clients;
+pub mod fairness;
 pub mod poller;
 pub mod provision;
 pub mod template;

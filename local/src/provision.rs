@@ -17,6 +17,9 @@ pub struct LocalResources {
     pub table: String,
     pub queue_url: String,
     pub queue_arn: String,
+    /// The slow lane's queue.
+    pub slow_queue_url: String,
+    pub slow_queue_arn: String,
     pub dead_letter_queue_url: String,
 }
 
@@ -28,7 +31,14 @@ pub async fn provision(clients: &Clients, resources: &Resources, prefix: &str) -
     let (queue_url, queue_arn) =
         create_queue(&clients.sqs, &format!("{prefix}-deliveries"), &resources.deliveries_queue, Some(&dlq_arn))
             .await?;
-    Ok(LocalResources { table, queue_url, queue_arn, dead_letter_queue_url })
+    let (slow_queue_url, slow_queue_arn) = create_queue(
+        &clients.sqs,
+        &format!("{prefix}-slow-deliveries"),
+        &resources.slow_deliveries_queue,
+        Some(&dlq_arn),
+    )
+    .await?;
+    Ok(LocalResources { table, queue_url, queue_arn, slow_queue_url, slow_queue_arn, dead_letter_queue_url })
 }
 
 async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, spec: &TableSpec) -> anyhow::Result<()> {

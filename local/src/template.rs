@@ -12,6 +12,8 @@ pub const TEMPLATE: &str = include_str!("../../template.yaml");
 
 pub const TABLE: &str = "Table";
 pub const DELIVERIES_QUEUE: &str = "DeliveriesQueue";
+pub const SLOW_DELIVERIES_QUEUE: &str = "SlowDeliveriesQueue";
+pub const DELIVER_FUNCTION: &str = "DeliverFunction";
 pub const DEAD_LETTER_QUEUE: &str = "DeadLetterQueue";
 
 #[derive(Debug, thiserror::Error)]
@@ -85,11 +87,37 @@ pub struct QueueSpec {
     pub sqs_managed_sse_enabled: Option<bool>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ScalingConfig {
+    pub maximum_concurrency: u32,
+}
+
+/// The properties of an `SQS` event of a `AWS::Serverless::Function`: Lambda's event source
+/// mapping, which the local poller stands in for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct EventSourceSpec {
+    /// `!GetAtt <LogicalId>.Arn`, kept as the logical id of the queue.
+    #[serde(deserialize_with = "get_att_arn")]
+    pub queue: String,
+    pub batch_size: u32,
+    #[serde(default)]
+    pub maximum_batching_window_in_seconds: Option<u32>,
+    #[serde(default)]
+    pub function_response_types: Vec<String>,
+    #[serde(default)]
+    pub scaling_config: Option<ScalingConfig>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Resources {
     pub table: TableSpec,
     pub deliveries_queue: QueueSpec,
+    pub slow_deliveries_queue: QueueSpec,
     pub dead_letter_queue: QueueSpec,
+    /// The deliver function's SQS event sources, by the queue's logical id.
+    pub event_sources: BTreeMap<String, EventSourceSpec>,
 }
 
 #[derive(Deserialize)]
@@ -108,9 +136,35 @@ impl Resources {
         Ok(Self {
             table: properties(&template, TABLE, "AWS::DynamoDB::Table")?,
             deliveries_queue: properties(&template, DELIVERIES_QUEUE, "AWS::SQS::Queue")?,
+            slow_deliveries_queue: properties(&template, SLOW_DELIVERIES_QUEUE, "AWS::SQS::Queue")?,
             dead_letter_queue: properties(&template, DEAD_LETTER_QUEUE, "AWS::SQS::Queue")?,
+            event_sources: sqs_event_sources(&template, DELIVER_FUNCTION)?,
         })
     }
+
+    /// How many batches at once the event source mapping of `queue` (a logical id) runs.
+    pub fn maximum_concurrency(&self, queue: &str) -> Option<u32> {
+        self.event_sources.get(queue)?.scaling_config.as_ref().map(|c| c.maximum_concurrency)
+    }
+}
+
+fn sqs_event_sources(
+    template: &Template,
+    function: &'static str,
+) -> Result<BTreeMap<String, EventSourceSpec>, TemplateError> {
+    let resource = template.resources.get(function).ok_or(TemplateError::Missing(function))?;
+    let mut sources = BTreeMap::new();
+    let events = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
+    for (_, event) in events.into_iter().flatten() {
+        if event.get("Type").and_then(Value::as_str) != Some("SQS") {
+            continue;
+        }
+        let props = event.get("Properties").cloned().unwrap_or(Value::Null);
+        let spec: EventSourceSpec =
+            serde_yaml::from_value(props).map_err(|e| TemplateError::Resource(function, e.to_string()))?;
+        sources.insert(spec.queue.clone(), spec);
+    }
+    Ok(sources)
 }
 
 fn properties<T: serde::de::DeserializeOwned>(
@@ -144,7 +198,7 @@ fn get_att_arn<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Stri
     };
     target
         .and_then(|t| t.strip_suffix(".Arn").map(str::to_owned))
-        .ok_or_else(|| D::Error::custom("deadLetterTargetArn must be `!GetAtt <Queue>.Arn`"))
+        .ok_or_else(|| D::Error::custom("a queue ARN must be `!GetAtt <Queue>.Arn`"))
 }
 
 #[cfg(test)]
@@ -155,8 +209,21 @@ mod tests {
     fn reads_the_project_template() {
         let r = Resources::from_template().unwrap();
         assert_eq!(r.table.key_schema.len(), 2);
-        let redrive = r.deliveries_queue.redrive_policy.unwrap();
+        let redrive = r.deliveries_queue.redrive_policy.clone().unwrap();
         assert_eq!(redrive.dead_letter_target_arn, DEAD_LETTER_QUEUE);
+        let slow = r.slow_deliveries_queue.redrive_policy.clone().unwrap();
+        assert_eq!(slow.dead_letter_target_arn, DEAD_LETTER_QUEUE);
+        assert_eq!(r.event_sources.keys().collect::<Vec<_>>(), [DELIVERIES_QUEUE, SLOW_DELIVERIES_QUEUE]);
+        let (main, slow) = (r.maximum_concurrency(DELIVERIES_QUEUE), r.maximum_concurrency(SLOW_DELIVERIES_QUEUE));
+        assert!(slow.unwrap() < main.unwrap(), "the slow lane runs fewer batches at once");
+    }
+
+    #[test]
+    fn an_unknown_event_source_property_is_an_error_not_ignored() {
+        let text = TEMPLATE.replace("BatchSize: 10", "BatchSize: 10\n            Enabled: false");
+        assert_ne!(text, TEMPLATE);
+        let err = Resources::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("Enabled"), "{err}");
     }
 
     #[test]

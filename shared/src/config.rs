@@ -17,6 +17,10 @@ pub struct Config {
     pub table: String,
     /// `HOOKLINE_QUEUE_URL`: the deliveries queue.
     pub queue_url: String,
+    /// `HOOKLINE_SLOW_QUEUE_URL` (optional; the deliver function only): the slow lane's queue,
+    /// for endpoints whose recent attempts timed out or were slow. Without it there is no slow
+    /// lane.
+    pub slow_queue_url: Option<String>,
     /// `HOOKLINE_DLQ_URL` (optional): the deliveries queue's dead-letter queue, which the api
     /// function redrives (`POST /v1/admin/dlq/redrive`).
     pub dead_letter_queue_url: Option<String>,
@@ -100,6 +104,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("table", &self.table)
             .field("queue_url", &self.queue_url)
+            .field("slow_queue_url", &self.slow_queue_url)
             .field("dead_letter_queue_url", &self.dead_letter_queue_url)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("retention", &self.retention)
@@ -140,6 +145,7 @@ impl Config {
         Ok(Self {
             table: required("HOOKLINE_TABLE")?,
             queue_url: required("HOOKLINE_QUEUE_URL")?,
+            slow_queue_url: lookup("HOOKLINE_SLOW_QUEUE_URL").filter(|u| !u.is_empty()),
             dead_letter_queue_url: lookup("HOOKLINE_DLQ_URL").filter(|u| !u.is_empty()),
             admin_token: lookup("HOOKLINE_ADMIN_TOKEN").filter(|t| !t.is_empty()),
             retention: Duration::from_secs(retention_days * 24 * 60 * 60),
@@ -175,6 +181,14 @@ mod tests {
         assert!(c.admin_token.is_none());
         assert!(c.dead_letter_queue_url.is_none());
         assert_eq!(c.dashboard_frame_ancestors.as_str(), "'none'");
+        assert!(c.slow_queue_url.is_none(), "no slow lane unless the template names one");
+    }
+
+    #[test]
+    fn reads_the_optional_slow_lane_queue() {
+        let c = config(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_SLOW_QUEUE_URL", "slow")])
+            .unwrap();
+        assert_eq!(c.slow_queue_url.as_deref(), Some("slow"));
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub struct DeliveryMetrics {
     retried: AtomicU64,
     throttled: AtomicU64,
     deferred: AtomicU64,
+    moved_to_slow_lane: AtomicU64,
     latencies_ms: Mutex<Vec<u64>>,
 }
 
@@ -51,8 +52,10 @@ pub enum Counted {
     },
     /// Waiting for a rate-limit slot.
     Throttled,
-    /// Held back by an open circuit.
+    /// Held back by an open circuit or the endpoint's in-flight cap.
     Deferred,
+    /// Sent on to the slow lane (the endpoint's recent attempts were slow).
+    MovedToSlowLane,
 }
 
 impl DeliveryMetrics {
@@ -63,6 +66,7 @@ impl DeliveryMetrics {
             Counted::Retried { latency_ms } => (&self.retried, Some(latency_ms)),
             Counted::Throttled => (&self.throttled, None),
             Counted::Deferred => (&self.deferred, None),
+            Counted::MovedToSlowLane => (&self.moved_to_slow_lane, None),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if let (Some(ms), Ok(mut all)) = (latency, self.latencies_ms.lock()) {
@@ -80,6 +84,7 @@ impl DeliveryMetrics {
             ("DeliveriesRetried", take(&self.retried)),
             ("DeliveriesThrottled", take(&self.throttled)),
             ("DeliveriesDeferred", take(&self.deferred)),
+            ("DeliveriesMovedToSlowLane", take(&self.moved_to_slow_lane)),
         ];
         let latencies = self.latencies_ms.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
         if counts.iter().all(|(_, n)| *n == 0) && latencies.is_empty() {

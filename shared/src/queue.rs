@@ -23,6 +23,13 @@ pub struct DeliveryJob {
     pub endpoint_id: EndpointId,
 }
 
+/// The message group of a job on a standard queue: its tenant. With SQS fair queues a tenant
+/// that holds a disproportionate share of the in-flight messages or processing time does not
+/// delay the others' messages.
+pub fn message_group(job: &DeliveryJob) -> String {
+    job.tenant_id.to_string()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("SQS {op} failed: {message}")]
@@ -46,6 +53,13 @@ impl Queue {
         &self.url
     }
 
+    /// Whether a record whose `eventSourceARN` is `arn` came from this queue: a queue's URL
+    /// and ARN both end with its name.
+    pub fn is_source_of(&self, arn: &str) -> bool {
+        let name = self.url.rsplit('/').next().unwrap_or_default();
+        !name.is_empty() && arn.rsplit(':').next() == Some(name)
+    }
+
     /// Puts every job on the queue, or fails. Entries SQS refuses are sent again a few times, so
     /// success means each job is durably queued.
     pub async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
@@ -56,10 +70,12 @@ impl Queue {
     }
 
     async fn send_batch(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
-        let mut pending: Vec<(String, String)> = jobs
+        // (entry id, body, message group): the group is the tenant, so SQS fair queues can
+        // favour quiet tenants over one that holds most of the in-flight messages.
+        let mut pending: Vec<(String, String, String)> = jobs
             .iter()
             .enumerate()
-            .map(|(i, job)| serde_json::to_string(job).map(|body| (i.to_string(), body)))
+            .map(|(i, job)| serde_json::to_string(job).map(|body| (i.to_string(), body, message_group(job))))
             .collect::<Result<_, _>>()
             .map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })?;
         for round in 0..SEND_ROUNDS {
@@ -68,7 +84,9 @@ impl Queue {
             }
             let entries = pending
                 .iter()
-                .map(|(id, body)| SendMessageBatchRequestEntry::builder().id(id).message_body(body).build())
+                .map(|(id, body, group)| {
+                    SendMessageBatchRequestEntry::builder().id(id).message_body(body).message_group_id(group).build()
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })?;
             let out =
@@ -76,7 +94,7 @@ impl Queue {
                     |e| QueueError::Aws { op: "SendMessageBatch", message: DisplayErrorContext(&e).to_string() },
                 )?;
             let failed: Vec<&str> = out.failed.iter().map(|f| f.id.as_str()).collect();
-            pending.retain(|(id, _)| failed.contains(&id.as_str()));
+            pending.retain(|(id, _, _)| failed.contains(&id.as_str()));
             if pending.is_empty() {
                 return Ok(());
             }
@@ -100,5 +118,35 @@ impl Queue {
                 message: DisplayErrorContext(&e).to_string(),
             })?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(url: &str) -> Queue {
+        let config =
+            aws_sdk_sqs::Config::builder().behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest()).build();
+        Queue::new(Client::from_conf(config), url)
+    }
+
+    #[test]
+    fn a_record_is_matched_to_its_queue_by_name() {
+        let slow = queue("https://sqs.us-east-1.amazonaws.com/123456789012/hookline-SlowDeliveriesQueue-X1");
+        assert!(slow.is_source_of("arn:aws:sqs:us-east-1:123456789012:hookline-SlowDeliveriesQueue-X1"));
+        assert!(!slow.is_source_of("arn:aws:sqs:us-east-1:123456789012:hookline-DeliveriesQueue-X2"));
+        assert!(!slow.is_source_of("arn:aws:sqs:us-east-1:123456789012:hookline-SlowDeliveriesQueue-X1-other"));
+        assert!(!queue("").is_source_of("arn:aws:sqs:us-east-1:1:"));
+    }
+
+    #[test]
+    fn the_message_group_is_the_tenant() {
+        let job = DeliveryJob {
+            tenant_id: TenantId::generate(),
+            event_id: EventId::generate(),
+            endpoint_id: EndpointId::generate(),
+        };
+        assert_eq!(message_group(&job), job.tenant_id.to_string());
     }
 }

@@ -38,6 +38,8 @@ pub struct Hookline {
     pub clients: Clients,
     pub resources: LocalResources,
     pub poller: Poller,
+    /// The slow lane's event source mapping.
+    pub slow_poller: Poller,
 }
 
 /// A tenant's id and API key.
@@ -76,6 +78,7 @@ impl Hookline {
         let config = Config {
             table: resources.table.clone(),
             queue_url: resources.queue_url.clone(),
+            slow_queue_url: Some(resources.slow_queue_url.clone()),
             dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
             admin_token: Some(ADMIN_TOKEN.to_owned()),
             retention: Duration::from_secs(86_400),
@@ -85,12 +88,18 @@ impl Hookline {
         };
         let handler = deliver::Handler::with_settings(&config, &clients, options.policy).unwrap();
         let poller =
-            Poller::new(clients.sqs.clone(), resources.queue_url.clone(), resources.queue_arn.clone(), handler);
+            Poller::new(clients.sqs.clone(), resources.queue_url.clone(), resources.queue_arn.clone(), handler.clone());
+        let slow_poller = Poller::new(
+            clients.sqs.clone(),
+            resources.slow_queue_url.clone(),
+            resources.slow_queue_arn.clone(),
+            handler,
+        );
         let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config, &clients)));
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, http: reqwest::Client::new(), clients, resources, poller }
+        Self { url, http: reqwest::Client::new(), clients, resources, poller, slow_poller }
     }
 
     /// Sends a request with an optional bearer token and a raw body; returns status and JSON.
@@ -140,7 +149,8 @@ impl Hookline {
         accepted
     }
 
-    /// Runs the poller (as Lambda's event source mapping would) until `done` holds.
+    /// Runs the pollers of both lanes (as Lambda's event source mappings would) until `done`
+    /// holds.
     pub async fn deliver_until<F, Fut>(&self, mut done: F)
     where
         F: FnMut() -> Fut,
@@ -150,6 +160,7 @@ impl Hookline {
         while !done().await {
             assert!(tokio::time::Instant::now() < deadline, "gave up waiting for deliveries");
             self.poller.poll_once(Duration::from_secs(1)).await.unwrap();
+            self.slow_poller.poll_once(Duration::ZERO).await.unwrap();
         }
     }
 
@@ -177,19 +188,31 @@ impl Hookline {
         body
     }
 
-    /// Polls until the queue holds nothing visible right now.
+    /// Polls until neither lane's queue holds anything visible right now.
     pub async fn drain(&self) {
-        while self.poller.poll_once(Duration::ZERO).await.unwrap() > 0 {}
+        while self.poller.poll_once(Duration::ZERO).await.unwrap()
+            + self.slow_poller.poll_once(Duration::ZERO).await.unwrap()
+            > 0
+        {}
     }
 
-    /// Messages on the deliveries queue, visible or in flight.
+    /// Messages on the deliveries queue and the slow lane, visible or in flight.
     pub async fn queued_messages(&self) -> u64 {
+        self.messages_on(&self.resources.queue_url).await + self.slow_lane_messages().await
+    }
+
+    /// Messages on the slow lane's queue, visible or in flight.
+    pub async fn slow_lane_messages(&self) -> u64 {
+        self.messages_on(&self.resources.slow_queue_url).await
+    }
+
+    async fn messages_on(&self, queue_url: &str) -> u64 {
         use aws_sdk_sqs::types::QueueAttributeName as A;
         let out = self
             .clients
             .sqs
             .get_queue_attributes()
-            .queue_url(&self.resources.queue_url)
+            .queue_url(queue_url)
             .attribute_names(A::ApproximateNumberOfMessages)
             .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
             .send()

@@ -47,6 +47,11 @@ struct Inner {
     delay: std::time::Duration,
     /// Decides each answer from the request, as a real receiver's rules would.
     judge: Option<Judge>,
+    /// When each request arrived, logged on arrival (`received` logs on answering).
+    arrivals: Vec<std::time::Instant>,
+    /// Requests being answered right now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 type Judge = Arc<dyn Fn(&Received) -> u16 + Send + Sync>;
@@ -105,6 +110,16 @@ impl Receiver {
     pub fn count(&self) -> usize {
         self.inner.lock().unwrap().received.len()
     }
+
+    /// When each request arrived, including those not answered yet.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.inner.lock().unwrap().arrivals.clone()
+    }
+
+    /// The most requests this receiver was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.lock().unwrap().max_in_flight
+    }
 }
 
 async fn record(
@@ -116,7 +131,15 @@ async fn record(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let arrived = std::time::Instant::now();
-    let delay = inner.lock().unwrap().delay;
+    let delay = {
+        let mut inner = inner.lock().unwrap();
+        inner.arrivals.push(arrived);
+        inner.in_flight += 1;
+        inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
+        inner.delay
+    };
+    // Counted out even when the sender gives up and this future is dropped mid-sleep.
+    let _answered = InFlightGuard(inner.clone());
     tokio::time::sleep(delay).await;
     let mut inner = inner.lock().unwrap();
     let received = Received { at: arrived, method, uri, headers, body };
@@ -129,4 +152,14 @@ async fn record(
         response.headers_mut().insert(name, value.parse().unwrap());
     }
     response
+}
+
+struct InFlightGuard(Arc<Mutex<Inner>>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.0.lock() {
+            inner.in_flight -= 1;
+        }
+    }
 }

@@ -60,30 +60,35 @@ async fn local_table_and_queues_match_the_template() {
         property(&template, "Table", &["TimeToLiveSpecification", "AttributeName"]).as_str()
     );
 
-    let attrs = hookline
-        .clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&hookline.resources.queue_url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    let number = |v: &Value| v.as_u64().unwrap().to_string();
-    assert_eq!(
-        attrs[&QueueAttributeName::VisibilityTimeout],
-        number(property(&template, "DeliveriesQueue", &["VisibilityTimeout"]))
-    );
-    assert_eq!(
-        attrs[&QueueAttributeName::MessageRetentionPeriod],
-        number(property(&template, "DeliveriesQueue", &["MessageRetentionPeriod"]))
-    );
-    let redrive: serde_json::Value = serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
-    let max_receives = property(&template, "DeliveriesQueue", &["RedrivePolicy", "maxReceiveCount"]).as_u64();
-    assert_eq!(redrive["maxReceiveCount"].as_u64(), max_receives);
-    assert!(redrive["deadLetterTargetArn"].as_str().unwrap().ends_with("-dlq"));
+    for (queue, url) in [
+        ("DeliveriesQueue", &hookline.resources.queue_url),
+        ("SlowDeliveriesQueue", &hookline.resources.slow_queue_url),
+    ] {
+        let attrs = hookline
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap();
+        let number = |v: &Value| v.as_u64().unwrap().to_string();
+        assert_eq!(
+            attrs[&QueueAttributeName::VisibilityTimeout],
+            number(property(&template, queue, &["VisibilityTimeout"]))
+        );
+        assert_eq!(
+            attrs[&QueueAttributeName::MessageRetentionPeriod],
+            number(property(&template, queue, &["MessageRetentionPeriod"]))
+        );
+        let redrive: serde_json::Value = serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+        let max_receives = property(&template, queue, &["RedrivePolicy", "maxReceiveCount"]).as_u64();
+        assert_eq!(redrive["maxReceiveCount"].as_u64(), max_receives, "{queue}");
+        assert!(redrive["deadLetterTargetArn"].as_str().unwrap().ends_with("-dlq"), "{queue}");
+    }
 }
 
 #[test]
@@ -207,16 +212,48 @@ fn visibility_timeout_outlasts_any_in_flight_delivery() {
     let template = template();
     let function = &template["Resources"]["DeliverFunction"]["Properties"];
     let timeout = function["Timeout"].as_u64().unwrap();
-    let visibility = property(&template, "DeliveriesQueue", &["VisibilityTimeout"]).as_u64().unwrap();
-    let batch = function["Events"]["Deliveries"]["Properties"]["BatchSize"].as_u64().unwrap();
     let policy = hookline_shared::delivery::PolicySettings::default();
-
-    assert!(batch <= deliver::BATCH_CONCURRENCY as u64, "a batch is sent all at once");
     let request = u64::from(hookline_shared::domain::MAX_TIMEOUT_MS) / 1000;
     let dynamodb_margin = 15;
     assert!(
         timeout >= request + policy.rate_wait_in_process.as_secs() + dynamodb_margin,
         "DeliverFunction's Timeout ({timeout} s) is too short for a {request} s request"
     );
-    assert!(visibility >= 6 * timeout, "VisibilityTimeout {visibility} s < 6 × {timeout} s");
+    // Both lanes' queues feed the same function.
+    for (event, queue) in [("Deliveries", "DeliveriesQueue"), ("SlowDeliveries", "SlowDeliveriesQueue")] {
+        let visibility = property(&template, queue, &["VisibilityTimeout"]).as_u64().unwrap();
+        let batch = function["Events"][event]["Properties"]["BatchSize"].as_u64().unwrap();
+        assert!(batch <= deliver::BATCH_CONCURRENCY as u64, "a batch is sent all at once");
+        assert!(visibility >= 6 * timeout, "{queue}: VisibilityTimeout {visibility} s < 6 × {timeout} s");
+    }
+}
+
+/// An in-flight lease must outlive any attempt that holds it (else the cap lets one more in
+/// while it still runs), and no longer than needed: a killed worker's lease holds a place
+/// until it runs out. The function's timeout is exactly that bound.
+#[test]
+fn an_in_flight_lease_lasts_as_long_as_the_deliver_function_may_run() {
+    let template = template();
+    let timeout = template["Resources"]["DeliverFunction"]["Properties"]["Timeout"].as_u64().unwrap();
+    let policy = hookline_shared::delivery::PolicySettings::default();
+    assert_eq!(policy.in_flight_lease.as_secs(), timeout);
+}
+
+/// The slow lane exists to hold few function instances: its event source mapping runs fewer
+/// batches at once than the main lane's, and the function is told its queue.
+#[test]
+fn the_slow_lane_has_its_own_smaller_event_source_and_the_function_knows_its_queue() {
+    let template = template();
+    let function = &template["Resources"]["DeliverFunction"]["Properties"];
+    let concurrency =
+        |event: &str| function["Events"][event]["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_u64().unwrap();
+    assert!(concurrency("SlowDeliveries") < concurrency("Deliveries"));
+    assert_eq!(
+        function["Events"]["SlowDeliveries"]["Properties"]["Queue"],
+        serde_yaml::from_str::<Value>("!GetAtt SlowDeliveriesQueue.Arn").unwrap()
+    );
+    assert_eq!(
+        function["Environment"]["Variables"]["HOOKLINE_SLOW_QUEUE_URL"],
+        serde_yaml::from_str::<Value>("!Ref SlowDeliveriesQueue").unwrap()
+    );
 }

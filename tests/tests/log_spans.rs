@@ -77,6 +77,7 @@ async fn concurrent_records_log_under_their_own_tenant_and_message() {
         dev_allow_loopback: true,
         allow_http: false,
         dashboard_frame_ancestors: Default::default(),
+        slow_queue_url: None,
     };
     let handler = deliver::Handler::with_settings(&config, &hookline.clients, PolicySettings::default()).unwrap();
     let mut event = SqsEvent::default();

@@ -223,6 +223,7 @@ async fn redriving_the_dead_letter_queue_moves_delivery_messages_back() {
     let config = Config {
         table: hookline.resources.table.clone(),
         queue_url: hookline.resources.queue_url.clone(),
+        slow_queue_url: None,
         dead_letter_queue_url: None,
         admin_token: Some(ADMIN_TOKEN.to_owned()),
         retention: Duration::from_secs(86_400),

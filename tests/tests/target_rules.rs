@@ -279,6 +279,7 @@ fn deployment_config(hookline: &Hookline, allow_http: bool) -> Config {
         dev_allow_loopback: false,
         allow_http,
         dashboard_frame_ancestors: Default::default(),
+        slow_queue_url: None,
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use hookline_shared::config::Config;
-use hookline_shared::delivery::{Deliverer, Outcome, PolicySettings, Sender};
+use hookline_shared::delivery::{Deliverer, Lane, Outcome, PolicySettings, Sender};
 use hookline_shared::guard::AddressPolicy;
 use hookline_shared::queue::{DeliveryJob, Queue};
 use hookline_shared::store::Store;
@@ -22,6 +22,8 @@ pub const BATCH_CONCURRENCY: usize = 10;
 pub struct Handler {
     deliverer: Deliverer,
     queue: Queue,
+    /// The slow lane's queue, if the deployment has one.
+    slow_queue: Option<Queue>,
 }
 
 /// What one record came to, for the batch response.
@@ -32,7 +34,13 @@ enum RecordResult {
 
 impl Handler {
     pub fn new(deliverer: Deliverer, queue: Queue) -> Self {
-        Self { deliverer, queue }
+        Self { deliverer, queue, slow_queue: None }
+    }
+
+    /// Adds the slow lane: slow endpoints' deliveries move to `slow_queue`, and records from it
+    /// are known as the slow lane's.
+    pub fn with_slow_lane(self, slow_queue: Queue) -> Self {
+        Self { deliverer: self.deliverer.with_slow_lane(), queue: self.queue, slow_queue: Some(slow_queue) }
     }
 
     /// Builds the handler for a deployment: loopback is reachable only with the dev flag.
@@ -51,7 +59,11 @@ impl Handler {
         let queue = Queue::new(clients.sqs.clone(), &config.queue_url);
         // Operational events go on the same deliveries queue as every other event's.
         let deliverer = Deliverer::with_settings(store, sender, settings).with_operational_events(queue.clone());
-        Ok(Self::new(deliverer, queue))
+        let handler = Self::new(deliverer, queue);
+        Ok(match &config.slow_queue_url {
+            Some(url) => handler.with_slow_lane(Queue::new(clients.sqs.clone(), url)),
+            None => handler,
+        })
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
@@ -105,15 +117,52 @@ impl Handler {
     }
 
     async fn process_job(&self, record: &SqsMessage, job: &DeliveryJob) -> RecordResult {
-        match self.deliverer.process(job).await {
+        let lane = self.lane_of(record);
+        match self.deliverer.process_in(job, lane).await {
             Ok(Outcome::Done) => RecordResult::Acknowledge,
             Ok(Outcome::RetryIn(delay)) => {
                 self.keep_for(record, delay).await;
                 RecordResult::KeepOnQueue
             }
+            Ok(Outcome::MoveToSlowLane) => self.move_to_slow_lane(record, &job).await,
             Err(err) => {
                 // DynamoDB trouble: nothing was recorded, so try again soon.
                 tracing::error!(error = %err, "delivery could not be processed");
+                self.keep_for(record, Duration::from_secs(10)).await;
+                RecordResult::KeepOnQueue
+            }
+        }
+    }
+
+    fn lane_of(&self, record: &SqsMessage) -> Lane {
+        let from_slow_queue = self
+            .slow_queue
+            .as_ref()
+            .zip(record.event_source_arn.as_deref())
+            .is_some_and(|(slow, arn)| slow.is_source_of(arn));
+        if from_slow_queue { Lane::Slow } else { Lane::Main }
+    }
+
+    /// The queue a record came from, where its visibility is changed.
+    fn queue_of(&self, record: &SqsMessage) -> &Queue {
+        match (self.lane_of(record), &self.slow_queue) {
+            (Lane::Slow, Some(slow)) => slow,
+            _ => &self.queue,
+        }
+    }
+
+    /// Queues the delivery on the slow lane, then lets this record go. Queued first, so a
+    /// failure in between leaves two copies (the attempt log makes that harmless), never none.
+    async fn move_to_slow_lane(&self, record: &SqsMessage, job: &DeliveryJob) -> RecordResult {
+        let Some(slow) = &self.slow_queue else {
+            // The deliverer only asks for this when there is a slow lane.
+            self.keep_for(record, Duration::from_secs(10)).await;
+            return RecordResult::KeepOnQueue;
+        };
+        match slow.enqueue(std::slice::from_ref(job)).await {
+            Ok(()) => RecordResult::Acknowledge,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not move the delivery to the slow lane; it stays");
                 self.keep_for(record, Duration::from_secs(10)).await;
                 RecordResult::KeepOnQueue
             }
@@ -124,7 +173,7 @@ impl Handler {
     /// queue's own visibility timeout.
     async fn keep_for(&self, record: &SqsMessage, delay: Duration) {
         let Some(receipt) = record.receipt_handle.as_deref() else { return };
-        if let Err(err) = self.queue.retry_in(receipt, delay).await {
+        if let Err(err) = self.queue_of(record).retry_in(receipt, delay).await {
             tracing::warn!(error = %err, "could not set the retry delay; the queue's default applies");
         }
     }

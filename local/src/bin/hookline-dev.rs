@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config {
         table: resources.table.clone(),
         queue_url: resources.queue_url.clone(),
+        slow_queue_url: Some(resources.slow_queue_url.clone()),
         dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
         admin_token: Some(admin_token.clone()),
         retention: Duration::from_secs(30 * 24 * 60 * 60),
@@ -43,7 +44,11 @@ async fn main() -> anyhow::Result<()> {
     let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(state));
 
     let (stop, stopped) = watch::channel(false);
-    let poller = Poller::new(clients.sqs.clone(), resources.queue_url.clone(), resources.queue_arn.clone(), handler);
+    let poller =
+        Poller::new(clients.sqs.clone(), resources.queue_url.clone(), resources.queue_arn.clone(), handler.clone());
+    let slow_poller =
+        Poller::new(clients.sqs.clone(), resources.slow_queue_url.clone(), resources.slow_queue_arn.clone(), handler);
+    let slow_poller = tokio::spawn(slow_poller.run(stopped.clone()));
     let poller = tokio::spawn(poller.run(stopped));
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
@@ -56,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let _ = stop.send(true);
     let _ = poller.await;
+    let _ = slow_poller.await;
     Ok(())
 }
 

@@ -3,6 +3,10 @@
 //!
 //! Environment: `HOOKLINE_TABLE`, `HOOKLINE_QUEUE_URL`, `HOOKLINE_QUEUE_ARN`,
 //! `AWS_ENDPOINT_URL` (the local AWS server), `HOOKLINE_WORKER_POLLERS` (default 4),
+//! `HOOKLINE_SLOW_QUEUE_URL` and `HOOKLINE_SLOW_QUEUE_ARN` with `HOOKLINE_WORKER_SLOW_POLLERS`
+//! (default 0: the slow lane's event source mapping has a fleet-wide concurrency, so the
+//! runner says how many of it each worker holds), `HOOKLINE_MAX_IN_FLIGHT_PER_ENDPOINT`
+//! (default: the policy's; `off` turns the cap and the slow lane off, for comparisons),
 //! `HOOKLINE_BACKOFF_FLOOR_MS` (default: the policy's 60 s), `HOOKLINE_ENCRYPTION_KEY` (the
 //! key the endpoints' secrets were sealed with).
 
@@ -25,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config {
         table: var("HOOKLINE_TABLE")?,
         queue_url: var("HOOKLINE_QUEUE_URL")?,
+        slow_queue_url: std::env::var("HOOKLINE_SLOW_QUEUE_URL").ok().filter(|u| !u.is_empty()),
         dead_letter_queue_url: None,
         admin_token: None,
         retention: Duration::from_secs(86_400),
@@ -36,11 +41,22 @@ async fn main() -> anyhow::Result<()> {
     if let Ok(ms) = var("HOOKLINE_BACKOFF_FLOOR_MS") {
         settings.backoff_floor = Duration::from_millis(ms.parse()?);
     }
+    match var("HOOKLINE_MAX_IN_FLIGHT_PER_ENDPOINT").ok().as_deref() {
+        None => {}
+        Some("off") => settings.max_in_flight_per_endpoint = None,
+        Some(cap) => settings.max_in_flight_per_endpoint = Some(cap.parse()?),
+    }
     let pollers: usize = var("HOOKLINE_WORKER_POLLERS").ok().map(|p| p.parse()).transpose()?.unwrap_or(4);
+    let slow_pollers: usize = var("HOOKLINE_WORKER_SLOW_POLLERS").ok().map(|p| p.parse()).transpose()?.unwrap_or(0);
     let handler = deliver::Handler::with_settings(&config, &clients, settings)?;
-    let poller = Poller::new(clients.sqs.clone(), config.queue_url.clone(), var("HOOKLINE_QUEUE_ARN")?, handler);
+    let poller =
+        Poller::new(clients.sqs.clone(), config.queue_url.clone(), var("HOOKLINE_QUEUE_ARN")?, handler.clone());
     let (_keep_running, running) = tokio::sync::watch::channel(false);
-    let tasks: Vec<_> = (0..pollers).map(|_| tokio::spawn(poller.clone().run(running.clone()))).collect();
+    let mut tasks: Vec<_> = (0..pollers).map(|_| tokio::spawn(poller.clone().run(running.clone()))).collect();
+    if let (Some(url), true) = (&config.slow_queue_url, slow_pollers > 0) {
+        let slow = Poller::new(clients.sqs.clone(), url.clone(), var("HOOKLINE_SLOW_QUEUE_ARN")?, handler);
+        tasks.extend((0..slow_pollers).map(|_| tokio::spawn(slow.clone().run(running.clone()))));
+    }
     for task in tasks {
         task.await?;
     }

@@ -2,7 +2,7 @@
 //! in every way they can, while the delivery workers are SIGKILLed and restarted mid-batch.
 //! At the end it checks, from the receivers' logs and DynamoDB, that nothing was lost.
 
-mod receiver;
+pub(crate) mod receiver;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -147,19 +147,25 @@ impl ChaosReport {
     }
 }
 
-struct Fleet {
-    bin: PathBuf,
-    env: Vec<(String, String)>,
-    children: Vec<Child>,
+pub(crate) struct Fleet {
+    pub(crate) bin: PathBuf,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) children: Vec<Child>,
     /// The workers' stdout (warnings and EMF metric lines), kept out of the report.
-    log: PathBuf,
+    pub(crate) log: PathBuf,
 }
 
 impl Fleet {
-    fn spawn_one(&self) -> anyhow::Result<Child> {
+    pub(crate) fn spawn_one(&self) -> anyhow::Result<Child> {
+        self.spawn_with(&[])
+    }
+
+    /// Starts a worker with `extra` added to the fleet's environment.
+    pub(crate) fn spawn_with(&self, extra: &[(&str, String)]) -> anyhow::Result<Child> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
         Command::new(&self.bin)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(log)
             .kill_on_drop(true)
             .spawn()
@@ -183,23 +189,30 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     hookline_shared::crypto::install(hookline_shared::crypto::SecretBox::from_base64(&sealing_key)?);
     let clients = local_clients(&aws_endpoint).await;
     let prefix = format!("chaos{:08x}", rand::rng().random::<u32>());
-    let resources = provision(&clients, &Resources::from_template()?, &prefix).await?;
+    let template = Resources::from_template()?;
+    let resources = provision(&clients, &template, &prefix).await?;
     // The one departure from template.yaml: a killed worker's in-flight batch reappears after
     // the queue's visibility timeout (360 s deployed). Chaos batches finish within a few
     // seconds (1 s timeouts, no rate limits), so 30 s keeps the run short and the invariant.
-    clients
-        .sqs
-        .set_queue_attributes()
-        .queue_url(&resources.queue_url)
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, CHAOS_VISIBILITY_SECONDS.to_string())
-        .send()
-        .await?;
+    for queue_url in [&resources.queue_url, &resources.slow_queue_url] {
+        clients
+            .sqs
+            .set_queue_attributes()
+            .queue_url(queue_url)
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, CHAOS_VISIBILITY_SECONDS.to_string())
+            .send()
+            .await?;
+    }
+    // The slow lane's concurrency is fleet-wide: the workers share it.
+    let slow_lane = template.maximum_concurrency(crate::template::SLOW_DELIVERIES_QUEUE).unwrap_or(1) as usize;
+    let slow_pollers_per_worker = slow_lane.div_ceil(options.workers.max(1));
     let receivers =
         futures::future::try_join_all((0..ENDPOINTS).map(|_| FlakyReceiver::start(options.failure_rate))).await?;
 
     let config = Config {
         table: resources.table.clone(),
         queue_url: resources.queue_url.clone(),
+        slow_queue_url: Some(resources.slow_queue_url.clone()),
         dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
         admin_token: Some(ADMIN_TOKEN.to_owned()),
         retention: Duration::from_secs(86_400),
@@ -242,6 +255,9 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
             ("HOOKLINE_QUEUE_ARN".into(), resources.queue_arn.clone()),
             ("AWS_ENDPOINT_URL".into(), aws_endpoint.clone()),
             ("HOOKLINE_WORKER_POLLERS".into(), options.pollers_per_worker.to_string()),
+            ("HOOKLINE_SLOW_QUEUE_URL".into(), resources.slow_queue_url.clone()),
+            ("HOOKLINE_SLOW_QUEUE_ARN".into(), resources.slow_queue_arn.clone()),
+            ("HOOKLINE_WORKER_SLOW_POLLERS".into(), slow_pollers_per_worker.to_string()),
             ("HOOKLINE_BACKOFF_FLOOR_MS".into(), "1000".into()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("HOOKLINE_ENCRYPTION_KEY".into(), sealing_key.clone()),
@@ -323,7 +339,10 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let deadline = started + options.deadline;
     loop {
         let seen: usize = receivers.iter().map(distinct_ok).sum();
-        if seen >= expected && queue_depth(&clients.sqs, &resources.queue_url).await? == 0 {
+        if seen >= expected
+            && queue_depth(&clients.sqs, &resources.queue_url).await? == 0
+            && queue_depth(&clients.sqs, &resources.slow_queue_url).await? == 0
+        {
             break;
         }
         if Instant::now() > deadline {
@@ -368,7 +387,7 @@ fn distinct_ok(receiver: &FlakyReceiver) -> usize {
     receiver.seen().into_iter().filter(|s| s.ok).map(|s| s.webhook_id).collect::<HashSet<_>>().len()
 }
 
-async fn call(http: &reqwest::Client, url: &str, token: &str, body: Value) -> anyhow::Result<Value> {
+pub(crate) async fn call(http: &reqwest::Client, url: &str, token: &str, body: Value) -> anyhow::Result<Value> {
     let response = http.post(url).bearer_auth(token).body(body.to_string()).send().await?;
     let status = response.status();
     let text = response.text().await?;
@@ -379,7 +398,7 @@ async fn call(http: &reqwest::Client, url: &str, token: &str, body: Value) -> an
 }
 
 /// Publishes one event, retrying with the same idempotency key until it is accepted.
-async fn publish(http: &reqwest::Client, url: &str, key: &str, body: Value) -> anyhow::Result<String> {
+pub(crate) async fn publish(http: &reqwest::Client, url: &str, key: &str, body: Value) -> anyhow::Result<String> {
     let mut last = String::new();
     for round in 0..20u64 {
         match call(http, url, key, body.clone()).await {
@@ -391,7 +410,7 @@ async fn publish(http: &reqwest::Client, url: &str, key: &str, body: Value) -> a
     bail!("event never accepted: {last}")
 }
 
-async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<u64> {
+pub(crate) async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<u64> {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let out = sqs
         .get_queue_attributes()

@@ -112,7 +112,7 @@ async fn serve(mut stream: TcpStream, log: Arc<Mutex<Vec<Seen>>>, oks: Arc<Atomi
 }
 
 /// Reads one request and returns its `webhook-id` (empty if none).
-async fn read_request(stream: &mut TcpStream) -> Option<String> {
+pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<String> {
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let head_end = loop {

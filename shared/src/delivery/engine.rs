@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::cache::{EndpointCache, EventCache, TenantCache};
 use super::http::{HttpResult, Sender};
+use super::lanes::{self, Lane};
 use super::request;
 use super::verdict::{self, Verdict};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStatus, Event};
@@ -16,7 +17,10 @@ use crate::metrics::{Counted, DeliveryMetrics};
 use crate::operational::{self, OperationalEvent};
 use crate::queue::{DeliveryJob, Queue};
 use crate::render::Format;
-use crate::store::{DeliveryUpdate, HealthChange, RateSlot, RecordOutcome, Store, StoreError, TenantState};
+use crate::store::{
+    Admission, DeliveryUpdate, HealthChange, HeldLease, LeaseRequest, RateSlot, RecordOutcome, Store, StoreError,
+    TenantState,
+};
 
 /// How late a delivery may come back for its rate-limit slot and still use it: less than the
 /// 5 % margin between slots.
@@ -26,6 +30,11 @@ const LATE_FOR_SLOT_MS: i64 = 40;
 /// made while it waited is seen, and the read is over before the slot.
 const EVENT_RECHECK_LEAD: Duration = Duration::from_millis(500);
 
+/// The fleet-wide cap on one endpoint's deliveries in flight.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT: u32 = 10;
+/// `DeliverFunction`'s `Timeout` in `template.yaml` (a test keeps them equal).
+pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(60);
+
 /// What to do with the queue message once the attempt is over.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -33,6 +42,9 @@ pub enum Outcome {
     Done,
     /// Keep the message and hand it over again after this long.
     RetryIn(Duration),
+    /// The endpoint is slow right now: put the message on the slow lane's queue and delete
+    /// this one. No attempt was made.
+    MoveToSlowLane,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +77,18 @@ pub struct PolicySettings {
     /// A success clears `failing_since` only once it is this old, so an endpoint that fails
     /// now and then does not cost a write on every success.
     pub recovery_grace: Duration,
+    /// At most this many deliveries to one endpoint are in flight across the whole fleet;
+    /// `None` turns the cap and the slow-lane checks off (benchmarks compare with it).
+    pub max_in_flight_per_endpoint: Option<u32>,
+    /// How long an in-flight lease counts: the deliver function's timeout, after which no
+    /// attempt can still be running (a worker killed mid-send leaves its lease behind).
+    pub in_flight_lease: Duration,
+    /// A delivery refused by the cap comes back after about this long (no attempt spent).
+    pub in_flight_retry: Duration,
+    /// An attempt that times out or takes longer than this makes its endpoint slow…
+    pub slow_attempt: Duration,
+    /// …for this long after it, during which its deliveries travel in the slow lane.
+    pub slow_lane_hold: Duration,
 }
 
 impl Default for PolicySettings {
@@ -80,6 +104,11 @@ impl Default for PolicySettings {
             endpoint_cache_ttl: super::cache::ENDPOINT_TTL,
             tenant_cache_ttl: super::cache::TENANT_TTL,
             recovery_grace: Duration::from_secs(60),
+            max_in_flight_per_endpoint: Some(DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT),
+            in_flight_lease: IN_FLIGHT_LEASE,
+            in_flight_retry: Duration::from_secs(2),
+            slow_attempt: Duration::from_secs(5),
+            slow_lane_hold: Duration::from_secs(300),
         }
     }
 }
@@ -90,6 +119,8 @@ struct PendingDispatch {
     endpoint: Endpoint,
     event: Event,
     attempt: u32,
+    /// The endpoint's in-flight lease, given back right after the request.
+    lease: Option<HeldLease>,
 }
 
 #[derive(Clone, Debug)]
@@ -103,6 +134,8 @@ pub struct Deliverer {
     tenants: std::sync::Arc<TenantCache>,
     /// Where operational events (`hookline.…`) are queued; `None` emits none.
     operational: Option<Queue>,
+    /// Whether a slow lane exists to send slow endpoints' deliveries to.
+    slow_lane: bool,
 }
 
 impl Deliverer {
@@ -114,7 +147,17 @@ impl Deliverer {
         let endpoints = std::sync::Arc::new(EndpointCache::new(settings.endpoint_cache_ttl));
         let events = std::sync::Arc::new(EventCache::new(super::cache::EVENT_TTL));
         let tenants = std::sync::Arc::new(TenantCache::new(settings.tenant_cache_ttl));
-        Self { store, sender, settings, metrics: Default::default(), endpoints, events, tenants, operational: None }
+        Self {
+            store,
+            sender,
+            settings,
+            metrics: Default::default(),
+            endpoints,
+            events,
+            tenants,
+            operational: None,
+            slow_lane: false,
+        }
     }
 
     /// Emits operational events (endpoint disabled or recovered, delivery exhausted) to the
@@ -133,6 +176,13 @@ impl Deliverer {
         }
     }
 
+    /// Deliveries that arrive on the main lane for a slow endpoint are moved to the slow lane
+    /// ([`Outcome::MoveToSlowLane`]) rather than sent.
+    pub fn with_slow_lane(mut self) -> Self {
+        self.slow_lane = true;
+        self
+    }
+
     /// What this deliverer counted; the deliver function reports it once per batch.
     pub fn metrics(&self) -> &DeliveryMetrics {
         &self.metrics
@@ -141,7 +191,12 @@ impl Deliverer {
     /// Runs one queue message. Safe to call twice for the same message: the attempt log in
     /// DynamoDB, not this process, says what has been done.
     pub async fn process(&self, job: &DeliveryJob) -> Result<Outcome, DeliveryError> {
-        let pending = match self.prepare(job).await? {
+        self.process_in(job, Lane::Main).await
+    }
+
+    /// As [`Deliverer::process`], for a message that came from `lane`.
+    pub async fn process_in(&self, job: &DeliveryJob, lane: Lane) -> Result<Outcome, DeliveryError> {
+        let mut pending = match self.prepare(job, lane).await? {
             Ok(pending) => pending,
             Err(outcome) => return Ok(outcome),
         };
@@ -154,6 +209,9 @@ impl Deliverer {
             // Nothing is sent; the verdict fails the delivery for good (a retry renders the same).
             Err(err) => (HttpResult::not_sent(err.to_attempt_error()), false),
         };
+        // Given back as soon as the request is over, so a lease's age says how long the
+        // endpoint takes.
+        self.release(pending.lease.take(), lanes::attempt_was_slow(&result, self.settings.slow_attempt)).await;
         if pending.endpoint.presentation.format == Format::GoogleChat
             && !result.succeeded()
             && let (Some(err), Some(message)) =
@@ -173,8 +231,67 @@ impl Deliverer {
         self.complete(job, &pending, now, result, truncated, verdict).await
     }
 
+    /// The fleet-wide cap and the slow lane: takes a lease on the endpoint, or says what to do
+    /// with the message instead (no attempt spent either way).
+    async fn admit(
+        &self,
+        endpoint: &Endpoint,
+        lane: Lane,
+    ) -> Result<Result<Option<HeldLease>, Outcome>, DeliveryError> {
+        let Some(cap) = self.settings.max_in_flight_per_endpoint else { return Ok(Ok(None)) };
+        let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
+        let refuse_if_slow = self.slow_lane && lane == Lane::Main;
+        let request = LeaseRequest { cap, ttl: self.settings.in_flight_lease, now_ms, refuse_if_slow };
+        match self.store.take_lease(&endpoint.tenant_id, &endpoint.id, request).await? {
+            Admission::Granted { lease, others_started_ms } => {
+                if refuse_if_slow && lanes::in_flight_too_long(&others_started_ms, now_ms, self.settings.slow_attempt) {
+                    // A request to this endpoint has run past the threshold: it is slow now,
+                    // and says so to the fleet before that request's timeout would.
+                    self.store.release_lease(&lease, Some(now_ms + self.slow_lane_hold_ms())).await?;
+                    tracing::info!(endpoint_id = %endpoint.id, "a request to the endpoint has run past the slow threshold");
+                    return Ok(Err(self.to_slow_lane(endpoint)));
+                }
+                Ok(Ok(Some(HeldLease::new(self.store.clone(), lease))))
+            }
+            Admission::Slow => Ok(Err(self.to_slow_lane(endpoint))),
+            Admission::Full => {
+                // In the slow lane places free up at the pace of the endpoint's slow requests,
+                // up to its timeout: asking again sooner only costs requests.
+                let wait = match lane {
+                    Lane::Main => self.settings.in_flight_retry,
+                    Lane::Slow => endpoint.timeout().max(self.settings.in_flight_retry),
+                };
+                let wait = wait.mul_f64(rand::rng().random_range(1.0..1.5));
+                tracing::info!(endpoint_id = %endpoint.id, cap, "endpoint at its in-flight cap; delivery deferred");
+                self.metrics.count(Counted::Deferred);
+                Ok(Err(Outcome::RetryIn(wait)))
+            }
+        }
+    }
+
+    fn to_slow_lane(&self, endpoint: &Endpoint) -> Outcome {
+        tracing::info!(endpoint_id = %endpoint.id, "endpoint is slow; delivery moves to the slow lane");
+        self.metrics.count(Counted::MovedToSlowLane);
+        Outcome::MoveToSlowLane
+    }
+
+    fn slow_lane_hold_ms(&self) -> i64 {
+        i64::try_from(self.settings.slow_lane_hold.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Gives the lease back, marking the endpoint slow if this attempt was. A lease that
+    /// cannot be given back expires by itself after `in_flight_lease`.
+    async fn release(&self, lease: Option<HeldLease>, slow: bool) {
+        let Some(lease) = lease else { return };
+        let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
+        let slow_until = slow.then(|| now_ms + self.slow_lane_hold_ms());
+        if let Err(err) = lease.release(slow_until).await {
+            tracing::warn!(error = %err, "could not release the in-flight lease; it expires by itself");
+        }
+    }
+
     /// Loads what the attempt needs, or says why there is nothing to send now.
-    async fn prepare(&self, job: &DeliveryJob) -> Result<Result<PendingDispatch, Outcome>, DeliveryError> {
+    async fn prepare(&self, job: &DeliveryJob, lane: Lane) -> Result<Result<PendingDispatch, Outcome>, DeliveryError> {
         let DeliveryJob { tenant_id, event_id, endpoint_id } = job;
         let Some(delivery) = self.store.get_delivery(tenant_id, event_id, endpoint_id).await? else {
             tracing::warn!("no delivery record (expired or never written); dropping the message");
@@ -216,6 +333,12 @@ impl Deliverer {
         }
         let mut event = match self.current_event(job, &delivery).await? {
             Ok(event) => event,
+            Err(outcome) => return Ok(Err(outcome)),
+        };
+        // Before the limiter, so a refused delivery takes no slot. A lease not used (a deferral
+        // below, any early return) is given back when dropped.
+        let lease = match self.admit(&endpoint, lane).await? {
+            Ok(lease) => lease,
             Err(outcome) => return Ok(Err(outcome)),
         };
         // The limiter comes last, right before sending, so the slot is kept to the millisecond.
@@ -268,7 +391,7 @@ impl Deliverer {
             }
         }
         let attempt = delivery.attempts + 1;
-        Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt }))
+        Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt, lease }))
     }
 
     /// Sends nothing for a tenant that is gone or suspended: a deleted tenant's message is

@@ -8,10 +8,12 @@
 pub mod cache;
 pub mod engine;
 pub mod http;
+pub mod lanes;
 pub mod request;
 pub mod verdict;
 
 pub use engine::{Deliverer, DeliveryError, Outcome, PolicySettings};
 pub use http::{HttpResult, Sender};
+pub use lanes::Lane;
 pub use request::OutgoingRequest;
 pub use verdict::Verdict;

@@ -16,6 +16,7 @@
 //! | attempt     | `TEN#<tenant>#EVT#<event>` | `ATT#<endpoint>#<nnnnnn>` |
 //! | endpoint health window | `TEN#<tenant>`  | `HEALTH#<endpoint>#<5-minute window>` |
 //! | rate limiter | `RATE#<tenant>#<key>` | `RATE`                  |
+//! | endpoint's in-flight leases, slow-lane mark | `TEN#<tenant>` | `INFLIGHT#<endpoint>` |
 //!
 //! A tenant's id is part of every key it can reach, so one tenant cannot name another's items.
 
@@ -24,6 +25,7 @@ mod deliveries;
 mod endpoints;
 mod event_types;
 mod events;
+mod in_flight;
 mod limits;
 mod quotas;
 mod replay;
@@ -42,6 +44,7 @@ pub use events::{
     ClaimState, Cursor, EXPUNGED_PAYLOAD, EventFilter, EventSummary, IdempotencyClaim, InvalidCursor, MAX_PAGE_SIZE,
     Page,
 };
+pub use in_flight::{Admission, HeldLease, Lease, LeaseRequest};
 pub use limits::{RateSlot, now_ms};
 pub use quotas::{IngestPolicy, Quotas};
 pub use replay::EventIdPage;
