@@ -63,7 +63,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 browser:
 	@if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then \
-		$(SUDO) apt-get update && $(SUDO) apt-get install -y $(BROWSER_PACKAGES); \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(BROWSER_PACKAGES); \
 	fi
 
 test: $(VENV_STAMP) browser

@@ -124,7 +124,7 @@ impl Handler {
                 self.keep_for(record, delay).await;
                 RecordResult::KeepOnQueue
             }
-            Ok(Outcome::MoveToSlowLane) => self.move_to_slow_lane(record, &job).await,
+            Ok(Outcome::MoveToSlowLane) => self.move_to_slow_lane(record, job).await,
             Err(err) => {
                 // DynamoDB trouble: nothing was recorded, so try again soon.
                 tracing::error!(error = %err, "delivery could not be processed");

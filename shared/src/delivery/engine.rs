@@ -347,15 +347,19 @@ impl Deliverer {
             // late would crowd the next slot's holder, so a late one queues again.
             let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
             let held = delivery.rate_slot_ms.filter(|at_ms| now_ms - at_ms <= LATE_FOR_SLOT_MS);
-            let slot = match held {
+            // 5 % above the nominal spacing absorbs network and scheduling jitter, so the
+            // receiver never sees two requests closer than its limit allows.
+            let interval = Duration::from_secs(1).div_f64(f64::from(limit.per_second)).mul_f64(1.05);
+            let mut slot = match held {
                 Some(at_ms) => RateSlot { at_ms },
-                None => {
-                    // 5 % above the nominal spacing absorbs network and scheduling jitter, so
-                    // the receiver never sees two requests closer than its limit allows.
-                    let interval = Duration::from_secs(1).div_f64(f64::from(limit.per_second)).mul_f64(1.05);
-                    self.store.reserve_rate_slot(&limit.key, interval).await?
-                }
+                None => self.store.reserve_rate_slot(&limit.key, interval).await?,
             };
+            if held.is_none() && missed(slot) {
+                // An idle limiter's slot starts when it was asked for, so a slow write can hand
+                // back a slot already past; sent now, this request would crowd the next
+                // holder's. The limiter is busy now, so the next reservation is ahead of us.
+                slot = self.store.reserve_rate_slot(&limit.key, interval).await?;
+            }
             let wait = slot.wait_from(OffsetDateTime::now_utc());
             if wait > self.settings.rate_wait_in_process {
                 // Hold the slot and come back just before it; no attempt is spent.
@@ -379,15 +383,15 @@ impl Deliverer {
                     Ok(fresh) => event = fresh,
                     Err(outcome) => return Ok(Err(outcome)),
                 }
-                // A read slower than the lead would make the send late and crowd the next
-                // slot's holder: queue again for a new slot instead (no attempt spent).
-                if crate::store::now_ms(OffsetDateTime::now_utc()) - slot.at_ms > LATE_FOR_SLOT_MS {
-                    tracing::info!("event read outlasted the rate-limit wait; delivery deferred");
-                    self.metrics.count(Counted::Throttled);
-                    return Ok(Err(Outcome::RetryIn(Duration::from_secs(1))));
-                }
+                // A read slower than the lead makes the send late: the check below queues it again.
             } else {
                 tokio::time::sleep(wait).await;
+            }
+            if missed(slot) {
+                // Woken too late for the slot (a starved scheduler): queue again for a new one.
+                tracing::info!("woke too late for the rate-limit slot; delivery deferred");
+                self.metrics.count(Counted::Throttled);
+                return Ok(Err(Outcome::RetryIn(Duration::from_secs(1))));
             }
         }
         let attempt = delivery.attempts + 1;
@@ -611,6 +615,12 @@ fn describe_failure_of(attempt: &Attempt) -> Option<String> {
         (None, Some(status)) => Some(format!("HTTP {status}")),
         (None, None) => None,
     }
+}
+
+/// Whether a rate-limit slot is already further behind us than the margin between slots allows:
+/// a request sent now would come too close to the next slot's.
+fn missed(slot: RateSlot) -> bool {
+    crate::store::now_ms(OffsetDateTime::now_utc()) - slot.at_ms > LATE_FOR_SLOT_MS
 }
 
 fn describe_failure(result: &HttpResult) -> Option<String> {
