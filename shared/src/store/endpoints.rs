@@ -60,28 +60,57 @@ type CachedList = (std::time::Instant, Vec<Endpoint>);
 /// by table, so every `Store` in a process (local development and tests run all three
 /// functions in one) sees the others' changes at once.
 #[derive(Debug, Default)]
-pub struct EndpointLists(std::sync::Mutex<std::collections::HashMap<(String, TenantId), CachedList>>);
+pub struct EndpointLists(std::sync::Mutex<Lists>);
+
+#[derive(Debug, Default)]
+struct Lists {
+    cached: std::collections::HashMap<(String, TenantId), CachedList>,
+    /// Bumped by every change, so a list read while a change was under way is not kept.
+    generation: u64,
+}
 
 static ENDPOINT_LISTS: std::sync::LazyLock<EndpointLists> = std::sync::LazyLock::new(EndpointLists::default);
 
 impl EndpointLists {
     fn get(&self, table: &str, tenant: &TenantId) -> Option<Vec<Endpoint>> {
         let lists = self.0.lock().ok()?;
-        let (at, list) = lists.get(&(table.to_owned(), tenant.clone()))?;
+        let (at, list) = lists.cached.get(&(table.to_owned(), tenant.clone()))?;
         (at.elapsed() < ENDPOINT_LIST_TTL).then(|| list.clone())
     }
 
-    fn put(&self, table: &str, tenant: &TenantId, list: &[Endpoint]) {
-        if let Ok(mut lists) = self.0.lock() {
-            lists.retain(|_, (at, _)| at.elapsed() < ENDPOINT_LIST_TTL);
-            lists.insert((table.to_owned(), tenant.clone()), (std::time::Instant::now(), list.to_vec()));
+    fn generation(&self) -> u64 {
+        self.0.lock().map(|lists| lists.generation).unwrap_or_default()
+    }
+
+    /// Keeps a list read when the cache was at `generation`, unless a change came since.
+    fn put(&self, table: &str, tenant: &TenantId, list: &[Endpoint], generation: u64) {
+        if let Ok(mut lists) = self.0.lock()
+            && lists.generation == generation
+        {
+            lists.cached.retain(|_, (at, _)| at.elapsed() < ENDPOINT_LIST_TTL);
+            lists.cached.insert((table.to_owned(), tenant.clone()), (std::time::Instant::now(), list.to_vec()));
         }
     }
 
     fn forget(&self, table: &str, tenant: &TenantId) {
         if let Ok(mut lists) = self.0.lock() {
-            lists.remove(&(table.to_owned(), tenant.clone()));
+            lists.cached.remove(&(table.to_owned(), tenant.clone()));
+            lists.generation = lists.generation.wrapping_add(1);
         }
+    }
+}
+
+/// Forgets a tenant's cached endpoint list when made and again when dropped, after the write it
+/// guards: a list read before the write landed is then neither served nor kept.
+#[must_use = "the list is forgotten again when this is dropped, after the write"]
+pub(super) struct ForgetEndpointList {
+    table: String,
+    tenant: TenantId,
+}
+
+impl Drop for ForgetEndpointList {
+    fn drop(&mut self) {
+        ENDPOINT_LISTS.forget(&self.table, &self.tenant);
     }
 }
 
@@ -238,7 +267,7 @@ impl Store {
     /// Writes a new endpoint and counts it on the tenant item, in one transaction that holds
     /// the count under `max` (no limit if `None`), so parallel creations cannot pass the quota.
     pub async fn create_endpoint(&self, ep: &Endpoint, max: Option<u32>) -> Result<EndpointCreation, StoreError> {
-        self.forget_endpoint_list(&ep.tenant_id);
+        let _forget = self.forget_endpoint_list(&ep.tenant_id);
         let mut condition = String::from("attribute_exists(#count) AND attribute_not_exists(deleting)");
         if max.is_some() {
             condition.push_str(" AND #count < :max");
@@ -303,7 +332,7 @@ impl Store {
     /// Replaces an existing endpoint's settings, leaving its status, health and secrets to
     /// their own writers. Returns false if the endpoint does not exist.
     pub async fn update_endpoint_settings(&self, ep: &Endpoint) -> Result<bool, StoreError> {
-        self.forget_endpoint_list(&ep.tenant_id);
+        let _forget = self.forget_endpoint_list(&ep.tenant_id);
         let item = to_item(ep)?;
         let settings = item.get("settings").cloned().ok_or_else(|| StoreError::Corrupt("no settings".into()))?;
         let request = self
@@ -345,7 +374,7 @@ impl Store {
         id: &EndpointId,
         enabled: bool,
     ) -> Result<(), StoreError> {
-        self.forget_endpoint_list(tenant);
+        let _forget = self.forget_endpoint_list(tenant);
         let request = self
             .client
             .update_item()
@@ -380,7 +409,7 @@ impl Store {
         previous: &SigningSecret,
         previous_until: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.forget_endpoint_list(tenant);
+        let _forget = self.forget_endpoint_list(tenant);
         let sk = format!("EP#{id}");
         self.client
             .update_item()
@@ -409,7 +438,7 @@ impl Store {
     /// Deletes an endpoint and takes it off the tenant's `endpoint_count`, in one transaction.
     /// Its queued deliveries are dropped when they come up.
     pub async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {
-        self.forget_endpoint_list(tenant);
+        let _forget = self.forget_endpoint_list(tenant);
         for _ in 0..COUNTER_ATTEMPTS {
             let delete = Delete::builder()
                 .table_name(&self.table)
@@ -484,7 +513,7 @@ impl Store {
         change: HealthChange,
         only_a_change: bool,
     ) -> Result<bool, StoreError> {
-        self.forget_endpoint_list(tenant);
+        let _forget = self.forget_endpoint_list(tenant);
         // Never recreate a deleted endpoint.
         let condition = match (&change, only_a_change) {
             (HealthChange::Disable { .. }, true) => "attribute_exists(pk) AND #status <> :disabled",
@@ -552,8 +581,9 @@ impl Store {
     }
 
     /// Drops the cached endpoint list of a tenant whose endpoints this process changed.
-    pub(super) fn forget_endpoint_list(&self, tenant: &TenantId) {
+    pub(super) fn forget_endpoint_list(&self, tenant: &TenantId) -> ForgetEndpointList {
         ENDPOINT_LISTS.forget(&self.table, tenant);
+        ForgetEndpointList { table: self.table.clone(), tenant: tenant.clone() }
     }
 
     /// A tenant's endpoints for fanning an event out: read at most every
@@ -563,8 +593,9 @@ impl Store {
         if let Some(list) = ENDPOINT_LISTS.get(&self.table, tenant) {
             return Ok(list);
         }
+        let generation = ENDPOINT_LISTS.generation();
         let list = self.list_endpoints(tenant).await?;
-        ENDPOINT_LISTS.put(&self.table, tenant, &list);
+        ENDPOINT_LISTS.put(&self.table, tenant, &list, generation);
         Ok(list)
     }
 
@@ -597,5 +628,24 @@ impl Store {
                 _ => return Ok(items),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_read_while_a_change_was_under_way_is_not_kept() {
+        let lists = EndpointLists::default();
+        let tenant = TenantId::generate();
+        let before = lists.generation();
+        // A change lands while the read is in flight…
+        lists.forget("t", &tenant);
+        lists.put("t", &tenant, &[], before);
+        assert!(lists.get("t", &tenant).is_none(), "a list from before the change was kept");
+        // …while a read that started after it is kept.
+        lists.put("t", &tenant, &[], lists.generation());
+        assert!(lists.get("t", &tenant).is_some_and(|list| list.is_empty()));
     }
 }

@@ -135,7 +135,7 @@ impl Store {
     /// not disabled (or does not exist). Its health is reset separately
     /// (`HealthChange::Recovered`).
     pub async fn reactivate_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {
-        self.forget_endpoint_list(tenant);
+        let _forget = self.forget_endpoint_list(tenant);
         let result = self
             .client
             .update_item()
