@@ -52,7 +52,9 @@ async fn an_operator_signs_in_creates_an_endpoint_sees_its_event_delivered_and_r
     sign_in(&browser, &hookline, &tenant).await;
 
     browser.click(&browser.find("#new-endpoint").await).await;
-    browser.type_into(&browser.find("#f-url").await, &receiver.url).await;
+    // A credential in the query: shown `redacted` from now on, and kept through an edit.
+    let url = format!("{}?token=s3cret", receiver.url);
+    browser.type_into(&browser.find("#f-url").await, &url).await;
     browser.type_into(&browser.find("#f-description").await, "Orders receiver").await;
     browser.type_into(&browser.find("#f-event_types").await, "order.*").await;
     let headers = browser.find("#f-headers").await;
@@ -69,14 +71,17 @@ async fn an_operator_signs_in_creates_an_endpoint_sees_its_event_delivered_and_r
 
     let (_, endpoints) = hookline.get("/v1/endpoints", &tenant.key).await;
     let endpoint = &endpoints["data"][0];
-    assert_eq!(endpoint["url"], receiver.url.as_str());
+    assert_eq!(endpoint["url"], format!("{}?token=redacted", receiver.url));
     assert_eq!(endpoint["event_types"], json!(["order.*"]));
-    assert_eq!(endpoint["headers"], json!([{"name": "X-Team", "value": "orders"}]));
+    // Header values are write-only: names only from now on.
+    assert_eq!(endpoint["headers"], json!([{"name": "X-Team"}]));
+    browser.wait_text("main", "X-Team: (write-only)").await;
 
     // The edit form starts from the endpoint's settings; a save changes only what was changed.
     browser.click(&browser.find("#edit-endpoint").await).await;
     let description = browser.find("#f-description").await;
     assert_eq!(browser.property(&description, "value").await, "Orders receiver");
+    browser.wait_text("[data-field='headers']", "leave empty to keep X-Team").await;
     browser.clear(&description).await;
     browser.type_into(&description, "Orders (EU)").await;
     browser.click(&browser.find("#save-endpoint").await).await;
@@ -89,6 +94,9 @@ async fn an_operator_signs_in_creates_an_endpoint_sees_its_event_delivered_and_r
     let event = hookline.publish(&tenant, json!({"event_type": "order.created", "payload": {"order": 42}})).await;
     let event_id = event["id"].as_str().unwrap();
     hookline.deliver_until(|| async { receiver.count() == 1 }).await;
+    // The edit kept what the page could not show: the header's value and the URL's credential.
+    assert_eq!(receiver.received()[0].header("x-team"), "orders");
+    assert_eq!(receiver.received()[0].uri.query(), Some("token=s3cret"));
 
     browser.click(&browser.find("nav a[href='#/events']").await).await;
     browser.wait_text("main h1", "Events").await;
