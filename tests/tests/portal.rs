@@ -105,10 +105,12 @@ fn expectation(op: &Operation) -> Scoped {
         (Auth::Admin, _, _) => Scoped::Unauthorized,
         // Ingest takes API keys only: customers do not publish the sender's events.
         (_, "post", "/v1/events") => Scoped::Unauthorized,
-        (_, "post", "/v1/event-types" | "/v1/portal-sessions") | (_, "delete", "/v1/events/{id}/payload") => {
-            Scoped::Forbidden
+        (_, "post", "/v1/event-types" | "/v1/portal-sessions")
+        | (_, "patch" | "delete", "/v1/event-types/{name}")
+        | (_, "delete", "/v1/events/{id}/payload") => Scoped::Forbidden,
+        (_, "get", "/v1/event-types" | "/v1/event-types/{name}" | "/v1/openapi.json" | "/v1/session") => {
+            Scoped::Readable
         }
-        (_, "get", "/v1/event-types" | "/v1/event-types/{name}" | "/v1/session") => Scoped::Readable,
         (_, "get", "/v1/endpoints" | "/v1/events") => Scoped::Listed,
         (_, "post", "/v1/endpoints") => Scoped::Refused,
         (_, _, path) if path.contains('{') => Scoped::NotFound,
