@@ -108,7 +108,7 @@ fn expectation(op: &Operation) -> Scoped {
         (_, "post", "/v1/event-types" | "/v1/portal-sessions")
         | (_, "patch" | "delete", "/v1/event-types/{name}")
         | (_, "delete", "/v1/events/{id}/payload") => Scoped::Forbidden,
-        (_, "get", "/v1/event-types" | "/v1/event-types/{name}" | "/v1/session" | "/v1/openapi.json") => {
+        (_, "get", "/v1/event-types" | "/v1/event-types/{name}" | "/v1/openapi.json" | "/v1/session") => {
             Scoped::Readable
         }
         (_, "get", "/v1/endpoints" | "/v1/events") => Scoped::Listed,

@@ -372,7 +372,8 @@
       ['Thread key', ep.thread_key || null],
       ['Signed', ep.sign === undefined ? undefined : (ep.sign ? 'yes' : 'no')],
       ['Auth', auth.type + (auth.header ? ' (' + auth.header + ')' : '') + (auth.username ? ' (' + auth.username + ')' : '')],
-      ['Headers', (ep.headers || []).length ? h('pre', {}, headerLines(ep.headers)) : null],
+      // Values are write-only: shown once, when the endpoint is created.
+      ['Headers', (ep.headers || []).length ? h('pre', {}, ep.headers.map((x) => x.value === undefined ? x.name + ': (write-only)' : x.name + ': ' + x.value).join('\n')) : null],
       ['Metadata', pairsText(ep.metadata) ? h('pre', {}, pairsText(ep.metadata)) : null],
       ['Retry', describeRetry(ep.retry)],
       ['Rate limit', ep.rate_limit_per_second ? ep.rate_limit_per_second + '/s' + (ep.rate_limit_key ? ' (key ' + ep.rate_limit_key + ')' : '') : null],
@@ -554,6 +555,16 @@
     strategy.addEventListener('change', syncGroups);
     syncGroups();
 
+    // Header values are write-only (the API shows names only): editing starts from an empty
+    // field that, left empty, keeps the current headers; lines typed in replace them all.
+    const currentHeaders = (e.headers || []).map((x) => x.name);
+    const clearHeaders = editing && currentHeaders.length
+      ? h('input', { id: 'f-clear_headers', name: 'clear_headers', type: 'checkbox' }) : null;
+    const headersField = field('headers', 'Custom headers', area('headers', ''),
+      currentHeaders.length
+        ? '(values are write-only: leave empty to keep ' + currentHeaders.join(', ') + '; lines here replace them all)'
+        : 'one Name: value per line, at most 5');
+    if (clearHeaders) headersField.append(h('label', { for: 'f-clear_headers' }, clearHeaders, ' Remove the custom headers'));
     const formError = h('div', { id: 'form-error', class: 'form-error', role: 'alert' });
     const sign = h('input', { id: 'f-sign', name: 'sign', type: 'checkbox', checked: e.sign, 'aria-describedby': 'e-sign' });
     const form = h('form', { id: 'endpoint-form', novalidate: true },
@@ -571,9 +582,7 @@
         h('div', { class: 'field', 'data-field': 'sign' }, h('label', { for: 'f-sign' }, sign, ' Sign chat messages'), h('p', { class: 'field-error', id: 'e-sign', hidden: true })))),
       h('div', { class: 'card' }, h('h2', {}, 'Authentication and headers'), h('div', { class: 'grid' },
         field('auth_type', 'Auth', authType), groups.api_key, groups.basic, groups.bearer,
-        field('headers', 'Custom headers', area('headers', headerLines(e.headers)), editing
-          ? 'one Name: value per line, at most 5; values are write-only: to change the headers, retype every value'
-          : 'one Name: value per line, at most 5'),
+        headersField,
         field('metadata', 'Metadata', area('metadata', pairsText(e.metadata)), 'one key = value per line'))),
       h('div', { class: 'card' }, h('h2', {}, 'Retries and limits'), h('div', { class: 'grid' },
         field('retry_strategy', 'Retry strategy', strategy), retryGroups.exponential, retryGroups.linear, retryGroups.schedule,
@@ -610,7 +619,9 @@
       const put = (key, v) => {
         if (v === undefined || v === '') { if (editing) body[key] = null; } else body[key] = v;
       };
-      put('url', value('url'));
+      // The API shows a URL's credentials as `redacted`: send the URL only when it was changed,
+      // or the stored credential would be replaced by that word.
+      if (!editing || value('url') !== e.url) put('url', value('url'));
       put('description', value('description'));
       const types = value('event_types').split(',').map((t) => t.trim()).filter(Boolean);
       put('event_types', types.length ? types : undefined);
@@ -634,10 +645,8 @@
           if (type === 'bearer') body.auth = { type, token: secret };
         }
       }
-      // Stored header values are never shown again: an untouched field keeps them.
-      if (!editing || form.elements.headers.value !== headerLines(e.headers)) {
-        put('headers', lines('headers').length ? Object.entries(pairs('headers', ':')).map(([name, v]) => ({ name, value: v })) : undefined);
-      }
+      if (lines('headers').length) body.headers = Object.entries(pairs('headers', ':')).map(([name, v]) => ({ name, value: v }));
+      else if (clearHeaders && clearHeaders.checked) body.headers = null;
       put('metadata', lines('metadata').length ? pairs('metadata', '=') : undefined);
       const s = value('retry_strategy');
       const r = { strategy: s };
@@ -858,11 +867,6 @@
           h('p', {}, link('#/events?event_type=' + enc(t.name), 'Events of this type'))))
         : h('p', {}, 'No event types registered: any type is accepted.'),
     ];
-  }
-
-  // Custom headers as `Name: value` lines; a stored value is write-only, so the API shows names only.
-  function headerLines(headers) {
-    return (headers || []).map((x) => x.name + ': ' + (x.value === undefined ? '(hidden)' : x.value)).join('\n');
   }
 
   // ---- Start -------------------------------------------------------------------------------
