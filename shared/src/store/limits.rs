@@ -39,45 +39,12 @@ pub fn now_ms(now: OffsetDateTime) -> i64 {
 const LIMITER_TTL_SECONDS: i64 = 7 * 24 * 3600;
 
 impl Store {
-    /// Reserves the next slot for `key`, at most one every `interval`.
+    /// Reserves the next slot for `key`, at most one every `interval`, however far ahead it is.
     pub async fn reserve_rate_slot(&self, key: &str, interval: Duration) -> Result<RateSlot, StoreError> {
-        let now = OffsetDateTime::now_utc();
-        let now = now_ms(now);
-        let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
-        let expires = n(OffsetDateTime::now_utc().unix_timestamp() + LIMITER_TTL_SECONDS);
-        let idle = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("RATE#{key}")))
-            .key("sk", s("RATE"))
-            .update_expression("SET tat = :next, expires_at = :expires")
-            .condition_expression("attribute_not_exists(tat) OR tat <= :now")
-            .expression_attribute_values(":next", n(now + step))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":expires", expires.clone())
-            .send()
-            .await;
-        match idle {
-            Ok(_) => return Ok(RateSlot { at_ms: now }),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-            Err(err) => return Err(StoreError::aws("UpdateItem")(err)),
-        }
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("RATE#{key}")))
-            .key("sk", s("RATE"))
-            .update_expression("ADD tat :step SET expires_at = :expires")
-            .expression_attribute_values(":step", n(step))
-            .expression_attribute_values(":expires", expires)
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(StoreError::aws("UpdateItem"))?;
-        let tat: i64 = opt_n(&out.attributes.unwrap_or_default(), "tat")?.unwrap_or(now + step);
-        Ok(RateSlot { at_ms: tat - step })
+        // Without a bound on the wait the condition always holds, so a refusal means a bad item.
+        self.reserve_rate_slots_within(key, interval, 1, Duration::MAX)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("rate limiter {key}: an unbounded reservation was refused")))
     }
 
     /// Reserves `count` consecutive slots for `key` (one every `interval`), but only if the
