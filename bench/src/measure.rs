@@ -136,17 +136,7 @@ struct Stack {
 impl Stack {
     async fn start(plain: &Clients, clients: &Clients, prefix: &str, sink: &Sink) -> anyhow::Result<Self> {
         let resources = provision(plain, &Resources::from_template()?, prefix).await?;
-        let config = Config {
-            table: resources.table.clone(),
-            queue_url: resources.queue_url.clone(),
-            slow_queue_url: Some(resources.slow_queue_url.clone()),
-            dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
-            admin_token: Some(ADMIN_TOKEN.to_owned()),
-            retention: Duration::from_secs(30 * 86_400),
-            dev_allow_loopback: true,
-            allow_http: false,
-            dashboard_frame_ancestors: Default::default(),
-        };
+        let config = Config { retention: Duration::from_secs(30 * 86_400), ..resources.config(ADMIN_TOKEN) };
         let app =
             with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config.clone(), clients)));
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_shared::aws::Clients;
+use hookline_shared::config::Config;
 
 use crate::template::{QueueSpec, Resources, TableSpec};
 
@@ -21,6 +22,25 @@ pub struct LocalResources {
     pub slow_queue_url: String,
     pub slow_queue_arn: String,
     pub dead_letter_queue_url: String,
+}
+
+impl LocalResources {
+    /// The configuration of local development over these resources: both lanes, the
+    /// dead-letter queue, a day of retention, loopback receivers allowed. Callers that differ
+    /// say so with struct update syntax.
+    pub fn config(&self, admin_token: &str) -> Config {
+        Config {
+            table: self.table.clone(),
+            queue_url: self.queue_url.clone(),
+            slow_queue_url: Some(self.slow_queue_url.clone()),
+            dead_letter_queue_url: Some(self.dead_letter_queue_url.clone()),
+            admin_token: Some(admin_token.to_owned()),
+            retention: std::time::Duration::from_secs(86_400),
+            dev_allow_loopback: true,
+            allow_http: false,
+            dashboard_frame_ancestors: Default::default(),
+        }
+    }
 }
 
 pub async fn provision(clients: &Clients, resources: &Resources, prefix: &str) -> anyhow::Result<LocalResources> {

@@ -76,15 +76,9 @@ impl Hookline {
         let prefix = format!("t{:016x}", rand::rng().random::<u64>());
         let resources = provision(&clients, &Resources::from_template().unwrap(), &prefix).await.unwrap();
         let config = Config {
-            table: resources.table.clone(),
-            queue_url: resources.queue_url.clone(),
-            slow_queue_url: Some(resources.slow_queue_url.clone()),
-            dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
-            admin_token: Some(ADMIN_TOKEN.to_owned()),
-            retention: Duration::from_secs(86_400),
             dev_allow_loopback: options.dev_allow_loopback,
             allow_http: options.allow_http,
-            dashboard_frame_ancestors: Default::default(),
+            ..resources.config(ADMIN_TOKEN)
         };
         let handler = deliver::Handler::with_settings(&config, &clients, options.policy).unwrap();
         let poller =

@@ -68,17 +68,7 @@ async fn concurrent_records_log_under_their_own_tenant_and_message() {
     records.sort_by_key(|r| tenant_of(r) != quick_tenant.id);
     let message_ids: Vec<String> = records.iter().map(|r| r.message_id.clone().unwrap()).collect();
 
-    let config = Config {
-        table: hookline.resources.table.clone(),
-        queue_url: hookline.resources.queue_url.clone(),
-        dead_letter_queue_url: Some(hookline.resources.dead_letter_queue_url.clone()),
-        admin_token: Some(ADMIN_TOKEN.to_owned()),
-        retention: Duration::from_secs(86_400),
-        dev_allow_loopback: true,
-        allow_http: false,
-        dashboard_frame_ancestors: Default::default(),
-        slow_queue_url: None,
-    };
+    let config = Config { slow_queue_url: None, ..hookline.resources.config(ADMIN_TOKEN) };
     let handler = deliver::Handler::with_settings(&config, &hookline.clients, PolicySettings::default()).unwrap();
     let mut event = SqsEvent::default();
     event.records = records;

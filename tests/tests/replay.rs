@@ -220,17 +220,7 @@ async fn redriving_the_dead_letter_queue_moves_delivery_messages_back() {
     assert_eq!(receiver.received()[0].header("webhook-id"), event);
 
     // Without a dead-letter queue there is nothing to redrive.
-    let config = Config {
-        table: hookline.resources.table.clone(),
-        queue_url: hookline.resources.queue_url.clone(),
-        slow_queue_url: None,
-        dead_letter_queue_url: None,
-        admin_token: Some(ADMIN_TOKEN.to_owned()),
-        retention: Duration::from_secs(86_400),
-        dev_allow_loopback: true,
-        allow_http: false,
-        dashboard_frame_ancestors: Default::default(),
-    };
+    let config = Config { slow_queue_url: None, dead_letter_queue_url: None, ..hookline.resources.config(ADMIN_TOKEN) };
     let url = hookline.serve_api_with(config).await;
     let response =
         hookline.http.post(format!("{url}/v1/admin/dlq/redrive")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();

@@ -270,17 +270,7 @@ async fn an_idempotency_key_reused_for_another_event_is_a_conflict() {
 }
 
 fn deployment_config(hookline: &Hookline, allow_http: bool) -> Config {
-    Config {
-        table: hookline.resources.table.clone(),
-        queue_url: hookline.resources.queue_url.clone(),
-        dead_letter_queue_url: Some(hookline.resources.dead_letter_queue_url.clone()),
-        admin_token: Some(ADMIN_TOKEN.to_owned()),
-        retention: Duration::from_secs(86_400),
-        dev_allow_loopback: false,
-        allow_http,
-        dashboard_frame_ancestors: Default::default(),
-        slow_queue_url: None,
-    }
+    Config { slow_queue_url: None, dev_allow_loopback: false, allow_http, ..hookline.resources.config(ADMIN_TOKEN) }
 }
 
 /// FastComments accepts http receivers. A deployment that sets `AllowHttpEndpoints` accepts

@@ -114,22 +114,7 @@ pub async fn create(
     let new = NewEndpoint::parse(request, state.url_rules())?;
     check_registered_types(&state, &tenant, &new.event_types).await?;
     let max = state.store.get_quotas(&tenant).await?.max_endpoints;
-    let endpoint = Endpoint {
-        id: EndpointId::generate(),
-        tenant_id: tenant,
-        url: new.url,
-        description: new.description,
-        event_types: new.event_types,
-        retry: new.retry,
-        options: new.options,
-        presentation: new.presentation,
-        limits: new.limits,
-        secret: SigningSecret::generate(),
-        previous_secret: None,
-        status: EndpointStatus::Active,
-        health: EndpointHealth::default(),
-        created_at: OffsetDateTime::now_utc(),
-    };
+    let endpoint = new.into_endpoint(tenant);
     // The count and the endpoint are written together, so parallel requests cannot pass the quota.
     match state.store.create_endpoint(&endpoint, max).await? {
         EndpointCreation::Created => {}

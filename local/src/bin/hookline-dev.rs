@@ -29,15 +29,9 @@ async fn main() -> anyhow::Result<()> {
     let clients = local_clients(&endpoint_from_env()?).await;
     let resources = provision(&clients, &Resources::from_template()?, "hookline-dev").await?;
     let config = Config {
-        table: resources.table.clone(),
-        queue_url: resources.queue_url.clone(),
-        slow_queue_url: Some(resources.slow_queue_url.clone()),
-        dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
-        admin_token: Some(admin_token.clone()),
         retention: Duration::from_secs(30 * 24 * 60 * 60),
         dev_allow_loopback: allow_loopback,
-        allow_http: false,
-        dashboard_frame_ancestors: Default::default(),
+        ..resources.config(&admin_token)
     };
     let handler = deliver::Handler::from_config(&config, &clients)?;
     let state = AppState::new(config, &clients);

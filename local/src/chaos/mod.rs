@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
-use hookline_shared::config::Config;
 use hookline_shared::domain::DeliveryStatus;
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::store::Store;
@@ -209,17 +208,7 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let receivers =
         futures::future::try_join_all((0..ENDPOINTS).map(|_| FlakyReceiver::start(options.failure_rate))).await?;
 
-    let config = Config {
-        table: resources.table.clone(),
-        queue_url: resources.queue_url.clone(),
-        slow_queue_url: Some(resources.slow_queue_url.clone()),
-        dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
-        admin_token: Some(ADMIN_TOKEN.to_owned()),
-        retention: Duration::from_secs(86_400),
-        dev_allow_loopback: true,
-        allow_http: false,
-        dashboard_frame_ancestors: Default::default(),
-    };
+    let config = resources.config(ADMIN_TOKEN);
     let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config, &clients)));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
     let base = format!("http://{}", listener.local_addr()?);

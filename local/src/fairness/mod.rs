@@ -235,17 +235,8 @@ async fn run_phase(options: &FairnessOptions, mode: Mode, sealing_key: &str) -> 
     let prefix = format!("fair{:08x}", rand::rng().random::<u32>());
     let template = Resources::from_template()?;
     let resources = provision(&clients, &template, &prefix).await?;
-    let config = Config {
-        table: resources.table.clone(),
-        queue_url: resources.queue_url.clone(),
-        slow_queue_url: None,
-        dead_letter_queue_url: Some(resources.dead_letter_queue_url.clone()),
-        admin_token: Some(ADMIN_TOKEN.to_owned()),
-        retention: Duration::from_secs(86_400),
-        dev_allow_loopback: true,
-        allow_http: false,
-        dashboard_frame_ancestors: Default::default(),
-    };
+    // Serves ingest and the api only; the fleet's workers poll the lanes.
+    let config = Config { slow_queue_url: None, ..resources.config(ADMIN_TOKEN) };
     let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config, &clients)));
     let listener =
         tokio::net::TcpListener::bind(std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))).await?;

@@ -525,6 +525,26 @@ impl NewEndpoint {
             _ => Err(Invalid(errors)),
         }
     }
+
+    /// The endpoint this request creates for `tenant`: active, healthy, with a fresh secret.
+    pub fn into_endpoint(self, tenant: TenantId) -> Endpoint {
+        Endpoint {
+            id: EndpointId::generate(),
+            tenant_id: tenant,
+            url: self.url,
+            description: self.description,
+            event_types: self.event_types,
+            retry: self.retry,
+            options: self.options,
+            presentation: self.presentation,
+            limits: self.limits,
+            secret: SigningSecret::generate(),
+            previous_secret: None,
+            status: EndpointStatus::Active,
+            health: EndpointHealth::default(),
+            created_at: OffsetDateTime::now_utc(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -655,23 +675,7 @@ mod tests {
     fn chat_endpoint(tenant: &TenantId, url: &str) -> Endpoint {
         let req: NewEndpointRequest =
             serde_json::from_value(serde_json::json!({"url": url, "format": "google_chat"})).unwrap();
-        let new = NewEndpoint::parse(req, PROD).unwrap();
-        Endpoint {
-            id: EndpointId::generate(),
-            tenant_id: tenant.clone(),
-            url: new.url,
-            description: new.description,
-            event_types: new.event_types,
-            retry: new.retry,
-            options: new.options,
-            presentation: new.presentation,
-            limits: new.limits,
-            secret: SigningSecret::generate(),
-            previous_secret: None,
-            status: EndpointStatus::Active,
-            health: EndpointHealth::default(),
-            created_at: OffsetDateTime::now_utc(),
-        }
+        NewEndpoint::parse(req, PROD).unwrap().into_endpoint(tenant.clone())
     }
 
     #[test]

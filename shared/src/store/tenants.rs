@@ -176,6 +176,23 @@ fn cancelled_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option
 }
 
 impl Store {
+    /// Deletes the items named by these `(pk, sk)` keys in one transaction.
+    async fn delete_together(&self, keys: [(String, String); 2]) -> Result<Transaction, StoreError> {
+        let items = keys
+            .into_iter()
+            .map(|(pk, sk)| {
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key("pk", s(pk))
+                    .key("sk", s(sk))
+                    .build()
+                    .map(|d| TransactWriteItem::builder().delete(d).build())
+                    .map_err(build_error)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.transact(items).await
+    }
+
     pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transaction, StoreError> {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Transaction::Committed),
@@ -412,19 +429,8 @@ impl Store {
         else {
             return Ok(Some(false));
         };
-        let items = [(key_pk_of_hash(&hash), "KEY".to_owned()), (tenant_pk(id), key_ref_sk(&hash))]
-            .into_iter()
-            .map(|(pk, sk)| {
-                Delete::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(pk))
-                    .key("sk", s(sk))
-                    .build()
-                    .map(|d| TransactWriteItem::builder().delete(d).build())
-                    .map_err(build_error)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        match self.transact(items).await? {
+        let keys = [(key_pk_of_hash(&hash), "KEY".to_owned()), (tenant_pk(id), key_ref_sk(&hash))];
+        match self.delete_together(keys).await? {
             Transaction::Committed | Transaction::ConditionFailed(_) => Ok(Some(true)),
         }
     }
@@ -577,19 +583,8 @@ impl Store {
         }
         // Keys first: a failure after this leaves a tenant nobody can authenticate as.
         self.batch_delete(keys).await?;
-        let items = [(tenant_pk(id), "TEN".to_owned()), (TENANTS_PK.to_owned(), list_sk(id))]
-            .into_iter()
-            .map(|(pk, sk)| {
-                Delete::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(pk))
-                    .key("sk", s(sk))
-                    .build()
-                    .map(|d| TransactWriteItem::builder().delete(d).build())
-                    .map_err(build_error)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        match self.transact(items).await? {
+        let items = [(tenant_pk(id), "TEN".to_owned()), (TENANTS_PK.to_owned(), list_sk(id))];
+        match self.delete_together(items).await? {
             Transaction::Committed | Transaction::ConditionFailed(_) => Ok(true),
         }
     }
