@@ -4,13 +4,15 @@ use std::time::Duration;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{EndpointId, EventId, TenantId};
 
 const SEND_BATCH_LIMIT: usize = 10;
 const SEND_ROUNDS: u32 = 5;
+/// The message attribute that says why a message was put on the dead-letter queue.
+pub const DEAD_LETTER_REASON: &str = "reason";
 /// The most SQS lets a received message stay hidden.
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
@@ -101,6 +103,26 @@ impl Queue {
             tracing::warn!(failed = pending.len(), round, "SQS refused some entries; sending them again");
         }
         Err(QueueError::NotQueued(pending.len()))
+    }
+
+    /// Puts a message that is not a delivery on this queue (the dead-letter queue) with its
+    /// body as it arrived and why it was set aside in the `reason` attribute, so an operator
+    /// (and the DLQ alarm) sees it at once instead of after `maxReceiveCount` receives.
+    pub async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), QueueError> {
+        let reason = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason)
+            .build()
+            .map_err(|e| QueueError::Aws { op: "SendMessage", message: e.to_string() })?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_attributes(DEAD_LETTER_REASON, reason)
+            .send()
+            .await
+            .map_err(|e| QueueError::Aws { op: "SendMessage", message: DisplayErrorContext(&e).to_string() })?;
+        Ok(())
     }
 
     /// Hides a received message for `delay`, so SQS hands it over again when the wait is over.

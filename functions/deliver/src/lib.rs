@@ -2,7 +2,9 @@
 //!
 //! Each record is one delivery. A record that needs another attempt later stays on the queue:
 //! its visibility timeout is set to the delay and it is reported in `batchItemFailures`, so
-//! Lambda does not delete it. Everything else is acknowledged (deleted by Lambda).
+//! Lambda does not delete it. Everything else is acknowledged (deleted by Lambda). A record
+//! that is not a delivery message at all goes to the dead-letter queue at once, with the
+//! reason, rather than coming back until the queue's `maxReceiveCount` (1000) moves it.
 
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ pub struct Handler {
     queue: Queue,
     /// The slow lane's queue, if the deployment has one.
     slow_queue: Option<Queue>,
+    /// Where records that are not delivery messages go (`HOOKLINE_DLQ_URL`).
+    dead_letter_queue: Queue,
 }
 
 /// What one record came to, for the batch response.
@@ -33,14 +37,14 @@ enum RecordResult {
 }
 
 impl Handler {
-    pub fn new(deliverer: Deliverer, queue: Queue) -> Self {
-        Self { deliverer, queue, slow_queue: None }
+    pub fn new(deliverer: Deliverer, queue: Queue, dead_letter_queue: Queue) -> Self {
+        Self { deliverer, queue, slow_queue: None, dead_letter_queue }
     }
 
     /// Adds the slow lane: slow endpoints' deliveries move to `slow_queue`, and records from it
     /// are known as the slow lane's.
     pub fn with_slow_lane(self, slow_queue: Queue) -> Self {
-        Self { deliverer: self.deliverer.with_slow_lane(), queue: self.queue, slow_queue: Some(slow_queue) }
+        Self { deliverer: self.deliverer.with_slow_lane(), slow_queue: Some(slow_queue), ..self }
     }
 
     /// Builds the handler for a deployment: loopback is reachable only with the dev flag.
@@ -54,12 +58,15 @@ impl Handler {
         clients: &hookline_shared::aws::Clients,
         settings: PolicySettings,
     ) -> anyhow::Result<Self> {
+        let Some(dead_letter_url) = &config.dead_letter_queue_url else {
+            anyhow::bail!("HOOKLINE_DLQ_URL is not set: the deliver function sends malformed messages there");
+        };
         let store = Store::new(clients.dynamodb.clone(), &config.table, config.retention);
         let sender = Sender::new(AddressPolicy { allow_loopback: config.dev_allow_loopback })?;
         let queue = Queue::new(clients.sqs.clone(), &config.queue_url);
         // Operational events go on the same deliveries queue as every other event's.
         let deliverer = Deliverer::with_settings(store, sender, settings).with_operational_events(queue.clone());
-        let handler = Self::new(deliverer, queue);
+        let handler = Self::new(deliverer, queue, Queue::new(clients.sqs.clone(), dead_letter_url));
         Ok(match &config.slow_queue_url {
             Some(url) => handler.with_slow_lane(Queue::new(clients.sqs.clone(), url)),
             None => handler,
@@ -97,11 +104,7 @@ impl Handler {
         let body = record.body.as_deref().unwrap_or_default();
         let job: DeliveryJob = match serde_json::from_str(body) {
             Ok(job) => job,
-            Err(err) => {
-                // Not ours to drop: it stays, and the redrive policy moves it to the DLQ.
-                tracing::error!(message_id = ?record.message_id, error = %err, "malformed queue message");
-                return RecordResult::KeepOnQueue;
-            }
+            Err(err) => return self.dead_letter(record, body, &err).await,
         };
         let span = tracing::info_span!(
             "delivery",
@@ -129,6 +132,29 @@ impl Handler {
                 // DynamoDB trouble: nothing was recorded, so try again soon.
                 tracing::error!(error = %err, "delivery could not be processed");
                 self.keep_for(record, Duration::from_secs(10)).await;
+                RecordResult::KeepOnQueue
+            }
+        }
+    }
+
+    /// Moves a record that is not a delivery message to the dead-letter queue as it came, then
+    /// acknowledges it: no later receive can parse it either. If the DLQ refuses it, the record
+    /// stays on its queue (the redrive policy remains the safety net), so nothing is lost.
+    async fn dead_letter(&self, record: &SqsMessage, body: &str, err: &serde_json::Error) -> RecordResult {
+        let reason = format!("not a delivery message: {err}");
+        // The body is not logged: it is not ours and could hold anything.
+        match self.dead_letter_queue.dead_letter(body, &reason).await {
+            Ok(()) => {
+                tracing::error!(message_id = ?record.message_id, error = %err, "malformed queue message moved to the DLQ");
+                RecordResult::Acknowledge
+            }
+            Err(send_err) => {
+                tracing::error!(
+                    message_id = ?record.message_id,
+                    error = %err,
+                    dlq_error = %send_err,
+                    "malformed queue message could not be moved to the DLQ; it stays"
+                );
                 RecordResult::KeepOnQueue
             }
         }

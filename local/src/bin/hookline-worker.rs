@@ -2,7 +2,7 @@
 //! deliver Lambdas would. The chaos run starts and SIGKILLs these processes.
 //!
 //! Environment: `HOOKLINE_TABLE`, `HOOKLINE_QUEUE_URL`, `HOOKLINE_QUEUE_ARN`,
-//! `AWS_ENDPOINT_URL` (the local AWS server), `HOOKLINE_WORKER_POLLERS` (default 4),
+//! `HOOKLINE_DLQ_URL`, `AWS_ENDPOINT_URL` (the local AWS server), `HOOKLINE_WORKER_POLLERS` (default 4),
 //! `HOOKLINE_SLOW_QUEUE_URL` and `HOOKLINE_SLOW_QUEUE_ARN` with `HOOKLINE_WORKER_SLOW_POLLERS`
 //! (default 0: the slow lane's event source mapping has a fleet-wide concurrency, so the
 //! runner says how many of it each worker holds), `HOOKLINE_MAX_IN_FLIGHT_PER_ENDPOINT`
@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         table: var("HOOKLINE_TABLE")?,
         queue_url: var("HOOKLINE_QUEUE_URL")?,
         slow_queue_url: std::env::var("HOOKLINE_SLOW_QUEUE_URL").ok().filter(|u| !u.is_empty()),
-        dead_letter_queue_url: None,
+        dead_letter_queue_url: Some(var("HOOKLINE_DLQ_URL")?),
         admin_token: None,
         retention: Duration::from_secs(86_400),
         dev_allow_loopback: true,

@@ -242,6 +242,7 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
             ("HOOKLINE_TABLE".into(), resources.table.clone()),
             ("HOOKLINE_QUEUE_URL".into(), resources.queue_url.clone()),
             ("HOOKLINE_QUEUE_ARN".into(), resources.queue_arn.clone()),
+            ("HOOKLINE_DLQ_URL".into(), resources.dead_letter_queue_url.clone()),
             ("AWS_ENDPOINT_URL".into(), aws_endpoint.clone()),
             ("HOOKLINE_WORKER_POLLERS".into(), options.pollers_per_worker.to_string()),
             ("HOOKLINE_SLOW_QUEUE_URL".into(), resources.slow_queue_url.clone()),

@@ -267,6 +267,7 @@ async fn run_phase(options: &FairnessOptions, mode: Mode, sealing_key: &str) -> 
             ("HOOKLINE_TABLE".into(), resources.table.clone()),
             ("HOOKLINE_QUEUE_URL".into(), resources.queue_url.clone()),
             ("HOOKLINE_QUEUE_ARN".into(), resources.queue_arn.clone()),
+            ("HOOKLINE_DLQ_URL".into(), resources.dead_letter_queue_url.clone()),
             ("AWS_ENDPOINT_URL".into(), aws_endpoint.clone()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("HOOKLINE_ENCRYPTION_KEY".into(), sealing_key.to_owned()),
