@@ -81,8 +81,8 @@ impl SecretBox {
     /// (HMAC-SHA256(key, label)), so one secret serves several uses without reusing the AES key
     /// itself: portal sessions are signed with `derive_key(b"hookline/portal-session/v1")`.
     pub fn derive_key(&self, label: &[u8]) -> [u8; 32] {
-        use hmac::{Hmac, Mac};
-        let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.root) else {
+        use hmac::{Hmac, KeyInit, Mac};
+        let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.root) else {
             unreachable!("HMAC accepts keys of any length");
         };
         mac.update(label);

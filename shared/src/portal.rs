@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use time::OffsetDateTime;
@@ -64,7 +64,7 @@ pub enum SessionError {
 }
 
 fn mac(key: &SecretBox) -> Hmac<Sha256> {
-    let Ok(mac) = <Hmac<Sha256> as Mac>::new_from_slice(&key.derive_key(KEY_LABEL)) else {
+    let Ok(mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.derive_key(KEY_LABEL)) else {
         unreachable!("HMAC accepts keys of any length");
     };
     mac

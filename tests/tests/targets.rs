@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use hookline_tests::{Hookline, Received, Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
