@@ -17,7 +17,6 @@ mod counter;
 mod measure;
 mod procfs;
 mod report;
-mod runtime_api;
 mod sink;
 
 use std::path::PathBuf;

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::counter::{Counts, RequestCounter, difference};
 use crate::procfs::{machine, peak_rss_kib, process_cpu_time};
-use crate::runtime_api::Function;
+use hookline_local::runtime_api::Function;
 use crate::sink::Sink;
 
 /// Events published in the end-to-end run, each to every endpoint.
@@ -226,7 +226,10 @@ pub async fn run() -> anyhow::Result<Measured> {
         match function {
             "api" => env.push(("HOOKLINE_ADMIN_TOKEN", ADMIN_TOKEN.to_owned())),
             // Local only: the sink is on 127.0.0.1.
-            "deliver" => env.push(("HOOKLINE_DEV_ALLOW_LOOPBACK", "1".to_owned())),
+            "deliver" => {
+                env.push(("HOOKLINE_DEV_ALLOW_LOOPBACK", "1".to_owned()));
+                env.push(("HOOKLINE_DLQ_URL", quiet.resources.dead_letter_queue_url.clone()));
+            }
             _ => {}
         }
         env

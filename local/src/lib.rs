@@ -9,4 +9,5 @@ pub mod clients;
 pub mod fairness;
 pub mod poller;
 pub mod provision;
+pub mod runtime_api;
 pub mod template;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// `template.yaml`, compiled in so every binary and test reads the same text.
 pub const TEMPLATE: &str = include_str!("../../template.yaml");
@@ -15,11 +15,13 @@ pub const DELIVERIES_QUEUE: &str = "DeliveriesQueue";
 pub const SLOW_DELIVERIES_QUEUE: &str = "SlowDeliveriesQueue";
 pub const DELIVER_FUNCTION: &str = "DeliverFunction";
 pub const DEAD_LETTER_QUEUE: &str = "DeadLetterQueue";
+pub const INGEST_FUNCTION: &str = "IngestFunction";
+pub const API_FUNCTION: &str = "ApiFunction";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("template.yaml does not parse: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] serde_norway::Error),
     #[error("template.yaml has no resource `{0}`")]
     Missing(&'static str),
     #[error("resource `{0}`: {1}")]
@@ -132,7 +134,7 @@ impl Resources {
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let template: Template = serde_yaml::from_str(text)?;
+        let template: Template = serde_norway::from_str(text)?;
         Ok(Self {
             table: properties(&template, TABLE, "AWS::DynamoDB::Table")?,
             deliveries_queue: properties(&template, DELIVERIES_QUEUE, "AWS::SQS::Queue")?,
@@ -148,6 +150,110 @@ impl Resources {
     }
 }
 
+/// A value of a function's environment variable in the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Text(String),
+    /// `!Ref <name>`: a parameter or a resource.
+    Ref(String),
+}
+
+/// An `HttpApi` event of a function: API Gateway sends `method` (`ANY` for all) on `path`
+/// (with `{name}` and a final greedy `{name+}`) to `function`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRoute {
+    pub function: String,
+    pub method: String,
+    pub path: String,
+}
+
+impl HttpRoute {
+    /// How specifically this route's path matches `path`, if it does: (greedy, variables).
+    fn path_match(&self, path: &str) -> Option<(bool, usize)> {
+        let ours: Vec<&str> = self.path.trim_start_matches('/').split('/').collect();
+        let theirs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let mut variables = 0;
+        for (i, segment) in ours.iter().enumerate() {
+            if segment.starts_with('{') && segment.ends_with("+}") {
+                return (i + 1 == ours.len() && theirs.len() > i && theirs[i..].iter().all(|s| !s.is_empty()))
+                    .then_some((true, variables));
+            }
+            let given = theirs.get(i)?;
+            if segment.starts_with('{') && segment.ends_with('}') {
+                (!given.is_empty()).then_some(())?;
+                variables += 1;
+            } else if segment != given {
+                return None;
+            }
+        }
+        (ours.len() == theirs.len()).then_some((false, variables))
+    }
+}
+
+/// The route API Gateway (HTTP API) picks for a request: the most specific path (no greedy
+/// variable over a greedy one, fewer variables over more), then a named method over `ANY`,
+/// then the `$default` route.
+pub fn route_for<'a>(routes: &'a [HttpRoute], method: &str, path: &str) -> Option<&'a HttpRoute> {
+    routes
+        .iter()
+        .filter(|r| r.method == "ANY" || r.method.eq_ignore_ascii_case(method))
+        .filter_map(|r| r.path_match(path).map(|(greedy, variables)| ((greedy, variables, r.method == "ANY"), r)))
+        .min_by_key(|(specificity, _)| *specificity)
+        .map(|(_, r)| r)
+        .or_else(|| routes.iter().find(|r| r.path == "$default"))
+}
+
+/// The environment `function` (a logical id) gets: the template's `Globals` with the
+/// function's own variables over them.
+pub fn function_environment(text: &str, function: &'static str) -> Result<BTreeMap<String, EnvValue>, TemplateError> {
+    let template: Value = serde_norway::from_str(text)?;
+    let resource = template.get("Resources").and_then(|r| r.get(function)).ok_or(TemplateError::Missing(function))?;
+    let layers = [
+        template.get("Globals").and_then(|g| g.get("Function")),
+        resource.get("Properties"),
+    ];
+    let mut environment = BTreeMap::new();
+    for variables in layers.into_iter().flatten().filter_map(|p| p.get("Environment")?.get("Variables")?.as_mapping())
+    {
+        for (name, value) in variables {
+            let name = name.as_str().ok_or_else(|| TemplateError::Resource(function, "a variable name is not text".into()))?;
+            let value = match value {
+                Value::Tagged(tagged) if tagged.tag == "!Ref" => tagged.value.as_str().map(|r| EnvValue::Ref(r.to_owned())),
+                Value::Mapping(map) => map.get("Ref").and_then(Value::as_str).map(|r| EnvValue::Ref(r.to_owned())),
+                Value::String(text) => Some(EnvValue::Text(text.clone())),
+                Value::Number(n) => Some(EnvValue::Text(n.to_string())),
+                Value::Bool(b) => Some(EnvValue::Text(b.to_string())),
+                _ => None,
+            }
+            .ok_or_else(|| TemplateError::Resource(function, format!("{name}: only text and `!Ref` are understood")))?;
+            environment.insert(name.to_owned(), value);
+        }
+    }
+    Ok(environment)
+}
+
+/// Every `HttpApi` event of every function in the template.
+pub fn http_routes(text: &str) -> Result<Vec<HttpRoute>, TemplateError> {
+    let template: Template = serde_norway::from_str(text)?;
+    let mut routes = Vec::new();
+    for (function, resource) in &template.resources {
+        let events = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping);
+        for (_, event) in events.into_iter().flatten() {
+            if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
+                continue;
+            }
+            let property = |name: &str| event.get("Properties").and_then(|p| p.get(name)).and_then(Value::as_str);
+            // SAM's defaults: an HttpApi event without a path is the `$default` route.
+            routes.push(HttpRoute {
+                function: function.clone(),
+                method: property("Method").unwrap_or("ANY").to_ascii_uppercase(),
+                path: property("Path").unwrap_or("$default").to_owned(),
+            });
+        }
+    }
+    Ok(routes)
+}
+
 fn sqs_event_sources(
     template: &Template,
     function: &'static str,
@@ -161,7 +267,7 @@ fn sqs_event_sources(
         }
         let props = event.get("Properties").cloned().unwrap_or(Value::Null);
         let spec: EventSourceSpec =
-            serde_yaml::from_value(props).map_err(|e| TemplateError::Resource(function, e.to_string()))?;
+            serde_norway::from_value(props).map_err(|e| TemplateError::Resource(function, e.to_string()))?;
         sources.insert(spec.queue.clone(), spec);
     }
     Ok(sources)
@@ -178,7 +284,7 @@ fn properties<T: serde::de::DeserializeOwned>(
         return Err(TemplateError::Resource(name, format!("type is `{found}`, expected `{kind}`")));
     }
     let props = resource.get("Properties").cloned().unwrap_or(Value::Mapping(Default::default()));
-    serde_yaml::from_value(props).map_err(|e| TemplateError::Resource(name, e.to_string()))
+    serde_norway::from_value(props).map_err(|e| TemplateError::Resource(name, e.to_string()))
 }
 
 fn get_att_arn<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -216,6 +322,33 @@ mod tests {
         assert_eq!(r.event_sources.keys().collect::<Vec<_>>(), [DELIVERIES_QUEUE, SLOW_DELIVERIES_QUEUE]);
         let (main, slow) = (r.maximum_concurrency(DELIVERIES_QUEUE), r.maximum_concurrency(SLOW_DELIVERIES_QUEUE));
         assert!(slow.unwrap() < main.unwrap(), "the slow lane runs fewer batches at once");
+    }
+
+    #[test]
+    fn requests_go_to_the_route_api_gateway_picks() {
+        let route = |function: &str, method: &str, path: &str| HttpRoute {
+            function: function.into(),
+            method: method.into(),
+            path: path.into(),
+        };
+        let routes = [route("A", "POST", "/v1/events"), route("B", "ANY", "/{proxy+}"), route("C", "GET", "/v1/{x}")];
+        let pick = |method: &str, path: &str| route_for(&routes, method, path).map(|r| r.function.as_str());
+        assert_eq!(pick("POST", "/v1/events"), Some("A"));
+        assert_eq!(pick("GET", "/v1/events"), Some("C"), "a named variable is more specific than a greedy one");
+        assert_eq!(pick("DELETE", "/v1/events"), Some("B"));
+        assert_eq!(pick("GET", "/health"), Some("B"));
+        assert_eq!(pick("GET", "/"), None, "a greedy variable needs a segment");
+        assert!(route_for(&routes[..1], "POST", "/v1/events/x").is_none());
+    }
+
+    #[test]
+    fn reads_the_http_routes_and_environments_of_the_template() {
+        let routes = http_routes(TEMPLATE).unwrap();
+        assert!(routes.iter().any(|r| r.function == INGEST_FUNCTION && r.method == "POST" && r.path == "/v1/events"));
+        let env = function_environment(TEMPLATE, DELIVER_FUNCTION).unwrap();
+        assert_eq!(env["HOOKLINE_TABLE"], EnvValue::Ref(TABLE.into()), "from the globals");
+        assert_eq!(env["HOOKLINE_DLQ_URL"], EnvValue::Ref(DEAD_LETTER_QUEUE.into()), "the function's own");
+        assert_eq!(env["RUST_LOG"], EnvValue::Text("info".into()));
     }
 
     #[test]

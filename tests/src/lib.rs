@@ -7,9 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
+pub mod lambda;
 mod receiver;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use hookline_local::clients::{endpoint_from_env, local_clients};
@@ -63,6 +65,17 @@ impl Default for Options {
     }
 }
 
+/// This process's sealing key (base64), generated and installed once, so the in-process
+/// handlers and the function binaries a test starts (`lambda.rs`) open each other's secrets.
+pub fn encryption_key() -> &'static str {
+    static KEY: OnceLock<String> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let key = hookline_shared::crypto::SecretBox::generate_key_base64();
+        hookline_shared::crypto::install(hookline_shared::crypto::SecretBox::from_base64(&key).unwrap());
+        key
+    })
+}
+
 impl Hookline {
     /// Provisions fresh resources from `template.yaml` and serves both HTTP functions' routes.
     pub async fn start() -> Self {
@@ -70,7 +83,7 @@ impl Hookline {
     }
 
     pub async fn start_with(options: Options) -> Self {
-        hookline_shared::crypto::install_random_if_missing();
+        encryption_key();
         let endpoint = endpoint_from_env().expect("run the end-to-end tests with `make test`");
         let clients = local_clients(&endpoint).await;
         let prefix = format!("t{:016x}", rand::rng().random::<u64>());

@@ -11,10 +11,10 @@ use aws_sdk_dynamodb::types::TimeToLiveStatus;
 use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_local::template::TEMPLATE;
 use hookline_tests::Hookline;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 fn template() -> Value {
-    serde_yaml::from_str(TEMPLATE).unwrap()
+    serde_norway::from_str(TEMPLATE).unwrap()
 }
 
 fn property<'a>(template: &'a Value, resource: &str, path: &[&str]) -> &'a Value {
@@ -128,7 +128,7 @@ fn http_endpoints_are_off_unless_the_deployment_turns_them_on() {
         parameter["AllowedValues"].as_sequence().unwrap().iter().filter_map(|v| v.as_str()).collect();
     assert_eq!(allowed, ["false", "true"]);
     let variables = &template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"];
-    assert_eq!(variables["HOOKLINE_ALLOW_HTTP"], serde_yaml::from_str::<Value>("!Ref AllowHttpEndpoints").unwrap());
+    assert_eq!(variables["HOOKLINE_ALLOW_HTTP"], serde_norway::from_str::<Value>("!Ref AllowHttpEndpoints").unwrap());
     assert!(template["Globals"]["Function"]["Environment"]["Variables"]["HOOKLINE_ALLOW_HTTP"].is_null());
     for value in allowed {
         let config = hookline_shared::config::Config::from_lookup(|name| match name {
@@ -250,10 +250,10 @@ fn the_slow_lane_has_its_own_smaller_event_source_and_the_function_knows_its_que
     assert!(concurrency("SlowDeliveries") < concurrency("Deliveries"));
     assert_eq!(
         function["Events"]["SlowDeliveries"]["Properties"]["Queue"],
-        serde_yaml::from_str::<Value>("!GetAtt SlowDeliveriesQueue.Arn").unwrap()
+        serde_norway::from_str::<Value>("!GetAtt SlowDeliveriesQueue.Arn").unwrap()
     );
     assert_eq!(
         function["Environment"]["Variables"]["HOOKLINE_SLOW_QUEUE_URL"],
-        serde_yaml::from_str::<Value>("!Ref SlowDeliveriesQueue").unwrap()
+        serde_norway::from_str::<Value>("!Ref SlowDeliveriesQueue").unwrap()
     );
 }
