@@ -28,10 +28,7 @@ pub enum Verdict {
     RetryIn(Duration),
     /// The delivery has failed and waits for a replay; `disable` says why the endpoint should
     /// be disabled too.
-    Failed {
-        retryable: bool,
-        disable: Option<String>,
-    },
+    Failed { disable: Option<String> },
 }
 
 /// How a result is classed, before the policy is consulted.
@@ -81,11 +78,11 @@ impl Default for Rules<'_> {
 pub fn judge(result: &HttpResult, policy: &RetryPolicy, attempt: u32, rules: &Rules, rng: &mut impl Rng) -> Verdict {
     match classify(result, rules) {
         Class::Success => Verdict::Delivered,
-        Class::Gone(reason) => Verdict::Failed { retryable: false, disable: Some(reason) },
-        Class::Permanent => Verdict::Failed { retryable: false, disable: None },
+        Class::Gone(reason) => Verdict::Failed { disable: Some(reason) },
+        Class::Permanent => Verdict::Failed { disable: None },
         Class::Retryable { at_least } => match policy.delay_after(attempt, rng) {
             Some(scheduled) => Verdict::RetryIn(scheduled.max(at_least.unwrap_or_default()).min(MAX_VISIBILITY)),
-            None => Verdict::Failed { retryable: true, disable: None },
+            None => Verdict::Failed { disable: None },
         },
     }
 }
@@ -142,7 +139,7 @@ mod tests {
             assert_eq!(judge(&result, &policy, 2, GONE, &mut rng), Verdict::RetryIn(secs(2)), "{result:?}");
             assert_eq!(
                 judge(&result, &policy, 3, GONE, &mut rng),
-                Verdict::Failed { retryable: true, disable: None },
+                Verdict::Failed { disable: None },
                 "{result:?}"
             );
         }
@@ -153,7 +150,7 @@ mod tests {
         for code in [301, 302, 307, 400, 401, 403, 404, 413, 422] {
             assert_eq!(
                 judge_first(&status(code), &RetryPolicy::default()),
-                Verdict::Failed { retryable: false, disable: None },
+                Verdict::Failed { disable: None },
                 "{code}"
             );
         }
@@ -164,7 +161,7 @@ mod tests {
         for kind in [ErrorKind::RenderTooLarge, ErrorKind::RenderFailed] {
             assert_eq!(
                 judge_first(&failure(kind), &RetryPolicy::default()),
-                Verdict::Failed { retryable: false, disable: None },
+                Verdict::Failed { disable: None },
                 "{kind:?}"
             );
         }
@@ -172,7 +169,7 @@ mod tests {
 
     #[test]
     fn gone_fails_and_disables() {
-        let Verdict::Failed { retryable: false, disable: Some(reason) } =
+        let Verdict::Failed { disable: Some(reason) } =
             judge_first(&status(410), &RetryPolicy::default())
         else {
             panic!("410 must fail and disable")
@@ -196,7 +193,7 @@ mod tests {
         assert_eq!(judge_first(&with(500, Some(secs(120))), &policy), Verdict::RetryIn(secs(30)));
         // A spent policy fails even when the receiver asks to come back.
         let spent = judge(&with(503, Some(secs(10))), &policy, 2, GONE, &mut StdRng::seed_from_u64(1));
-        assert_eq!(spent, Verdict::Failed { retryable: true, disable: None });
+        assert_eq!(spent, Verdict::Failed { disable: None });
     }
 
     #[test]

@@ -63,11 +63,6 @@ pub enum Escape {
     /// Escaped for the inside of a JSON string literal (`"` → `\"`, newline → `\n`, controls →
     /// `\u00XX`), without the surrounding quotes.
     JsonString,
-    /// Escaped for XML text or an attribute value (`&amp;` `&lt;` `&gt;` `&quot;` `&apos;`).
-    Xml,
-    /// Percent-encoded as a URL component: everything but RFC 3986 unreserved characters
-    /// (`A-Z a-z 0-9 - . _ ~`) becomes `%XX` of its UTF-8 bytes, so a space is `%20`.
-    Url,
 }
 
 /// Why a template does not parse. `position` is the 1-based character position in the source.
@@ -231,17 +226,6 @@ fn push_escaped(out: &mut Bounded, value: &str, escape: Escape) -> Result<(), To
             let quoted = Value::String(value.to_owned()).to_string();
             out.push_str(&quoted[1..quoted.len() - 1])
         }
-        Escape::Xml => super::xml::push_text(out, value),
-        Escape::Url => {
-            for byte in value.bytes() {
-                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-                    out.push(char::from(byte))?;
-                } else {
-                    out.push_str(&format!("%{byte:02X}"))?;
-                }
-            }
-            Ok(())
-        }
     }
 }
 
@@ -340,22 +324,13 @@ mod tests {
             render("<{{payload.v}}>", &payload, Escape::JsonString),
             "<a \\\"q\\\" <b> & 'c'\\n\\u0001/é 日?=&>"
         );
-        assert_eq!(
-            render("<{{payload.v}}>", &payload, Escape::Xml),
-            "<a &quot;q&quot; &lt;b&gt; &amp; &apos;c&apos;\n\u{FFFD}/é 日?=&amp;>"
-        );
-        assert_eq!(
-            render("<{{payload.v}}>", &payload, Escape::Url),
-            "<a%20%22q%22%20%3Cb%3E%20%26%20%27c%27%0A%01%2F%C3%A9%20%E6%97%A5%3F%3D%26>"
-        );
         assert_eq!(render("{{payload.v}}", &payload, Escape::None), "a \"q\" <b> & 'c'\n\u{1}/é 日?=&");
     }
 
     #[test]
     fn escape_applies_to_non_string_values_too() {
-        let payload = json!({"o": {"k": "<&>"}});
-        assert_eq!(render("{{payload.o}}", &payload, Escape::Xml), "{&quot;k&quot;:&quot;&lt;&amp;&gt;&quot;}");
-        assert_eq!(render("{{payload.o}}", &payload, Escape::Url), "%7B%22k%22%3A%22%3C%26%3E%22%7D");
+        let payload = json!({"o": {"k": "<\"&>"}});
+        assert_eq!(render("{{payload.o}}", &payload, Escape::JsonString), r#"{\"k\":\"<\\\"&>\"}"#);
     }
 
     #[test]
