@@ -2,14 +2,19 @@
 //!
 //! The suffix is a ULID: 48 bits of milliseconds then 80 random bits in Crockford base32, so ids
 //! sort by creation time as strings, which is what DynamoDB sort keys and cursors rely on.
+//! Within one millisecond a process counts up from its last id (a monotonic ULID), so the ids
+//! one process makes sort in the order it made them.
 
 use std::fmt;
+use std::sync::Mutex;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const ULID_LEN: usize = 26;
+/// The largest value of a ULID's 80 random bits.
+const RANDOM_MAX: u128 = (1 << 80) - 1;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("`{value}` is not a valid {kind} id (expected `{prefix}_` followed by 26 base32 characters)")]
@@ -19,18 +24,33 @@ pub struct IdError {
     value: String,
 }
 
+/// The (milliseconds, random bits) of the last ULID this process made.
+static LAST_ULID: Mutex<(u64, u128)> = Mutex::new((0, 0));
+
 fn ulid_now() -> String {
-    let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    let mut random = [0u8; 10];
-    rand::rng().fill_bytes(&mut random);
-    encode_ulid(millis as u64, random)
+    let millis = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let fresh = u128::from_be_bytes(bytes) & RANDOM_MAX;
+    // A poisoned lock still holds a valid last id: nothing panics while holding it.
+    let mut last = LAST_ULID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    *last = next_ulid(*last, millis, fresh);
+    encode_ulid(last.0, last.1)
 }
 
-fn encode_ulid(millis: u64, random: [u8; 10]) -> String {
-    let mut value: u128 = u128::from(millis & 0xFFFF_FFFF_FFFF) << 80;
-    for (i, byte) in random.iter().enumerate() {
-        value |= u128::from(*byte) << (72 - 8 * i);
+/// The ULID after `last`: a fresh one in a later millisecond, else `last` plus one (carrying
+/// into the next millisecond in the unlikely case the random bits are all ones), so a clock
+/// that stands still or steps back never makes an id that sorts before an earlier one.
+fn next_ulid(last: (u64, u128), millis: u64, fresh: u128) -> (u64, u128) {
+    match last {
+        (last_ms, _) if millis > last_ms => (millis, fresh),
+        (last_ms, random) if random < RANDOM_MAX => (last_ms, random + 1),
+        (last_ms, _) => (last_ms + 1, fresh),
     }
+}
+
+fn encode_ulid(millis: u64, random: u128) -> String {
+    let value: u128 = (u128::from(millis & 0xFFFF_FFFF_FFFF) << 80) | (random & RANDOM_MAX);
     (0..ULID_LEN)
         .map(|i| {
             let shift = 5 * (ULID_LEN - 1 - i);
@@ -53,7 +73,7 @@ macro_rules! prefixed_id {
         impl $name {
             pub const PREFIX: &'static str = $prefix;
 
-            /// A fresh id, ordered after every id made earlier.
+            /// A fresh id, ordered after every id this process made earlier.
             pub fn generate() -> Self {
                 Self(format!("{}_{}", $prefix, ulid_now()))
             }
@@ -114,15 +134,29 @@ mod tests {
 
     #[test]
     fn ids_sort_by_creation_time() {
-        let earlier = encode_ulid(1_000, [0xFF; 10]);
-        let later = encode_ulid(1_001, [0x00; 10]);
+        let earlier = encode_ulid(1_000, RANDOM_MAX);
+        let later = encode_ulid(1_001, 0);
         assert!(earlier < later);
+    }
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_sort_in_the_order_they_were_made() {
+        let ids: Vec<EventId> = (0..2_000).map(|_| EventId::generate()).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "generated ids are not increasing");
+    }
+
+    #[test]
+    fn a_clock_that_stands_still_or_steps_back_still_counts_up() {
+        assert_eq!(next_ulid((10, 5), 11, 3), (11, 3));
+        assert_eq!(next_ulid((10, 5), 10, 3), (10, 6));
+        assert_eq!(next_ulid((10, 5), 9, 3), (10, 6));
+        assert_eq!(next_ulid((10, RANDOM_MAX), 10, 3), (11, 3));
     }
 
     #[test]
     fn ulid_encoding_matches_the_spec_example() {
         // The ULID spec's timestamp example: 1469918176385 ms encodes as "01ARYZ6S41".
-        assert_eq!(&encode_ulid(1_469_918_176_385, [0; 10])[..10], "01ARYZ6S41");
+        assert_eq!(&encode_ulid(1_469_918_176_385, 0)[..10], "01ARYZ6S41");
     }
 
     #[test]

@@ -32,10 +32,9 @@ async fn key_works(hookline: &Hookline, key: &str) -> bool {
     }
 }
 
-/// Publishes events a few milliseconds apart, so their ids (time-ordered to the millisecond)
-/// sort in publishing order.
-async fn publish_spaced(hookline: &Hookline, tenant: &Tenant, body: Value) -> String {
-    tokio::time::sleep(Duration::from_millis(5)).await;
+/// Publishes an event and returns its id. Ids sort in publishing order (monotonic within a
+/// millisecond, `shared/src/ids.rs`).
+async fn publish_id(hookline: &Hookline, tenant: &Tenant, body: Value) -> String {
     id(&hookline.publish(tenant, body).await)
 }
 
@@ -304,7 +303,7 @@ async fn events_are_listed_newest_first_a_page_at_a_time() {
     let mut published = Vec::new();
     for n in 0..3 {
         published.push(
-            publish_spaced(
+            publish_id(
                 &hookline,
                 &tenant,
                 json!({"event_type": "a.b", "payload": {"n": n}, "idempotency_key": format!("k{n}")}),
@@ -348,8 +347,8 @@ async fn events_are_filtered_by_type_time_and_delivery_status() {
     hookline.create_endpoint(&tenant, json!({"url": ok.url, "event_types": ["order.*"]})).await;
     hookline.create_endpoint(&tenant, json!({"url": refusing.url, "event_types": ["invoice.*"]})).await;
 
-    let delivered = publish_spaced(&hookline, &tenant, json!({"event_type": "order.created", "payload": {}})).await;
-    let failed = publish_spaced(&hookline, &tenant, json!({"event_type": "invoice.created", "payload": {}})).await;
+    let delivered = publish_id(&hookline, &tenant, json!({"event_type": "order.created", "payload": {}})).await;
+    let failed = publish_id(&hookline, &tenant, json!({"event_type": "invoice.created", "payload": {}})).await;
     hookline
         .deliver_until(|| async {
             hookline.delivery(&tenant, &delivered).await["status"] == "delivered"
@@ -358,8 +357,8 @@ async fn events_are_filtered_by_type_time_and_delivery_status() {
         .await;
     tokio::time::sleep(Duration::from_millis(5)).await;
     let middle = OffsetDateTime::now_utc();
-    let pending = publish_spaced(&hookline, &tenant, json!({"event_type": "order.created", "payload": {}})).await;
-    let undelivered = publish_spaced(&hookline, &tenant, json!({"event_type": "user.created", "payload": {}})).await;
+    let pending = publish_id(&hookline, &tenant, json!({"event_type": "order.created", "payload": {}})).await;
+    let undelivered = publish_id(&hookline, &tenant, json!({"event_type": "user.created", "payload": {}})).await;
 
     let list = |query: String| {
         let hookline = &hookline;
