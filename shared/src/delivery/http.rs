@@ -1,5 +1,5 @@
 //! Sending one request: through the address guard, without following redirects, with a
-//! timeout, keeping at most the first kilobyte of the answer.
+//! timeout, keeping at most the first [`BODY_EXCERPT_BYTES`] (4 KB) of the answer.
 
 use std::error::Error as _;
 use std::time::{Duration, Instant};
