@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 
 use crate::counter::{Counts, RequestCounter, difference};
 use crate::procfs::{machine, peak_rss_kib, process_cpu_time};
-use hookline_local::runtime_api::Function;
 use crate::sink::Sink;
+use hookline_local::runtime_api::Function;
 
 /// Events published in the end-to-end run, each to every endpoint.
 pub const EVENTS: u64 = 300;

@@ -72,7 +72,11 @@ impl Function {
             let _ = axum::serve(listener, app).await;
         });
 
-        let log = std::env::temp_dir().join(format!("hookline-fn-{function_name}-{}-{:08x}.log", std::process::id(), rand::rng().random::<u32>()));
+        let log = std::env::temp_dir().join(format!(
+            "hookline-fn-{function_name}-{}-{:08x}.log",
+            std::process::id(),
+            rand::rng().random::<u32>()
+        ));
         let out = std::fs::File::create(&log)?;
         let mut command = tokio::process::Command::new(binary);
         command

@@ -208,17 +208,16 @@ pub fn route_for<'a>(routes: &'a [HttpRoute], method: &str, path: &str) -> Optio
 pub fn function_environment(text: &str, function: &'static str) -> Result<BTreeMap<String, EnvValue>, TemplateError> {
     let template: Value = serde_norway::from_str(text)?;
     let resource = template.get("Resources").and_then(|r| r.get(function)).ok_or(TemplateError::Missing(function))?;
-    let layers = [
-        template.get("Globals").and_then(|g| g.get("Function")),
-        resource.get("Properties"),
-    ];
+    let layers = [template.get("Globals").and_then(|g| g.get("Function")), resource.get("Properties")];
     let mut environment = BTreeMap::new();
-    for variables in layers.into_iter().flatten().filter_map(|p| p.get("Environment")?.get("Variables")?.as_mapping())
-    {
+    for variables in layers.into_iter().flatten().filter_map(|p| p.get("Environment")?.get("Variables")?.as_mapping()) {
         for (name, value) in variables {
-            let name = name.as_str().ok_or_else(|| TemplateError::Resource(function, "a variable name is not text".into()))?;
+            let name =
+                name.as_str().ok_or_else(|| TemplateError::Resource(function, "a variable name is not text".into()))?;
             let value = match value {
-                Value::Tagged(tagged) if tagged.tag == "!Ref" => tagged.value.as_str().map(|r| EnvValue::Ref(r.to_owned())),
+                Value::Tagged(tagged) if tagged.tag == "!Ref" => {
+                    tagged.value.as_str().map(|r| EnvValue::Ref(r.to_owned()))
+                }
                 Value::Mapping(map) => map.get("Ref").and_then(Value::as_str).map(|r| EnvValue::Ref(r.to_owned())),
                 Value::String(text) => Some(EnvValue::Text(text.clone())),
                 Value::Number(n) => Some(EnvValue::Text(n.to_string())),

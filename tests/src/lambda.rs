@@ -101,10 +101,8 @@ impl<'a> ApiRequest<'a> {
             .unwrap_or_else(|| panic!("template.yaml routes no {} {}", self.method, self.path));
         let headers: serde_json::Map<String, Value> =
             self.headers.iter().map(|(k, v)| (k.to_string(), Value::String(v.clone()))).collect();
-        let query: serde_json::Map<String, Value> = url_pairs(self.raw_query)
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
+        let query: serde_json::Map<String, Value> =
+            url_pairs(self.raw_query).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
         json!({
             "version": "2.0",
             "routeKey": format!("{} {}", route.method, route.path),

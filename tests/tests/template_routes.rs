@@ -69,7 +69,10 @@ async fn template_routes_and_the_routers_agree_both_ways() {
     let no_route = get_json(format!("{}/no/such/route", functions[API_FUNCTION])).await;
     let routes = template::http_routes(TEMPLATE).unwrap();
     for route in &routes {
-        assert!(functions.contains_key(route.function.as_str()), "a route to a function this test does not know: {route:?}");
+        assert!(
+            functions.contains_key(route.function.as_str()),
+            "a route to a function this test does not know: {route:?}"
+        );
     }
 
     let document = get_json(format!("{}/openapi.json", functions[API_FUNCTION])).await;
@@ -98,7 +101,8 @@ async fn template_routes_and_the_routers_agree_both_ways() {
     for (route, uses) in routes.iter().zip(used) {
         assert!(uses > 0, "no documented operation goes through {route:?}");
         if route.method != "ANY" && !route.path.contains('{') {
-            let served = served(&http, &functions[route.function.as_str()], &route.method, &route.path, &no_route).await;
+            let served =
+                served(&http, &functions[route.function.as_str()], &route.method, &route.path, &no_route).await;
             assert!(served, "{route:?} is not served by its function's router");
         }
     }

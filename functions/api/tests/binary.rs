@@ -20,14 +20,16 @@ async fn serves_api_gateway_events() {
 
     // The admin token comes from the template's `AdminToken` parameter.
     let body = json!({"name": "binary"}).to_string();
-    let created = call(&mut function, &ApiRequest::new("POST", "/v1/tenants").bearer(ADMIN_TOKEN).json(body.as_bytes())).await;
+    let created =
+        call(&mut function, &ApiRequest::new("POST", "/v1/tenants").bearer(ADMIN_TOKEN).json(body.as_bytes())).await;
     assert_eq!(created.status, 201, "{:?}", String::from_utf8_lossy(&created.body));
     let key = created.json()["api_key"].as_str().unwrap().to_owned();
 
     // Endpoints on a URL these tests never send to: they subscribe to a type never published.
     for n in 0..2 {
         let body = json!({"url": format!("https://hooks.example.com/{n}"), "event_types": ["never.sent"]}).to_string();
-        let endpoint = call(&mut function, &ApiRequest::new("POST", "/v1/endpoints").bearer(&key).json(body.as_bytes())).await;
+        let endpoint =
+            call(&mut function, &ApiRequest::new("POST", "/v1/endpoints").bearer(&key).json(body.as_bytes())).await;
         assert_eq!(endpoint.status, 201, "{:?}", String::from_utf8_lossy(&endpoint.body));
     }
     let page = call(&mut function, &ApiRequest::new("GET", "/v1/endpoints").query("limit=1").bearer(&key)).await;

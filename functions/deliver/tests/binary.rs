@@ -28,13 +28,20 @@ async fn a_batch_acknowledges_the_good_record_dead_letters_the_malformed_one_and
     let (ok, failing) = (Receiver::always(200).await, Receiver::always(500).await);
     let mut endpoint_of_receiver = Vec::new();
     for receiver in [&ok, &failing] {
-        let created = hookline
-            .create_endpoint(&tenant, json!({"url": receiver.url, "event_types": ["order.created"]}))
-            .await;
+        let created =
+            hookline.create_endpoint(&tenant, json!({"url": receiver.url, "event_types": ["order.created"]})).await;
         endpoint_of_receiver.push(created["id"].as_str().unwrap().to_owned());
     }
     hookline.publish(&tenant, json!({"event_type": "order.created", "payload": {"id": 1}})).await;
-    hookline.clients.sqs.send_message().queue_url(&hookline.resources.queue_url).message_body(MALFORMED).send().await.unwrap();
+    hookline
+        .clients
+        .sqs
+        .send_message()
+        .queue_url(&hookline.resources.queue_url)
+        .message_body(MALFORMED)
+        .send()
+        .await
+        .unwrap();
 
     // What Lambda's event source mapping would hand the function: the three messages.
     let mut records = Vec::new();

@@ -19,7 +19,8 @@ async fn publishes_through_api_gateway_events() {
     let mut function = start(BINARY, "ingest", &template_environment(&hookline, INGEST_FUNCTION)).await;
 
     let body = json!({"event_type": "order.created", "payload": {"id": "ord_1", "note": "ünïcode"}}).to_string();
-    let accepted = call(&mut function, &ApiRequest::new("POST", "/v1/events").bearer(&tenant.key).json(body.as_bytes())).await;
+    let accepted =
+        call(&mut function, &ApiRequest::new("POST", "/v1/events").bearer(&tenant.key).json(body.as_bytes())).await;
     assert_eq!(accepted.status, 202, "{:?}", String::from_utf8_lossy(&accepted.body));
     let accepted = accepted.json();
     assert_eq!(accepted["deliveries"], 1);
@@ -32,7 +33,8 @@ async fn publishes_through_api_gateway_events() {
     assert_eq!(anonymous.header("content-type"), Some("application/json"));
     assert_eq!(anonymous.json()["code"], "unauthorized");
 
-    let broken = call(&mut function, &ApiRequest::new("POST", "/v1/events").bearer(&tenant.key).json(b"{\"event_type\":")).await;
+    let broken =
+        call(&mut function, &ApiRequest::new("POST", "/v1/events").bearer(&tenant.key).json(b"{\"event_type\":")).await;
     assert_eq!(broken.status, 400, "{:?}", broken.json());
     function.stop().await;
 }

@@ -28,7 +28,9 @@ pub enum Verdict {
     RetryIn(Duration),
     /// The delivery has failed and waits for a replay; `disable` says why the endpoint should
     /// be disabled too.
-    Failed { disable: Option<String> },
+    Failed {
+        disable: Option<String>,
+    },
 }
 
 /// How a result is classed, before the policy is consulted.
@@ -137,11 +139,7 @@ mod tests {
         ] {
             assert_eq!(judge(&result, &policy, 1, GONE, &mut rng), Verdict::RetryIn(secs(1)), "{result:?}");
             assert_eq!(judge(&result, &policy, 2, GONE, &mut rng), Verdict::RetryIn(secs(2)), "{result:?}");
-            assert_eq!(
-                judge(&result, &policy, 3, GONE, &mut rng),
-                Verdict::Failed { disable: None },
-                "{result:?}"
-            );
+            assert_eq!(judge(&result, &policy, 3, GONE, &mut rng), Verdict::Failed { disable: None }, "{result:?}");
         }
     }
 
@@ -169,9 +167,7 @@ mod tests {
 
     #[test]
     fn gone_fails_and_disables() {
-        let Verdict::Failed { disable: Some(reason) } =
-            judge_first(&status(410), &RetryPolicy::default())
-        else {
+        let Verdict::Failed { disable: Some(reason) } = judge_first(&status(410), &RetryPolicy::default()) else {
             panic!("410 must fail and disable")
         };
         assert!(reason.contains("410"));
