@@ -208,3 +208,48 @@ async fn writes_are_echoed_from_the_write_or_a_consistent_read() {
         }
     }
 }
+
+/// PATCH is typed: a field left out keeps its value, `null` clears it (or, for
+/// `disable_after_hours`, means never), and the endpoint it would make is validated whole.
+#[tokio::test]
+async fn a_patch_keeps_what_it_leaves_out_clears_what_it_nulls_and_is_validated_whole() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let created = hookline
+        .create_endpoint(
+            &tenant,
+            json!({
+                "url": QUIET_URL, "event_types": ["never.sent"], "description": "kept",
+                "headers": [{"name": "X-Team", "value": "core"}], "rate_limit_per_second": 5,
+                "rate_limit_key": "shared", "disable_after_hours": 48,
+            }),
+        )
+        .await;
+    let path = format!("/v1/endpoints/{}", created["id"].as_str().unwrap());
+
+    let (status, patched) = hookline
+        .patch(&path, &tenant.key, json!({"headers": null, "rate_limit_key": null, "disable_after_hours": null}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["headers"], json!([]), "null clears");
+    assert_eq!(patched["rate_limit_key"], Value::Null);
+    assert_eq!(patched["disable_after_hours"], Value::Null, "null is never");
+    assert_eq!(patched["description"], "kept", "absent keeps");
+    assert_eq!(patched["rate_limit_per_second"], 5);
+    assert_eq!(patched["event_types"], json!(["never.sent"]));
+
+    // Each of these would make an endpoint a creation refuses, naming the field.
+    for (patch, field) in [
+        (json!({"url": null}), "url"),
+        (json!({"format": "slack", "method": "PUT"}), "method"),
+        (json!({"rate_limit_per_second": null, "rate_limit_key": "shared"}), "rate_limit_key"),
+        (json!({"envelope": "standard", "format": "xml"}), "envelope"),
+    ] {
+        let (status, body) = hookline.patch(&path, &tenant.key, patch.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{patch}: {body}");
+        assert_eq!(fields(&body), [field], "{patch}: {body}");
+    }
+    let (_, unchanged) = hookline.get(&path, &tenant.key).await;
+    assert_eq!(unchanged["description"], "kept");
+    assert_eq!(unchanged["format"], "json");
+}
