@@ -169,7 +169,8 @@ async fn a_patch_of_an_endpoint_deleted_meanwhile_is_a_404() {
                 .unwrap()
                 .insert("sk".into(), AttributeValue::S("EP#ep_01JZZZZZZZZZZZZZZZZZZZZZZZ".into()));
         });
-        let (status, answer) = call_at(&watched, "PATCH", &format!("/v1/endpoints/{id}"), &tenant.key, Some(body.clone())).await;
+        let (status, answer) =
+            call_at(&watched, "PATCH", &format!("/v1/endpoints/{id}"), &tenant.key, Some(body.clone())).await;
         assert_eq!((status, answer["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}: {answer}");
     }
 }
@@ -202,7 +203,8 @@ async fn writes_are_echoed_from_the_write_or_a_consistent_read() {
         let (status, answer) = call_at(&watched, method, &path, token, body).await;
         assert_eq!(status, StatusCode::OK, "{method} {path}: {answer}");
         let made = calls.take();
-        let first_write = made.iter().position(|c| c.is_write()).unwrap_or_else(|| panic!("{path}: no write: {made:?}"));
+        let first_write =
+            made.iter().position(|c| c.is_write()).unwrap_or_else(|| panic!("{path}: no write: {made:?}"));
         for read in made[first_write..].iter().filter(|c| !c.is_write()) {
             assert!(read.consistent, "{method} {path}: {read:?} after the write is eventually consistent ({made:?})");
         }

@@ -8,14 +8,13 @@ use hookline_shared::domain::{
     Endpoint, EndpointHealth, EndpointPatch, EndpointStatus, EventType, EventTypePattern, FieldError, Invalid,
     NewEndpoint, NewEndpointRequest,
 };
+use hookline_shared::edge::{Cursor, Limit, List as Listed, Lister, Page};
 use hookline_shared::ids::{EndpointId, EventId};
 use hookline_shared::signing::SigningSecret;
 use hookline_shared::store::EndpointCreation;
-use hookline_shared::edge::{Cursor, Limit, List as Listed, Lister, Page};
 use hookline_shared::web::{ApiError, AppState, JsonBody, OptionalJsonBody, PathParams, Query, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-
 
 /// An endpoint as the API shows it: its settings as the creation request names them (one
 /// list of fields, `NewEndpointRequest`), then its state. The signing secret is not part of it;

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-
 /// The widest window a recovery covers: the deliveries queue's retention, and the longest a
 /// retry policy may run.
 const MAX_RECOVERY_WINDOW: time::Duration = time::Duration::days(14);

@@ -8,8 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use hookline_shared::delivery::{HttpResult, Sender, request};
 use hookline_shared::domain::{
-    Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, Invalid, NewEndpoint,
-    HeadersRequest, NewEndpointRequest, PayloadSchema,
+    Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, HeadersRequest, Invalid, NewEndpoint,
+    NewEndpointRequest, PayloadSchema,
 };
 use hookline_shared::guard::AddressPolicy;
 use hookline_shared::ids::{EndpointId, EventId};
@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-
 
 /// The event type of a test send that names none.
 pub const DEFAULT_EVENT_TYPE: &str = "hookline.test";

@@ -20,8 +20,7 @@ pub use endpoint_request::{EndpointPatch, NewEndpointRequest};
 pub use event::{Event, NewEvent, NewEventRequest, event_fingerprint};
 pub use event_type::{EventType, EventTypePattern};
 pub use options::{
-    CustomHeader, CustomHeaderRequest, DeliveryOptions, EndpointAuth, HeadersRequest,
-    HttpMethod, MAX_TIMEOUT_MS,
+    CustomHeader, CustomHeaderRequest, DeliveryOptions, EndpointAuth, HeadersRequest, HttpMethod, MAX_TIMEOUT_MS,
 };
 pub use payload::{MAX_PAYLOAD_DEPTH, check_payload};
 pub use retry::RetryPolicy;

@@ -688,7 +688,9 @@ mod tests {
         let err = DeliveryOptions::parse(&req, true).unwrap_err();
         assert_eq!(err.0[0].field, "headers[1].name");
         let url = "https://example.com";
-        let request = |headers| serde_json::from_value::<crate::domain::NewEndpointRequest>(json!({ "url": url, "headers": headers }));
+        let request = |headers| {
+            serde_json::from_value::<crate::domain::NewEndpointRequest>(json!({ "url": url, "headers": headers }))
+        };
         assert!(request(json!("X-A: 1")).is_err());
         assert!(request(json!([{ "name": "X" }])).is_err());
     }
