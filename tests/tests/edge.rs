@@ -126,13 +126,27 @@ async fn cursors_are_opaque_and_open_only_for_their_list_and_tenant() {
     assert_ne!(next["data"][0]["id"], endpoints["data"][0]["id"]);
 }
 
-#[tokio::test]
-async fn a_rotation_that_loses_a_race_is_a_409_and_one_of_a_deleted_endpoint_a_404() {
+/// A tenant with one endpoint, and the api served with its DynamoDB calls watched.
+async fn watched_endpoint() -> (Hookline, Tenant, DynamoCalls, String, String) {
     let hookline = Hookline::start().await;
     let tenant = hookline.create_tenant("shop").await;
     let calls = DynamoCalls::default();
     let watched = hookline.serve_watched(&calls).await;
     let id = endpoint(&hookline, &tenant).await;
+    (hookline, tenant, calls, watched, id)
+}
+
+/// Makes the next UpdateItem name an endpoint that does not exist, as if the handler's endpoint
+/// had been deleted between its read and its write.
+fn delete_before_next_update(calls: &DynamoCalls) {
+    calls.tamper_next_update(|update| {
+        update.key.as_mut().unwrap().insert("sk".into(), AttributeValue::S("EP#ep_01JZZZZZZZZZZZZZZZZZZZZZZZ".into()));
+    });
+}
+
+#[tokio::test]
+async fn a_rotation_that_loses_a_race_is_a_409_and_one_of_a_deleted_endpoint_a_404() {
+    let (_hookline, tenant, calls, watched, id) = watched_endpoint().await;
     let rotate = format!("/v1/endpoints/{id}/secret/rotate");
 
     // Another rotation got there first: the secret the handler read is no longer current.
@@ -142,10 +156,7 @@ async fn a_rotation_that_loses_a_race_is_a_409_and_one_of_a_deleted_endpoint_a_4
     let (status, body) = call_at(&watched, "POST", &rotate, &tenant.key, None).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{body}");
 
-    // The endpoint was deleted between the handler's read and its write.
-    calls.tamper_next_update(|update| {
-        update.key.as_mut().unwrap().insert("sk".into(), AttributeValue::S("EP#ep_01JZZZZZZZZZZZZZZZZZZZZZZZ".into()));
-    });
+    delete_before_next_update(&calls);
     let (status, body) = call_at(&watched, "POST", &rotate, &tenant.key, None).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}");
 
@@ -156,19 +167,9 @@ async fn a_rotation_that_loses_a_race_is_a_409_and_one_of_a_deleted_endpoint_a_4
 
 #[tokio::test]
 async fn a_patch_of_an_endpoint_deleted_meanwhile_is_a_404() {
-    let hookline = Hookline::start().await;
-    let tenant = hookline.create_tenant("shop").await;
-    let calls = DynamoCalls::default();
-    let watched = hookline.serve_watched(&calls).await;
-    let id = endpoint(&hookline, &tenant).await;
+    let (_hookline, tenant, calls, watched, id) = watched_endpoint().await;
     for body in [json!({"enabled": false}), json!({"description": "moved"})] {
-        calls.tamper_next_update(|update| {
-            update
-                .key
-                .as_mut()
-                .unwrap()
-                .insert("sk".into(), AttributeValue::S("EP#ep_01JZZZZZZZZZZZZZZZZZZZZZZZ".into()));
-        });
+        delete_before_next_update(&calls);
         let (status, answer) =
             call_at(&watched, "PATCH", &format!("/v1/endpoints/{id}"), &tenant.key, Some(body.clone())).await;
         assert_eq!((status, answer["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}: {answer}");
@@ -180,11 +181,7 @@ async fn a_patch_of_an_endpoint_deleted_meanwhile_is_a_404() {
 /// replica's copy.
 #[tokio::test]
 async fn writes_are_echoed_from_the_write_or_a_consistent_read() {
-    let hookline = Hookline::start().await;
-    let tenant = hookline.create_tenant("shop").await;
-    let calls = DynamoCalls::default();
-    let watched = hookline.serve_watched(&calls).await;
-    let id = endpoint(&hookline, &tenant).await;
+    let (_hookline, tenant, calls, watched, id) = watched_endpoint().await;
     let (status, _) =
         call_at(&watched, "POST", "/v1/event-types", &tenant.key, Some(json!({"name": "never.sent"}))).await;
     assert_eq!(status, StatusCode::CREATED);
