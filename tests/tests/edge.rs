@@ -252,3 +252,26 @@ async fn a_patch_keeps_what_it_leaves_out_clears_what_it_nulls_and_is_validated_
     assert_eq!(unchanged["description"], "kept");
     assert_eq!(unchanged["format"], "json");
 }
+
+/// A stored item that does not read back is our fault: a 500 that says nothing of the item
+/// (the log names its key), not a 503 inviting the caller to retry for ever.
+#[tokio::test]
+async fn a_corrupt_item_is_a_500_not_a_retry() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let id = "ep_01JZZZZZZZZZZZZZZZZZZZZZZZ";
+    hookline
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(&hookline.resources.table)
+        .item("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
+        .item("sk", AttributeValue::S(format!("EP#{id}")))
+        .item("settings", AttributeValue::S("not the settings".into()))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = hookline.get(&format!("/v1/endpoints/{id}"), &tenant.key).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("internal_error")), "{body}");
+    assert!(!body.to_string().contains("TEN#") && !body.to_string().contains("settings"), "{body}");
+}

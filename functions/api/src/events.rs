@@ -14,8 +14,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::List;
-
 /// An event with where each of its deliveries stands.
 #[derive(Serialize)]
 pub struct EventView {
@@ -124,7 +122,7 @@ pub async fn attempts(
     auth: TenantAuth,
     PathParams(id): PathParams<EventId>,
     Query(query): Query<EventAttemptsQuery>,
-) -> Result<Json<List<Attempt>>, ApiError> {
+) -> Result<Json<Page<Attempt>>, ApiError> {
     let endpoint = query.endpoint_id;
     // The event item is the tenant check: attempts live under the tenant's key too, but an
     // unknown event must be a 404, not an empty list.
@@ -134,7 +132,7 @@ pub async fn attempts(
     if let Some(endpoint) = endpoint {
         data.retain(|a| a.endpoint_id == endpoint);
     }
-    Ok(Json(List { data }))
+    Ok(Json(Page::whole(data)))
 }
 
 /// `GET /v1/events/{id}/deliveries/{endpoint_id}/attempts`: the attempts of one delivery, oldest
@@ -143,7 +141,7 @@ pub async fn delivery_attempts(
     State(state): State<AppState>,
     auth: TenantAuth,
     PathParams((id, endpoint_id)): PathParams<(EventId, EndpointId)>,
-) -> Result<Json<List<Attempt>>, ApiError> {
+) -> Result<Json<Page<Attempt>>, ApiError> {
     let endpoint = endpoint_id;
     let (_, visible) = visible_event(&state, &auth, &id).await?;
     if visible.is_some_and(|v| !v.contains(&endpoint)) {
@@ -153,7 +151,7 @@ pub async fn delivery_attempts(
     state.store.get_delivery(tenant, &id, &endpoint).await?.ok_or(ApiError::NotFound("delivery"))?;
     let mut data = state.store.list_attempts(tenant, &id).await?;
     data.retain(|a| a.endpoint_id == endpoint);
-    Ok(Json(List { data }))
+    Ok(Json(Page::whole(data)))
 }
 
 /// `DELETE /v1/events/{id}/payload`: forgets the payload but keeps the event and its log.

@@ -55,9 +55,3 @@ pub fn routes() -> Router<AppState> {
 async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
-
-/// An unpaged list response: `{"data": [...]}` (a paged one is `edge::Page`).
-#[derive(serde::Serialize)]
-pub struct List<T> {
-    pub data: Vec<T>,
-}

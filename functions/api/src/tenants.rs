@@ -13,8 +13,6 @@ use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, OptionalJson
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
-use crate::List;
-
 const MAX_NAME_LEN: usize = 200;
 /// The largest quotas the operator may set.
 const MAX_ENDPOINTS_QUOTA: i64 = 10_000;
@@ -209,9 +207,9 @@ pub async fn list_keys(
     State(state): State<AppState>,
     _admin: AdminAuth,
     PathParams(id): PathParams<TenantId>,
-) -> Result<Json<List<ApiKeyInfo>>, ApiError> {
+) -> Result<Json<Page<ApiKeyInfo>>, ApiError> {
     let keys = state.store.list_api_keys(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
-    Ok(Json(List { data: keys }))
+    Ok(Json(Page::whole(keys)))
 }
 
 /// `DELETE /v1/tenants/{id}/api-keys/{key_id}`: revokes one key at once (a leaked one). If
