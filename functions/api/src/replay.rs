@@ -16,12 +16,10 @@ use hookline_shared::domain::{Delivery, DeliveryStatus, EndpointStatus, FieldErr
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
 use hookline_shared::queue::{DeliveryJob, QueueError};
 use hookline_shared::store::HealthChange;
-use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, PathParams, TenantAuth};
+use hookline_shared::web::{AdminAuth, ApiError, AppState, ErrorCode, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-use crate::path_id;
 
 /// The widest window a recovery covers: the deliveries queue's retention, and the longest a
 /// retry policy may run.
@@ -54,10 +52,9 @@ pub struct Resent {
 pub async fn resend(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams((id, endpoint_id)): PathParams<(String, String)>,
+    PathParams((id, endpoint_id)): PathParams<(EventId, EndpointId)>,
 ) -> Result<(StatusCode, Json<Resent>), ApiError> {
-    let event_id = path_id("event", EventId::parse(&id))?;
-    let endpoint_id = path_id("delivery", EndpointId::parse(&endpoint_id))?;
+    let event_id = id;
     let tenant = auth.tenant().clone();
     // Out of a portal session's scope, the delivery does not exist.
     auth.endpoint(&state, &endpoint_id).await.map_err(|_| ApiError::NotFound("delivery"))?;
@@ -69,7 +66,7 @@ pub async fn resend(
     }
     if event.payload_expunged() {
         return Err(ApiError::Conflict {
-            code: "payload_expunged",
+            code: ErrorCode::PayloadExpunged,
             message: "the event's payload was expunged: there is nothing to send".to_owned(),
         });
     }
@@ -104,7 +101,7 @@ pub(crate) async fn take_replay_quota(state: &AppState, tenant: &TenantId, amoun
 
 fn pending_conflict() -> ApiError {
     ApiError::Conflict {
-        code: "delivery_pending",
+        code: ErrorCode::DeliveryPending,
         message: "the delivery is pending: it is still being delivered or retried".to_owned(),
     }
 }
@@ -197,10 +194,9 @@ fn recovery_window(request: &RecoverRequest) -> Result<(OffsetDateTime, OffsetDa
 pub async fn recover(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EndpointId>,
     JsonBody(request): JsonBody<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Recovered>), ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let (since, until) = recovery_window(&request)?;
     let tenant = auth.tenant().clone();
     let endpoint = auth.endpoint(&state, &id).await?;
