@@ -47,7 +47,7 @@ pub use events::{
 pub use in_flight::{Admission, HeldLease, Lease, LeaseRequest};
 pub use limits::{RateSlot, now_ms};
 pub use quotas::{IngestPolicy, Quotas};
-pub use replay::EventIdPage;
+pub use replay::{EventIdPage, after_event};
 pub use tenants::{
     ApiKey, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantState, TenantStatus,
     TenantUpdate,

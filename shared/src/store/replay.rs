@@ -23,6 +23,19 @@ pub struct EventIdPage {
     pub next: Option<String>,
 }
 
+impl EventIdPage {
+    /// The event the Query reached when the window goes on (`next` as an event id), for a
+    /// caller that keeps its own position: [`after_event`] turns it back into `after`.
+    pub fn reached(&self) -> Option<EventId> {
+        self.next.as_deref().and_then(|sk| EventId::parse(sk.strip_prefix("EVT#")?).ok())
+    }
+}
+
+/// The `after` of [`Store::endpoint_event_ids`] that goes on after `event`.
+pub fn after_event(event: &EventId) -> String {
+    format!("EVT#{event}")
+}
+
 use super::events::ulid_time_prefix;
 
 /// The sort keys of a tenant's events made from `since` to `until`, inclusive.
