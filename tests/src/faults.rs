@@ -53,8 +53,8 @@ impl Storable for Withheld {
 }
 
 impl PartialFailures {
-    /// Refuses the next `count` SendMessageBatch entries, at most `per_call` in one call. A
-    /// call always keeps one entry (SQS refuses an empty batch outright).
+    /// Refuses the next `count` SendMessageBatch entries, at most `per_call` in one call. A call
+    /// whose every entry is refused goes out empty, which SQS refuses as a whole.
     pub fn refuse_sqs_entries(&self, count: usize, per_call: usize) {
         let mut plan = self.plan.lock().unwrap();
         plan.sqs_entries = count;
@@ -79,7 +79,7 @@ impl PartialFailures {
     fn withhold_sqs(&self, input: &mut SendMessageBatchInput) -> Option<Withheld> {
         let mut plan = self.plan.lock().unwrap();
         let entries = input.entries.as_mut()?;
-        let count = plan.sqs_entries.min(plan.sqs_per_call).min(entries.len().saturating_sub(1));
+        let count = plan.sqs_entries.min(plan.sqs_per_call).min(entries.len());
         if count == 0 {
             return None;
         }
