@@ -2,23 +2,20 @@
 //! only those types; a type with a `schema` (JSON Schema 2020-12) accepts only payloads that
 //! match it.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::{EventType, FieldError, Invalid, PayloadSchema, check_payload};
 use hookline_shared::store::{
     EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES,
 };
-use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
+use hookline_shared::edge::{Limit, List as Listed, Lister, Page, PageQuery};
+use hookline_shared::web::{ApiError, AppState, ErrorCode, JsonBody, PathParams, Query, TenantAuth};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::events::{Paged, paging, query_params};
 
 const MAX_DESCRIPTION_LEN: usize = 1000;
 
@@ -101,11 +98,11 @@ pub async fn create(
             Ok((StatusCode::CREATED, Json(definition)))
         }
         EventTypeCreated::AlreadyExists => Err(ApiError::Conflict {
-            code: "event_type_exists",
+            code: ErrorCode::EventTypeExists,
             message: format!("the event type `{}` is already registered", definition.name),
         }),
         EventTypeCreated::LimitReached => Err(ApiError::Conflict {
-            code: "event_type_limit",
+            code: ErrorCode::EventTypeLimit,
             message: format!("a tenant can register at most {MAX_EVENT_TYPES} event types"),
         }),
     }
@@ -116,28 +113,19 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<Paged<EventTypeDefinition>>, ApiError> {
-    let params = query_params(query, &["limit", "cursor"])?;
-    let mut errors = Vec::new();
-    let (limit, cursor) = paging(&params, &mut errors);
-    if !errors.is_empty() {
-        return Err(Invalid(errors).into());
-    }
-    let page = state.store.list_event_types(auth.tenant(), limit, cursor.as_ref()).await?;
-    Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
-}
-
-fn path_name(name: &str) -> Result<EventType, ApiError> {
-    EventType::parse(name).map_err(|_| ApiError::NotFound("event type"))
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Page<EventTypeDefinition>>, ApiError> {
+    let lister = Lister::new(Listed::EventTypes, &[auth.tenant().as_str()]);
+    let after = lister.open(query.cursor.as_ref())?;
+    let page = state.store.list_event_types(auth.tenant(), Limit::of(query.limit), after.as_deref()).await?;
+    Ok(Json(lister.page(page.items, page.next.as_deref())))
 }
 
 pub async fn get(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(name): PathParams<String>,
+    PathParams(name): PathParams<EventType>,
 ) -> Result<Json<EventTypeDefinition>, ApiError> {
-    let name = path_name(&name)?;
     let definition = state.store.get_event_type(auth.tenant(), &name).await?.ok_or(ApiError::NotFound("event type"))?;
     Ok(Json(definition))
 }
@@ -163,12 +151,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Box<R
 pub async fn update(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(name): PathParams<String>,
+    PathParams(name): PathParams<EventType>,
     JsonBody(patch): JsonBody<EventTypePatch>,
 ) -> Result<Json<EventTypeDefinition>, ApiError> {
     // The catalogue is the sender's, shared by all its customers.
     let tenant = auth.tenant_wide()?;
-    let name = path_name(&name)?;
     let current = state.store.get_event_type(tenant, &name).await?.ok_or(ApiError::NotFound("event type"))?;
     let mut errors = Vec::new();
     // A field left out keeps its value; `null` clears it.
@@ -195,11 +182,10 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(name): PathParams<String>,
+    PathParams(name): PathParams<EventType>,
 ) -> Result<StatusCode, ApiError> {
     // The catalogue is the sender's, shared by all its customers.
     let tenant = auth.tenant_wide()?;
-    let name = path_name(&name)?;
     match state.store.delete_event_type(tenant, &name).await? {
         EventTypeChanged::Done => {
             tracing::info!(tenant_id = %tenant, event_type = %name, "event type deleted");

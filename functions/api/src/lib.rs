@@ -13,7 +13,7 @@ mod test_send;
 use axum::Json;
 use axum::Router;
 use axum::routing::{get, post};
-use hookline_shared::web::{ApiError, AppState};
+use hookline_shared::web::AppState;
 use serde_json::{Value, json};
 
 /// The routes this function serves, for the Lambda and for the local dev server.
@@ -56,13 +56,8 @@ async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// A list response: `{"data": [...]}`, the shape every list route shares.
+/// An unpaged list response: `{"data": [...]}` (a paged one is `edge::Page`).
 #[derive(serde::Serialize)]
 pub struct List<T> {
     pub data: Vec<T>,
-}
-
-/// An id from the path. A malformed id names nothing, so it is a 404 like an unknown one.
-fn path_id<T>(what: &'static str, parsed: Result<T, hookline_shared::ids::IdError>) -> Result<T, ApiError> {
-    parsed.map_err(|_| ApiError::NotFound(what))
 }

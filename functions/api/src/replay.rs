@@ -16,13 +16,11 @@ use hookline_shared::domain::{Delivery, DeliveryStatus, EndpointStatus, FieldErr
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
 use hookline_shared::queue::{DeliveryJob, QueueError};
 use hookline_shared::signed::{self, TokenError};
-use hookline_shared::store::{HealthChange, after_event};
-use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, PathParams, TenantAuth};
+use hookline_shared::store::{HealthChange, StoreError};
+use hookline_shared::web::{AdminAuth, ApiError, AppState, ErrorCode, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-use crate::path_id;
 
 /// The widest window a recovery covers: the deliveries queue's retention, and the longest a
 /// retry policy may run.
@@ -55,10 +53,9 @@ pub struct Resent {
 pub async fn resend(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams((id, endpoint_id)): PathParams<(String, String)>,
+    PathParams((id, endpoint_id)): PathParams<(EventId, EndpointId)>,
 ) -> Result<(StatusCode, Json<Resent>), ApiError> {
-    let event_id = path_id("event", EventId::parse(&id))?;
-    let endpoint_id = path_id("delivery", EndpointId::parse(&endpoint_id))?;
+    let event_id = id;
     let tenant = auth.tenant().clone();
     // Out of a portal session's scope, the delivery does not exist.
     auth.endpoint(&state, &endpoint_id).await.map_err(|_| ApiError::NotFound("delivery"))?;
@@ -70,7 +67,7 @@ pub async fn resend(
     }
     if event.payload_expunged() {
         return Err(ApiError::Conflict {
-            code: "payload_expunged",
+            code: ErrorCode::PayloadExpunged,
             message: "the event's payload was expunged: there is nothing to send".to_owned(),
         });
     }
@@ -105,7 +102,7 @@ pub(crate) async fn take_replay_quota(state: &AppState, tenant: &TenantId, amoun
 
 fn pending_conflict() -> ApiError {
     ApiError::Conflict {
-        code: "delivery_pending",
+        code: ErrorCode::DeliveryPending,
         message: "the delivery is pending: it is still being delivered or retried".to_owned(),
     }
 }
@@ -273,11 +270,10 @@ fn recovery_window(request: &RecoverRequest) -> Result<(OffsetDateTime, OffsetDa
 pub async fn recover(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EndpointId>,
     JsonBody(request): JsonBody<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Recovered>), ApiError> {
     let started = Instant::now();
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let tenant = auth.tenant().clone();
     let resumed = match request.continuation.as_deref() {
         Some(continuation) => Some(RecoverPosition::open(continuation, &tenant, &id, &request)?),
@@ -307,10 +303,8 @@ pub async fn recover(
     let (mut requeued, mut recently_recovered) = (0, 0);
     let mut window_done = false;
     'window: loop {
-        let page = state
-            .store
-            .endpoint_event_ids(&tenant, &id, since, until, after.as_ref().map(after_event).as_deref())
-            .await?;
+        let page =
+            state.store.endpoint_event_ids(&tenant, &id, since, until, after.as_ref().map(EventId::as_str)).await?;
         let mut chunks = page.ids.chunks(RECOVERY_BATCH).peekable();
         while let Some(chunk) = chunks.next() {
             let (reopened, left) = reopen_failed(&state, &tenant, &id, chunk, not_before).await?;
@@ -322,8 +316,9 @@ pub async fn recover(
                 break 'window;
             }
         }
-        match page.reached() {
-            Some(reached) => after = Some(reached),
+        match page.next.as_deref().map(EventId::parse) {
+            Some(Ok(reached)) => after = Some(reached),
+            Some(Err(_)) => return Err(StoreError::Corrupt("an event id the window's Query reached".into()).into()),
             None => {
                 window_done = true;
                 break;
@@ -375,7 +370,7 @@ async fn reopen_failed(
             // False: it moved on since the read (another replay), or a recovery re-queued it
             // recently, so it is not ours to queue.
             let reopened = store.reopen_for_recovery(&tenant, &delivery, not_before, RECOVERY_REPEAT_WINDOW).await?;
-            Ok::<_, hookline_shared::store::StoreError>((i, Some((reopened, delivery))))
+            Ok::<_, StoreError>((i, Some((reopened, delivery))))
         });
     }
     let mut reopened = Vec::new();

@@ -1,22 +1,19 @@
 //! Tenants, managed by the operator with the admin token.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::{FieldError, Invalid};
 use hookline_shared::ids::TenantId;
+use hookline_shared::edge::{Limit, List as Listed, Lister, Page, PageQuery};
 use hookline_shared::store::{
-    ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, Quotas, Tenant, TenantStatus, TenantUpdate,
+    ApiKeyId, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, Quotas, Tenant, TenantStatus, TenantUpdate,
 };
-use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, OptionalJsonBody, PathParams};
+use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, OptionalJsonBody, PathParams, Query};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
-use crate::events::{Paged, paging, query_params};
-use crate::{List, path_id};
+use crate::List;
 
 const MAX_NAME_LEN: usize = 200;
 /// The largest quotas the operator may set.
@@ -74,24 +71,20 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<Paged<Tenant>>, ApiError> {
-    let params = query_params(query, &["limit", "cursor"])?;
-    let mut errors = Vec::new();
-    let (limit, cursor) = paging(&params, &mut errors);
-    if !errors.is_empty() {
-        return Err(Invalid(errors).into());
-    }
-    let page = state.store.list_tenants(limit, cursor.as_ref()).await?;
-    Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Page<Tenant>>, ApiError> {
+    // The operator's list: its cursors belong to no tenant.
+    let lister = Lister::new(Listed::Tenants, &[]);
+    let after = lister.open(query.cursor.as_ref())?;
+    let page = state.store.list_tenants(Limit::of(query.limit), after.as_deref()).await?;
+    Ok(Json(lister.page(page.items, page.next.as_deref())))
 }
 
 pub async fn get(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
 ) -> Result<Json<Tenant>, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     let tenant = state.store.get_tenant(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
     Ok(Json(tenant))
 }
@@ -145,10 +138,9 @@ fn quota(
 pub async fn update(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
     JsonBody(request): JsonBody<UpdateTenantRequest>,
 ) -> Result<Json<Tenant>, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     let mut errors = Vec::new();
     let mut update = TenantUpdate::default();
     if let Some(name) = &request.name {
@@ -194,10 +186,9 @@ pub struct RotateKeyRequest {
 pub async fn rotate_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
     OptionalJsonBody(request): OptionalJsonBody<RotateKeyRequest>,
 ) -> Result<Json<RotatedKey>, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     let grace = request.grace_seconds.map_or(KEY_ROTATION_GRACE, std::time::Duration::from_secs);
     if grace > MAX_KEY_ROTATION_GRACE {
         let max = MAX_KEY_ROTATION_GRACE.as_secs();
@@ -217,9 +208,8 @@ pub async fn rotate_key(
 pub async fn list_keys(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
 ) -> Result<Json<List<ApiKeyInfo>>, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     let keys = state.store.list_api_keys(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
     Ok(Json(List { data: keys }))
 }
@@ -229,9 +219,8 @@ pub async fn list_keys(
 pub async fn revoke_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams((id, key_id)): PathParams<(String, String)>,
+    PathParams((id, key_id)): PathParams<(TenantId, ApiKeyId)>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     match state.store.revoke_api_key(&id, &key_id).await? {
         None => Err(ApiError::NotFound("tenant")),
         Some(false) => Err(ApiError::NotFound("api key")),
@@ -248,7 +237,7 @@ pub async fn revoke_key(
 pub async fn suspend(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
 ) -> Result<Json<Tenant>, ApiError> {
     set_suspended(state, id, true).await
 }
@@ -258,13 +247,12 @@ pub async fn suspend(
 pub async fn resume(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
 ) -> Result<Json<Tenant>, ApiError> {
     set_suspended(state, id, false).await
 }
 
-async fn set_suspended(state: AppState, id: String, suspended: bool) -> Result<Json<Tenant>, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
+async fn set_suspended(state: AppState, id: TenantId, suspended: bool) -> Result<Json<Tenant>, ApiError> {
     let tenant = state.store.set_tenant_suspended(&id, suspended).await?.ok_or(ApiError::NotFound("tenant"))?;
     tracing::info!(tenant_id = %id, suspended, "tenant status changed");
     Ok(Json(tenant))
@@ -275,9 +263,8 @@ async fn set_suspended(state: AppState, id: String, suspended: bool) -> Result<J
 pub async fn delete(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     if !state.store.delete_tenant(&id).await? {
         return Err(ApiError::NotFound("tenant"));
     }

@@ -21,7 +21,6 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::endpoints::as_request;
-use crate::path_id;
 
 /// The event type of a test send that names none.
 pub const DEFAULT_EVENT_TYPE: &str = "hookline.test";
@@ -100,10 +99,9 @@ struct AuthCheck {
 pub async fn send(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EndpointId>,
     JsonBody(body): JsonBody<TestSendRequest>,
 ) -> Result<Json<TestSendReport>, ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let tenant = auth.tenant().clone();
     let endpoint = auth.endpoint(&state, &id).await?;
     let mut errors = Vec::new();

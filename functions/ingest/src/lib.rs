@@ -12,7 +12,7 @@ use hookline_shared::domain::{EventType, Invalid, NewEvent, NewEventRequest, Pay
 use hookline_shared::fanout::{Outgoing, enqueue_deliveries, fan_out};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas, StoreError};
-use hookline_shared::web::{ApiError, AppState, JsonBody, TenantKey};
+use hookline_shared::web::{ApiError, AppState, ErrorCode, JsonBody, TenantKey};
 use serde::Serialize;
 
 /// After this long, a request that claimed an idempotency key and never finished is taken to
@@ -127,7 +127,7 @@ async fn publish_once(
     {
         // As Stripe does: a key names one request, so another event under it is a client bug.
         return Err(ApiError::Conflict {
-            code: "idempotency_key_reused",
+            code: ErrorCode::IdempotencyKeyReused,
             message: "this idempotency key was used for an event with another type or payload".into(),
         });
     }
@@ -145,7 +145,7 @@ async fn publish_once(
         }
         IdempotencyClaim::Taken { .. } => {
             return Err(ApiError::Conflict {
-                code: "idempotency_in_progress",
+                code: ErrorCode::IdempotencyInProgress,
                 message: "a request with this idempotency key is still being processed; retry in a few seconds".into(),
             });
         }
