@@ -221,7 +221,9 @@ async fn limited_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|err| match err.classify() {
         serde_json::error::Category::Data => ApiError::Unprocessable { message: err.to_string() },
-        _ => ApiError::BadRequest { code: ErrorCode::InvalidJson, message: format!("the body is not valid JSON: {err}") },
+        _ => {
+            ApiError::BadRequest { code: ErrorCode::InvalidJson, message: format!("the body is not valid JSON: {err}") }
+        }
     })
 }
 

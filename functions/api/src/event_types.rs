@@ -6,16 +6,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::{EventType, FieldError, Invalid, PayloadSchema, check_payload};
+use hookline_shared::edge::{Limit, List as Listed, Lister, Page, PageQuery};
 use hookline_shared::store::{
     EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES,
 };
-use hookline_shared::edge::{Limit, List as Listed, Lister, Page, PageQuery};
 use hookline_shared::web::{ApiError, AppState, ErrorCode, JsonBody, PathParams, Query, TenantAuth};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-
 
 const MAX_DESCRIPTION_LEN: usize = 1000;
 

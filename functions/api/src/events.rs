@@ -92,7 +92,8 @@ pub async fn list(
     }
     let lister = Lister::new(Listed::Events, &[auth.tenant().as_str()]);
     let after = lister.open(query.cursor.as_ref())?;
-    let filter = EventFilter { event_type: query.event_type, since: query.since, until: query.until, status: query.status };
+    let filter =
+        EventFilter { event_type: query.event_type, since: query.since, until: query.until, status: query.status };
     let mut page = state.store.list_events(auth.tenant(), &filter, Limit::of(query.limit), after.as_deref()).await?;
     if let Some(visible) = auth.visible_endpoints(&state).await? {
         // A portal session's page keeps the events with a delivery in its scope (so it can be

@@ -432,7 +432,8 @@ pub async fn serve_tenant(State(state): State<AppState>, auth: TenantAuth) -> Re
     let mut budget = INLINE_BUDGET;
     let mut after: Option<String> = None;
     loop {
-        let page = state.store.list_event_types(tenant, hookline_shared::store::MAX_PAGE_SIZE, after.as_deref()).await?;
+        let page =
+            state.store.list_event_types(tenant, hookline_shared::store::MAX_PAGE_SIZE, after.as_deref()).await?;
         for definition in &page.items {
             webhooks.insert(definition.name.to_string(), webhook(definition, &mut budget));
         }

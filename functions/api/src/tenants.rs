@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::{FieldError, Invalid};
-use hookline_shared::ids::TenantId;
 use hookline_shared::edge::{Limit, List as Listed, Lister, Page, PageQuery};
+use hookline_shared::ids::TenantId;
 use hookline_shared::store::{
     ApiKeyId, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, Quotas, Tenant, TenantStatus, TenantUpdate,
 };

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use hookline_shared::delivery::{HttpResult, Sender, request};
 use hookline_shared::domain::{
-    Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, Invalid, NewEndpoint,
+    Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, HeadersRequest, Invalid, NewEndpoint,
     NewEndpointRequest, PayloadSchema,
 };
 use hookline_shared::guard::AddressPolicy;
@@ -19,8 +19,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-
-use crate::endpoints::as_request;
 
 /// The event type of a test send that names none.
 pub const DEFAULT_EVENT_TYPE: &str = "hookline.test";
@@ -45,10 +43,10 @@ pub struct TestSendRequest {
     payload: Option<Box<RawValue>>,
     /// Query parameters (templates) instead of the endpoint's, for this send only.
     #[serde(default)]
-    query: Option<Value>,
+    query: Option<std::collections::BTreeMap<String, String>>,
     /// Custom headers instead of the endpoint's, for this send only.
     #[serde(default)]
-    headers: Option<Value>,
+    headers: Option<HeadersRequest>,
 }
 
 #[derive(Serialize)]
@@ -238,22 +236,20 @@ pub async fn send(
 fn with_overrides(
     state: &AppState,
     mut endpoint: Endpoint,
-    query: Option<Value>,
-    headers: Option<Value>,
+    query: Option<std::collections::BTreeMap<String, String>>,
+    headers: Option<HeadersRequest>,
     errors: &mut Vec<FieldError>,
 ) -> Result<Endpoint, ApiError> {
     if query.is_none() && headers.is_none() {
         return Ok(endpoint);
     }
-    let mut request = as_request(&endpoint);
+    let mut request = NewEndpointRequest::from_endpoint(&endpoint);
     if let Some(query) = query {
-        request["query"] = query;
+        request.query = Some(query);
     }
     if let Some(headers) = headers {
-        request["headers"] = headers;
+        request.headers = Some(headers);
     }
-    let request: NewEndpointRequest =
-        serde_json::from_value(request).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?;
     match NewEndpoint::parse(request, state.url_rules()) {
         Ok(checked) => {
             endpoint.options = checked.options;

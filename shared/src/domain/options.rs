@@ -313,11 +313,13 @@ impl fmt::Debug for CustomHeader {
     }
 }
 
-/// One custom header of a request, before validation.
-#[derive(Clone, Deserialize)]
+/// One custom header of a request, before validation. Shown, a header whose value is hidden
+/// (emptied) has no `value`.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomHeaderRequest {
     pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub value: String,
 }
 
@@ -329,8 +331,22 @@ impl fmt::Debug for CustomHeaderRequest {
 
 /// A request's custom headers: `[{"name": "X-Team", "value": "core"}]`, or the object
 /// `{"X-Team": "core"}`; either way in the order given, so errors name `headers[i]`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct HeadersRequest(pub Vec<CustomHeaderRequest>);
+
+impl HeadersRequest {
+    /// The stored headers as a request would give them.
+    pub fn from_stored(headers: &[CustomHeader]) -> Self {
+        Self(headers.iter().map(|h| CustomHeaderRequest { name: h.name.clone(), value: h.value.clone() }).collect())
+    }
+
+    /// Empties every value, for showing the headers without them (they are write-only).
+    pub fn hide_values(&mut self) {
+        for header in &mut self.0 {
+            header.value.clear();
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for HeadersRequest {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -364,26 +380,6 @@ impl<'de> Deserialize<'de> for HeadersRequest {
     }
 }
 
-/// The delivery options of an endpoint request, before validation. Every field is optional;
-/// it has no `deny_unknown_fields` because it is `#[serde(flatten)]`ed into the endpoint request.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct DeliveryOptionsRequest {
-    #[serde(default)]
-    pub method: Option<HttpMethod>,
-    #[serde(default)]
-    pub auth: Option<EndpointAuth>,
-    #[serde(default)]
-    pub headers: Option<HeadersRequest>,
-    #[serde(default)]
-    pub metadata: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
-    #[serde(default)]
-    pub rate_limit_per_second: Option<u64>,
-    #[serde(default)]
-    pub rate_limit_key: Option<String>,
-}
-
 /// Checked delivery options, as stored (fields missing from a stored record take their defaults).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -413,15 +409,15 @@ impl Default for DeliveryOptions {
 
 impl DeliveryOptions {
     /// Checks a request, reporting every bad field. Custom headers are only for https endpoints.
-    pub fn parse(req: DeliveryOptionsRequest, is_https: bool) -> Result<Self, Invalid> {
+    pub fn parse(req: &super::NewEndpointRequest, is_https: bool) -> Result<Self, Invalid> {
         let mut errors = Vec::new();
 
         let method = req.method.unwrap_or_default();
-        let auth = req.auth.unwrap_or_default();
+        let auth = req.auth.clone().unwrap_or_default();
         auth.check("auth", &mut errors);
-        let headers = parse_headers(req.headers.unwrap_or_default().0, is_https, &auth, &mut errors);
+        let headers = parse_headers(req.headers.clone().unwrap_or_default().0, is_https, &auth, &mut errors);
 
-        let metadata = req.metadata.unwrap_or_default();
+        let metadata = req.metadata.clone().unwrap_or_default();
         if metadata.len() > MAX_METADATA_KEYS {
             errors.push(FieldError::new("metadata", format!("at most {MAX_METADATA_KEYS} keys")));
         }
@@ -492,7 +488,7 @@ impl DeliveryOptions {
             metadata,
             timeout_ms,
             rate_limit_per_second,
-            rate_limit_key: req.rate_limit_key,
+            rate_limit_key: req.rate_limit_key.clone(),
         })
     }
 
@@ -620,12 +616,13 @@ mod tests {
 
     use super::*;
 
-    fn request(value: serde_json::Value) -> DeliveryOptionsRequest {
+    fn request(mut value: serde_json::Value) -> crate::domain::NewEndpointRequest {
+        value["url"] = json!("https://example.com");
         serde_json::from_value(value).unwrap()
     }
 
     fn parse(value: serde_json::Value) -> Result<DeliveryOptions, Invalid> {
-        DeliveryOptions::parse(request(value), true)
+        DeliveryOptions::parse(&request(value), true)
     }
 
     fn fields(value: serde_json::Value) -> Vec<String> {
@@ -681,15 +678,21 @@ mod tests {
     #[test]
     fn headers_may_be_an_object() {
         // Document order (a `json!` map would sort its keys, so parse the text).
-        let req = serde_json::from_str(r#"{"headers": {"X-B": "2", "X-A": "1"}}"#).unwrap();
-        let options = DeliveryOptions::parse(req, true).unwrap();
+        let text = r#"{"url": "https://example.com", "headers": {"X-B": "2", "X-A": "1"}}"#;
+        let req: crate::domain::NewEndpointRequest = serde_json::from_str(text).unwrap();
+        let options = DeliveryOptions::parse(&req, true).unwrap();
         let pairs: Vec<_> = options.headers.iter().map(|h| (h.name(), h.value())).collect();
         assert_eq!(pairs, [("X-B", "2"), ("X-A", "1")]);
-        let req = serde_json::from_str(r#"{"headers": {"X-Ok": "1", "Host": "evil"}}"#).unwrap();
-        let err = DeliveryOptions::parse(req, true).unwrap_err();
+        let text = r#"{"url": "https://example.com", "headers": {"X-Ok": "1", "Host": "evil"}}"#;
+        let req: crate::domain::NewEndpointRequest = serde_json::from_str(text).unwrap();
+        let err = DeliveryOptions::parse(&req, true).unwrap_err();
         assert_eq!(err.0[0].field, "headers[1].name");
-        assert!(serde_json::from_value::<DeliveryOptionsRequest>(json!({ "headers": "X-A: 1" })).is_err());
-        assert!(serde_json::from_value::<DeliveryOptionsRequest>(json!({ "headers": [{ "name": "X" }] })).is_err());
+        let url = "https://example.com";
+        let request = |headers| {
+            serde_json::from_value::<crate::domain::NewEndpointRequest>(json!({ "url": url, "headers": headers }))
+        };
+        assert!(request(json!("X-A: 1")).is_err());
+        assert!(request(json!([{ "name": "X" }])).is_err());
     }
 
     #[test]
@@ -798,10 +801,10 @@ mod tests {
     #[test]
     fn custom_headers_need_https() {
         let req = request(headers(&[("X-Team", "core")]));
-        let err = DeliveryOptions::parse(req.clone(), false).unwrap_err();
+        let err = DeliveryOptions::parse(&req, false).unwrap_err();
         assert_eq!(err.0.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["headers"]);
-        assert!(DeliveryOptions::parse(req, true).is_ok());
-        assert!(DeliveryOptions::parse(request(json!({ "headers": [] })), false).is_ok());
+        assert!(DeliveryOptions::parse(&req, true).is_ok());
+        assert!(DeliveryOptions::parse(&request(json!({ "headers": [] })), false).is_ok());
     }
 
     #[test]
@@ -815,7 +818,7 @@ mod tests {
             ("X-D", "4"),
         ]);
         value["timeout_ms"] = json!(500);
-        let err = DeliveryOptions::parse(request(value), false).unwrap_err();
+        let err = DeliveryOptions::parse(&request(value), false).unwrap_err();
         let got: Vec<_> = err.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             got,
@@ -1058,30 +1061,6 @@ mod tests {
     fn stored_options_deserialize_with_defaults_for_missing_fields() {
         let stored: DeliveryOptions = serde_json::from_value(json!({ "method": "PATCH" })).unwrap();
         assert_eq!(stored, DeliveryOptions { method: HttpMethod::Patch, ..DeliveryOptions::default() });
-    }
-
-    #[test]
-    fn the_request_flattens_into_another() {
-        #[derive(Deserialize)]
-        struct Outer {
-            url: String,
-            #[serde(flatten)]
-            options: DeliveryOptionsRequest,
-        }
-        let outer: Outer = serde_json::from_value(json!({
-            "url": "https://example.com",
-            "method": "PUT",
-            "auth": { "type": "bearer", "token": "t" },
-            "headers": { "X-A": "1" },
-            "timeout_ms": 2000
-        }))
-        .unwrap();
-        assert_eq!(outer.url, "https://example.com");
-        let options = DeliveryOptions::parse(outer.options, true).unwrap();
-        assert_eq!(options.method, HttpMethod::Put);
-        assert_eq!(options.auth, EndpointAuth::Bearer { token: "t".into() });
-        assert_eq!(options.headers[0].name(), "X-A");
-        assert_eq!(options.timeout_ms, 2000);
     }
 
     /// One test per client-address or proxy header, in the case a tenant might write it.

@@ -36,7 +36,9 @@ pub fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let mut errors: Vec<FieldError> = pairs
         .iter()
         .filter(|(name, _)| !known.contains(&name.as_str()))
-        .map(|(name, _)| FieldError::new(name.as_str(), format!("unknown query parameter; known: {}", known.join(", "))))
+        .map(|(name, _)| {
+            FieldError::new(name.as_str(), format!("unknown query parameter; known: {}", known.join(", ")))
+        })
         .collect();
     if !errors.is_empty() {
         return Err(refused(errors));

@@ -237,8 +237,9 @@ impl Store {
         after: Option<&str>,
     ) -> Result<Page<EventTypeDefinition>, StoreError> {
         let pk = tenant_pk(tenant);
-        let start = after
-            .map(|name| -> Item { [("pk".to_owned(), s(pk.clone())), ("sk".to_owned(), s(format!("ETYPE#{name}")))].into() });
+        let start = after.map(|name| -> Item {
+            [("pk".to_owned(), s(pk.clone())), ("sk".to_owned(), s(format!("ETYPE#{name}")))].into()
+        });
         // One more than asked, to know whether another page follows.
         let out = self
             .client

@@ -322,7 +322,10 @@ impl Store {
                 return Ok(());
             }
         }
-        Err(StoreError::Unavailable { op: "BatchWriteItem", message: format!("{} items still unprocessed", pending.len()) })
+        Err(StoreError::Unavailable {
+            op: "BatchWriteItem",
+            message: format!("{} items still unprocessed", pending.len()),
+        })
     }
 
     pub async fn get_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, StoreError> {

@@ -46,8 +46,8 @@ pub use limits::{RateSlot, now_ms};
 pub use quotas::{IngestPolicy, Quotas};
 pub use replay::EventIdPage;
 pub use tenants::{
-    ApiKey, ApiKeyId, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantState, TenantStatus,
-    TenantUpdate,
+    ApiKey, ApiKeyId, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantState,
+    TenantStatus, TenantUpdate,
 };
 
 /// What went wrong with the table, by what it means for the caller.
@@ -87,7 +87,9 @@ const RETRYABLE_CODES: &[&str] = &[
 impl StoreError {
     fn aws<E: std::error::Error + ProvideErrorMetadata + 'static>(op: &'static str) -> impl FnOnce(E) -> Self {
         move |err| match err.code() {
-            Some("ConditionalCheckFailedException" | "TransactionConflictException" | "TransactionCanceledException") => Self::Conflict { op },
+            Some(
+                "ConditionalCheckFailedException" | "TransactionConflictException" | "TransactionCanceledException",
+            ) => Self::Conflict { op },
             Some(code) if !RETRYABLE_CODES.contains(&code) => {
                 Self::Aws { op, message: DisplayErrorContext(&err).to_string() }
             }
