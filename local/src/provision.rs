@@ -39,6 +39,7 @@ impl LocalResources {
             dev_allow_loopback: true,
             allow_http: false,
             dashboard_frame_ancestors: Default::default(),
+            recover_budget: hookline_shared::config::DEFAULT_RECOVER_BUDGET,
         }
     }
 }

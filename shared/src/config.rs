@@ -38,7 +38,18 @@ pub struct Config {
     /// `HOOKLINE_DASHBOARD_FRAME_ANCESTORS` (default `'none'`): who may embed the dashboard in
     /// a frame (the template's `DashboardFrameAncestors`).
     pub dashboard_frame_ancestors: FrameAncestors,
+    /// `HOOKLINE_RECOVER_BUDGET_MS` (default 5000, at most 10 000; the api function has 15 s):
+    /// how long one `POST /v1/endpoints/{id}/recover` re-queues before it answers with a
+    /// `continuation`. A recovery always finishes the batch it started, so 0 means one batch
+    /// per call.
+    pub recover_budget: Duration,
 }
+
+/// The default [`Config::recover_budget`]: a third of the api function's timeout, so the last
+/// batch and the answer fit in the rest.
+pub const DEFAULT_RECOVER_BUDGET: Duration = Duration::from_secs(5);
+/// The largest [`Config::recover_budget`] accepted.
+pub const MAX_RECOVER_BUDGET: Duration = Duration::from_secs(10);
 
 /// The CSP `frame-ancestors` sources allowed to embed the dashboard: `'none'`, or `'self'`
 /// and/or `https://` origins. Checked here because the value is pasted into a response header,
@@ -111,6 +122,7 @@ impl std::fmt::Debug for Config {
             .field("dev_allow_loopback", &self.dev_allow_loopback)
             .field("allow_http", &self.allow_http)
             .field("dashboard_frame_ancestors", &self.dashboard_frame_ancestors)
+            .field("recover_budget", &self.recover_budget)
             .finish()
     }
 }
@@ -142,6 +154,17 @@ impl Config {
             Some(text) => FrameAncestors::parse(&text)
                 .map_err(|reason| ConfigError::Invalid { name: "HOOKLINE_DASHBOARD_FRAME_ANCESTORS", reason })?,
         };
+        let recover_budget = match lookup("HOOKLINE_RECOVER_BUDGET_MS") {
+            None => DEFAULT_RECOVER_BUDGET,
+            Some(text) => {
+                text.parse().ok().map(Duration::from_millis).filter(|budget| *budget <= MAX_RECOVER_BUDGET).ok_or(
+                    ConfigError::Invalid {
+                        name: "HOOKLINE_RECOVER_BUDGET_MS",
+                        reason: "milliseconds from 0 to 10000".into(),
+                    },
+                )?
+            }
+        };
         Ok(Self {
             table: required("HOOKLINE_TABLE")?,
             queue_url: required("HOOKLINE_QUEUE_URL")?,
@@ -152,6 +175,7 @@ impl Config {
             dev_allow_loopback,
             allow_http,
             dashboard_frame_ancestors,
+            recover_budget,
         })
     }
 }
@@ -182,6 +206,23 @@ mod tests {
         assert!(c.dead_letter_queue_url.is_none());
         assert_eq!(c.dashboard_frame_ancestors.as_str(), "'none'");
         assert!(c.slow_queue_url.is_none(), "no slow lane unless the template names one");
+        assert_eq!(c.recover_budget, DEFAULT_RECOVER_BUDGET);
+    }
+
+    #[test]
+    fn the_recover_budget_stays_well_inside_the_api_timeout() {
+        let budget = |ms: &str| {
+            config(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_RECOVER_BUDGET_MS", ms)])
+                .map(|c| c.recover_budget)
+        };
+        assert_eq!(budget("0"), Ok(Duration::ZERO));
+        assert_eq!(budget("2500"), Ok(Duration::from_millis(2500)));
+        for bad in ["10001", "-1", "5s", ""] {
+            assert!(
+                matches!(budget(bad), Err(ConfigError::Invalid { name: "HOOKLINE_RECOVER_BUDGET_MS", .. })),
+                "{bad} was accepted"
+            );
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod operational;
 pub mod portal;
 pub mod queue;
 pub mod render;
+pub mod signed;
 pub mod signing;
 pub mod store;
 pub mod telemetry;

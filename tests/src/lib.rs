@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod lambda;
 pub mod dynamo_calls;
+pub mod faults;
 mod receiver;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -84,9 +85,14 @@ impl Hookline {
     }
 
     pub async fn start_with(options: Options) -> Self {
-        encryption_key();
         let endpoint = endpoint_from_env().expect("run the end-to-end tests with `make test`");
-        let clients = local_clients(&endpoint).await;
+        Self::start_with_clients(options, local_clients(&endpoint).await).await
+    }
+
+    /// As [`Hookline::start_with`], with these clients for the functions and the harness (made
+    /// with `local_clients_with_interceptor`, to alter what the local AWS server answers).
+    pub async fn start_with_clients(options: Options, clients: Clients) -> Self {
+        encryption_key();
         let prefix = format!("t{:016x}", rand::rng().random::<u64>());
         let resources = provision(&clients, &Resources::from_template().unwrap(), &prefix).await.unwrap();
         let config = Config {

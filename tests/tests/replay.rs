@@ -123,7 +123,7 @@ async fn recovering_a_disabled_endpoint_re_enables_it_and_redelivers_the_window(
     let path = format!("/v1/endpoints/{endpoint}/recover");
     let (status, body) = hookline.post(&path, &tenant.key, json!({"since": rfc3339(since)})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body, json!({"requeued": 2, "recently_recovered": 0, "reenabled": true}));
+    assert_eq!(body, json!({"requeued": 2, "recently_recovered": 0, "reenabled": true, "continuation": null}));
     let shown = hookline.endpoint(&tenant, &endpoint).await;
     assert_eq!(shown["status"], "active");
     assert!(shown["disabled_reason"].is_null(), "{shown}");
@@ -149,7 +149,7 @@ async fn recovering_a_disabled_endpoint_re_enables_it_and_redelivers_the_window(
     // Nothing left to recover.
     let (status, body) = hookline.post(&path, &tenant.key, json!({"since": rfc3339(since)})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body, json!({"requeued": 0, "recently_recovered": 0, "reenabled": false}));
+    assert_eq!(body, json!({"requeued": 0, "recently_recovered": 0, "reenabled": false, "continuation": null}));
 }
 
 #[tokio::test]

@@ -461,8 +461,16 @@
       event.preventDefault();
       busy(recoverForm.querySelector('button'), async () => {
         try {
-          const body = await api('POST', 'v1/endpoints/' + enc(ep.id) + '/recover', { since: new Date(since.value).toISOString() });
-          recoverResult.textContent = body.requeued + ' deliveries queued again' + (body.reenabled ? '; the endpoint is enabled again.' : '.');
+          const path = 'v1/endpoints/' + enc(ep.id) + '/recover';
+          let body = await api('POST', path, { since: new Date(since.value).toISOString() });
+          const reenabled = body.reenabled;
+          let requeued = body.requeued;
+          // A long window comes in parts: each answer says where the next one starts.
+          while (body.continuation) {
+            body = await api('POST', path, { continuation: body.continuation });
+            requeued += body.requeued;
+          }
+          recoverResult.textContent = requeued + ' deliveries queued again' + (reenabled ? '; the endpoint is enabled again.' : '.');
         } catch (err) {
           if (err.status !== 401) recoverResult.textContent = errorText(err);
         }

@@ -15,7 +15,8 @@ use hookline_shared::delivery::cache::ENDPOINT_TTL;
 use hookline_shared::domain::{Delivery, DeliveryStatus, EndpointStatus, FieldError, Invalid};
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
 use hookline_shared::queue::{DeliveryJob, QueueError};
-use hookline_shared::store::HealthChange;
+use hookline_shared::signed::{self, TokenError};
+use hookline_shared::store::{HealthChange, StoreError};
 use hookline_shared::web::{AdminAuth, ApiError, AppState, ErrorCode, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -139,35 +140,105 @@ async fn restore(state: &AppState, tenant: &TenantId, reopened: &[Delivery]) {
     }
 }
 
-/// The request body of `POST /v1/endpoints/{id}/recover`.
+/// The request body of `POST /v1/endpoints/{id}/recover`: a window, or the `continuation` a
+/// previous call answered with (the window may be sent again with it, unchanged).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
-    since: String,
+    #[serde(default)]
+    since: Option<String>,
     #[serde(default)]
     until: Option<String>,
+    #[serde(default)]
+    continuation: Option<String>,
 }
 
 #[derive(Serialize)]
 pub struct Recovered {
-    /// Failed or paused deliveries queued again.
+    /// Failed or paused deliveries this call queued again.
     requeued: usize,
     /// Failed or paused deliveries left alone because a recovery re-queued them less than
     /// [`RECOVERY_REPEAT_WINDOW`] ago (resend one to try it sooner).
     recently_recovered: usize,
-    /// Whether the endpoint was disabled and is now enabled.
+    /// Whether this call found the endpoint disabled and enabled it.
     reenabled: bool,
+    /// `null` once the whole window is done; otherwise the time budget ran out first, and
+    /// calling again with `{"continuation": …}` goes on where this call stopped.
+    continuation: Option<String>,
+}
+
+/// The label a continuation's signing key is derived under (`signed.rs`).
+const CONTINUATION_LABEL: &[u8] = b"hookline/recover-continuation/v1";
+
+/// Where a recovery stopped, signed into its `continuation`: the window it was asked for (with
+/// `until` as it was resolved, so "now" does not move), the last event it covered, and when
+/// the deliveries it re-queues may be attempted. It names its tenant and endpoint, so it goes
+/// on only the recovery that handed it out.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct RecoverPosition {
+    #[serde(rename = "t")]
+    tenant_id: TenantId,
+    #[serde(rename = "e")]
+    endpoint_id: EndpointId,
+    #[serde(rename = "s", with = "time::serde::rfc3339")]
+    since: OffsetDateTime,
+    #[serde(rename = "u", with = "time::serde::rfc3339")]
+    until: OffsetDateTime,
+    #[serde(rename = "a")]
+    after: EventId,
+    #[serde(rename = "nb", default, with = "time::serde::rfc3339::option")]
+    not_before: Option<OffsetDateTime>,
+}
+
+impl RecoverPosition {
+    /// The position `continuation` holds, if this deployment signed it for this endpoint. A
+    /// window sent with it must be the one it was issued for.
+    fn open(
+        continuation: &str,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        request: &RecoverRequest,
+    ) -> Result<Self, ApiError> {
+        let position: Self = match signed::verify(CONTINUATION_LABEL, continuation) {
+            Ok(position) => position,
+            Err(TokenError::NoKey) => return Err(ApiError::Unavailable("no encryption key is installed".into())),
+            Err(TokenError::Invalid) => return Err(not_our_continuation()),
+        };
+        if position.tenant_id != *tenant || position.endpoint_id != *endpoint {
+            return Err(not_our_continuation());
+        }
+        let mut errors = Vec::new();
+        for (field, text, issued) in
+            [("since", &request.since, position.since), ("until", &request.until, position.until)]
+        {
+            if text.as_deref().is_some_and(|text| OffsetDateTime::parse(text, &Rfc3339).ok() != Some(issued)) {
+                errors.push(FieldError::new(field, "differs from the window the continuation was issued for"));
+            }
+        }
+        if errors.is_empty() { Ok(position) } else { Err(Invalid(errors).into()) }
+    }
+
+    fn seal(&self) -> Result<String, ApiError> {
+        signed::sign(CONTINUATION_LABEL, self).map_err(|err| ApiError::Unavailable(Box::new(err)))
+    }
+}
+
+fn not_our_continuation() -> ApiError {
+    Invalid::one("continuation", "not a continuation this endpoint's recovery handed out").into()
 }
 
 /// The window `since..=until` (until defaults to now), at most [`MAX_RECOVERY_WINDOW`] wide.
 fn recovery_window(request: &RecoverRequest) -> Result<(OffsetDateTime, OffsetDateTime), Invalid> {
     let mut errors = Vec::new();
+    if request.since.is_none() {
+        errors.push(FieldError::new("since", "is required (unless a `continuation` is given)"));
+    }
     let mut parse = |field: &str, text: &str| {
         OffsetDateTime::parse(text, &Rfc3339)
             .map_err(|_| errors.push(FieldError::new(field, "an RFC 3339 timestamp such as 2024-05-01T12:00:00Z")))
             .ok()
     };
-    let since = parse("since", &request.since);
+    let since = request.since.as_deref().and_then(|text| parse("since", text));
     let until = match &request.until {
         Some(text) => parse("until", text),
         None => Some(OffsetDateTime::now_utc()),
@@ -186,45 +257,94 @@ fn recovery_window(request: &RecoverRequest) -> Result<(OffsetDateTime, OffsetDa
     }
 }
 
-/// `POST /v1/endpoints/{id}/recover` `{"since", "until"?}`: re-enables the endpoint if it was
-/// disabled, resets its health, and queues again every failed or paused delivery to it of an
-/// event made in the window. Deliveries still pending are left to their schedule, and so are
-/// those another recovery re-queued within [`RECOVERY_REPEAT_WINDOW`], so repeating the call
-/// sends nothing twice. Counts one against the replays-per-minute quota.
+/// `POST /v1/endpoints/{id}/recover` `{"since", "until"?}` or `{"continuation"}`: re-enables the
+/// endpoint if it was disabled, resets its health, and queues again every failed or paused
+/// delivery to it of an event made in the window, oldest event first, ten at a time, until the
+/// window is done or the deployment's `recover_budget` has passed (a batch begun is finished).
+/// Then it answers with what it re-queued and, if the window is not done, a `continuation`:
+/// sent back, it goes on after the last event covered (without re-enabling or resetting health
+/// again), so the calls together queue each delivery once. Deliveries still pending are left to
+/// their schedule, and so are those another recovery re-queued within
+/// [`RECOVERY_REPEAT_WINDOW`], so repeating a call sends nothing twice. Each call counts one
+/// against the replays-per-minute quota.
 pub async fn recover(
     State(state): State<AppState>,
     auth: TenantAuth,
     PathParams(id): PathParams<EndpointId>,
     JsonBody(request): JsonBody<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Recovered>), ApiError> {
-    let (since, until) = recovery_window(&request)?;
+    let started = Instant::now();
     let tenant = auth.tenant().clone();
+    let resumed = match request.continuation.as_deref() {
+        Some(continuation) => Some(RecoverPosition::open(continuation, &tenant, &id, &request)?),
+        None => None,
+    };
+    let (since, until) = match &resumed {
+        Some(position) => (position.since, position.until),
+        None => recovery_window(&request)?,
+    };
     let endpoint = auth.endpoint(&state, &id).await?;
     take_replay_quota(&state, &tenant, 1).await?;
-    let was_disabled = endpoint.status == EndpointStatus::Disabled;
-    let reenabled = was_disabled && state.store.reactivate_endpoint(&tenant, &id).await?;
-    state.store.update_endpoint_health(&tenant, &id, HealthChange::Recovered).await?;
-    // A deliver function may still hold the endpoint as disabled for its cache's lifetime and
-    // would pause the deliveries again: hold their next attempt back until that has passed.
-    let not_before = was_disabled.then(|| OffsetDateTime::now_utc() + ENDPOINT_TTL + Duration::from_secs(1));
+    let (reenabled, not_before, mut after) = match resumed {
+        Some(position) => (false, position.not_before, Some(position.after)),
+        None => {
+            let was_disabled = endpoint.status == EndpointStatus::Disabled;
+            let reenabled = was_disabled && state.store.reactivate_endpoint(&tenant, &id).await?;
+            state.store.update_endpoint_health(&tenant, &id, HealthChange::Recovered).await?;
+            // A deliver function may still hold the endpoint as disabled for its cache's
+            // lifetime and would pause the deliveries again: hold their next attempt back until
+            // that has passed.
+            let not_before = was_disabled.then(|| OffsetDateTime::now_utc() + ENDPOINT_TTL + Duration::from_secs(1));
+            (reenabled, not_before, None)
+        }
+    };
 
+    let budget = state.config.recover_budget;
     let (mut requeued, mut recently_recovered) = (0, 0);
-    let mut after: Option<String> = None;
-    loop {
-        let page = state.store.endpoint_event_ids(&tenant, &id, since, until, after.as_deref()).await?;
-        for chunk in page.ids.chunks(RECOVERY_BATCH) {
+    let mut window_done = false;
+    'window: loop {
+        let page =
+            state.store.endpoint_event_ids(&tenant, &id, since, until, after.as_ref().map(EventId::as_str)).await?;
+        let mut chunks = page.ids.chunks(RECOVERY_BATCH).peekable();
+        while let Some(chunk) = chunks.next() {
             let (reopened, left) = reopen_failed(&state, &tenant, &id, chunk, not_before).await?;
             enqueue_reopened(&state, &tenant, &reopened).await?;
             requeued += reopened.len();
             recently_recovered += left;
+            after = chunk.last().cloned();
+            if chunks.peek().is_some() && started.elapsed() >= budget {
+                break 'window;
+            }
         }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
+        match page.next.as_deref().map(EventId::parse) {
+            Some(Ok(reached)) => after = Some(reached),
+            Some(Err(_)) => return Err(StoreError::Corrupt("an event id the window's Query reached".into()).into()),
+            None => {
+                window_done = true;
+                break;
+            }
+        }
+        if started.elapsed() >= budget {
+            break;
         }
     }
-    tracing::info!(tenant_id = %tenant, endpoint_id = %id, reenabled, requeued, recently_recovered, "endpoint recovered");
-    Ok((StatusCode::ACCEPTED, Json(Recovered { requeued, recently_recovered, reenabled })))
+    let continuation = match after.filter(|_| !window_done) {
+        Some(after) => Some(
+            RecoverPosition { tenant_id: tenant.clone(), endpoint_id: id.clone(), since, until, after, not_before }
+                .seal()?,
+        ),
+        None => None,
+    };
+    tracing::info!(
+        tenant_id = %tenant,
+        endpoint_id = %id,
+        reenabled,
+        requeued,
+        recently_recovered,
+        done = continuation.is_none(),
+        "endpoint recovered"
+    );
+    Ok((StatusCode::ACCEPTED, Json(Recovered { requeued, recently_recovered, reenabled, continuation })))
 }
 
 /// Re-opens the failed or paused deliveries to `endpoint` of these events, concurrently, and
@@ -250,7 +370,7 @@ async fn reopen_failed(
             // False: it moved on since the read (another replay), or a recovery re-queued it
             // recently, so it is not ours to queue.
             let reopened = store.reopen_for_recovery(&tenant, &delivery, not_before, RECOVERY_REPEAT_WINDOW).await?;
-            Ok::<_, hookline_shared::store::StoreError>((i, Some((reopened, delivery))))
+            Ok::<_, StoreError>((i, Some((reopened, delivery))))
         });
     }
     let mut reopened = Vec::new();

@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         dev_allow_loopback: true,
         allow_http: false,
         dashboard_frame_ancestors: Default::default(),
+        recover_budget: hookline_shared::config::DEFAULT_RECOVER_BUDGET,
     };
     let mut settings = PolicySettings::default();
     if let Ok(ms) = var("HOOKLINE_BACKOFF_FLOOR_MS") {

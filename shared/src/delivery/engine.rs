@@ -395,6 +395,15 @@ impl Deliverer {
             }
         }
         let attempt = delivery.attempts + 1;
+        let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
+        let ttl = self.settings.in_flight_lease;
+        if !self.store.claim_attempt(tenant_id, event_id, endpoint_id, attempt, now_ms, ttl).await? {
+            // Another copy of this message is sending this attempt; once it is recorded, the
+            // log tells this copy what is left to do.
+            tracing::info!(attempt, "another copy of the message holds this attempt; deferred");
+            self.metrics.count(Counted::Deferred);
+            return Ok(Err(Outcome::RetryIn(self.settings.in_flight_retry)));
+        }
         Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt, lease }))
     }
 

@@ -175,6 +175,48 @@ impl Store {
         .await
     }
 
+    /// Claims attempt `number` of a pending delivery for `ttl`, right before it is sent. SQS
+    /// may hand two copies of one message to two workers at once; both read the same attempt
+    /// count, and without a claim both would send (the attempt log keeps only one record, so
+    /// the receiver would get a request nobody accounts for). False if another copy holds the
+    /// claim or the delivery moved on. A claim outlives a worker killed mid-send by at most
+    /// `ttl`; the next attempt's number differs, so it needs no release.
+    pub async fn claim_attempt(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        endpoint: &EndpointId,
+        number: u32,
+        now_ms: i64,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let until_ms = now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(event_pk(tenant, event)))
+            .key("sk", s(format!("DLV#{endpoint}")))
+            .update_expression("SET sending = :n, sending_until_ms = :until")
+            .condition_expression(
+                "#status = :pending AND attempts = :prev \
+                 AND (attribute_not_exists(sending) OR sending <> :n OR sending_until_ms < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":prev", n(number.saturating_sub(1)))
+            .expression_attribute_values(":n", n(number))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
+    }
+
     /// Remembers the rate-limiter slot a deferred delivery holds, so it does not queue again
     /// when it comes back.
     pub async fn hold_rate_slot(

@@ -1,0 +1,311 @@
+//! Paths that only run when something goes wrong: an idempotency key whose first request is
+//! still running or died, SQS and DynamoDB taking only part of a batch (injected with an SDK
+//! interceptor, `hookline_tests::faults`), a circuit that opens again after its cool-down, and
+//! an endpoint's attempts over more than one page.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use hookline_local::clients::{endpoint_from_env, local_clients_with_interceptor};
+use hookline_shared::delivery::PolicySettings;
+use hookline_shared::domain::{EventType, event_fingerprint};
+use hookline_shared::ids::{EventId, TenantId};
+use hookline_tests::faults::PartialFailures;
+use hookline_tests::{Hookline, Options, Receiver, Tenant};
+use reqwest::StatusCode;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+fn id(value: &Value) -> String {
+    value["id"].as_str().unwrap().to_owned()
+}
+
+/// A Hookline whose AWS clients (the functions' and the harness's) pass through `faults`.
+async fn with_faults() -> (Hookline, PartialFailures) {
+    let faults = PartialFailures::default();
+    let clients = local_clients_with_interceptor(&endpoint_from_env().unwrap(), faults.clone()).await;
+    (Hookline::start_with_clients(Options::default(), clients).await, faults)
+}
+
+/// `count` endpoints of the tenant, all to `receiver`, each told apart by its query string.
+async fn endpoints(hookline: &Hookline, tenant: &Tenant, receiver: &Receiver, count: usize) {
+    for n in 0..count {
+        hookline.create_endpoint(tenant, json!({"url": format!("{}?endpoint={n}", receiver.url)})).await;
+    }
+}
+
+/// Delivers until every delivery of the event is delivered; then checks the receiver got
+/// exactly one request per endpoint and nothing is left on the queues.
+async fn assert_each_endpoint_gets_it_once(
+    hookline: &Hookline,
+    tenant: &Tenant,
+    receiver: &Receiver,
+    event: &str,
+    count: usize,
+) {
+    hookline
+        .deliver_until(|| async {
+            let shown = hookline.event(tenant, event).await;
+            let deliveries = shown["deliveries"].as_array().unwrap();
+            deliveries.len() == count && deliveries.iter().all(|d| d["status"] == "delivered")
+        })
+        .await;
+    hookline.drain().await;
+    let mut per_endpoint: BTreeMap<String, usize> = BTreeMap::new();
+    for request in receiver.received() {
+        assert_eq!(request.header("webhook-id"), event);
+        *per_endpoint.entry(request.uri.query().unwrap_or_default().to_owned()).or_default() += 1;
+    }
+    assert_eq!(per_endpoint.len(), count, "{per_endpoint:?}");
+    assert!(per_endpoint.values().all(|&n| n == 1), "{per_endpoint:?}");
+}
+
+#[tokio::test]
+async fn entries_sqs_refuses_are_sent_again_and_none_is_lost() {
+    let (hookline, faults) = with_faults().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    // Twelve deliveries: two SendMessageBatch calls (10 + 2).
+    endpoints(&hookline, &tenant, &receiver, 12).await;
+    faults.refuse_sqs_entries(4, 3);
+    let accepted = hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await;
+    assert_eq!(accepted["deliveries"], 12);
+    assert_eq!(faults.sqs_refused(), 4, "the interceptor refused entries in more than one call");
+    assert_eq!(hookline.queued_messages().await, 12, "every refused entry was sent again, once");
+    assert_each_endpoint_gets_it_once(&hookline, &tenant, &receiver, &id(&accepted), 12).await;
+}
+
+#[tokio::test]
+async fn items_dynamodb_leaves_unprocessed_are_written_again_and_none_is_lost() {
+    let (hookline, faults) = with_faults().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    // The event and twelve deliveries: one BatchWriteItem of 13 requests.
+    endpoints(&hookline, &tenant, &receiver, 12).await;
+    faults.leave_dynamodb_items(5);
+    let accepted = hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await;
+    assert_eq!(accepted["deliveries"], 12);
+    assert_eq!(faults.dynamodb_left(), 5, "the interceptor left items unprocessed");
+    let shown = hookline.event(&tenant, &id(&accepted)).await;
+    assert_eq!(shown["deliveries"].as_array().unwrap().len(), 12, "every delivery item was written: {shown}");
+    assert_each_endpoint_gets_it_once(&hookline, &tenant, &receiver, &id(&accepted), 12).await;
+}
+
+#[tokio::test]
+async fn an_interrupted_idempotent_request_is_finished_by_its_retry() {
+    let (hookline, faults) = with_faults().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    endpoints(&hookline, &tenant, &receiver, 2).await;
+    // One of the two entries is refused in every round the queue tries (the other one is
+    // queued in the first): ingest gives up.
+    faults.refuse_sqs_entries(usize::MAX, 1);
+    let event = json!({"event_type": "a.b", "payload": {"order": 7}, "idempotency_key": "order-7"});
+    let (status, refused) = hookline.post("/v1/events", &tenant.key, event.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert_eq!(refused["code"], "unavailable");
+    assert!(faults.sqs_refused() > 1, "the queue retried the refused entry before giving up");
+
+    // SQS is well again; the client retries with the same key and the request is finished.
+    faults.refuse_sqs_entries(0, 0);
+    let accepted = hookline.publish(&tenant, event.clone()).await;
+    assert_eq!(accepted["deliveries"], 2);
+    let (status, listed) = hookline.get("/v1/events", &tenant.key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "one event for the key: {listed}");
+    assert_each_endpoint_gets_it_once(&hookline, &tenant, &receiver, &id(&accepted), 2).await;
+
+    // Once finished, the key answers with the same event and queues nothing. (The first
+    // endpoint's message was queued twice, by the refused request and by its retry; the second
+    // copy may still wait on the queue to learn from the log that it has nothing to do.)
+    let queued = hookline.queued_messages().await;
+    let again = hookline.publish(&tenant, event).await;
+    assert_eq!(again["id"], accepted["id"]);
+    assert_eq!(hookline.queued_messages().await, queued);
+    hookline.drain().await;
+    assert_eq!(receiver.count(), 2);
+}
+
+/// Takes an idempotency key for `payload` as a request that is still running would, and
+/// returns the event id it took it for.
+async fn claim_key(hookline: &Hookline, tenant: &Tenant, key: &str, payload: &Value) -> EventId {
+    let tenant_id = TenantId::parse(&tenant.id).unwrap();
+    let event_id = EventId::generate();
+    let raw = RawValue::from_string(payload.to_string()).unwrap();
+    let fingerprint = event_fingerprint(&EventType::parse("a.b").unwrap(), &raw);
+    hookline.store().claim_idempotency_key(&tenant_id, key, &event_id, &fingerprint).await.unwrap();
+    event_id
+}
+
+#[tokio::test]
+async fn a_key_whose_first_request_is_still_running_is_a_409_and_queues_nothing() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    endpoints(&hookline, &tenant, &receiver, 1).await;
+    let payload = json!({"order": 8});
+    claim_key(&hookline, &tenant, "order-8", &payload).await;
+
+    let body = json!({"event_type": "a.b", "payload": payload, "idempotency_key": "order-8"});
+    let (status, answer) = hookline.post("/v1/events", &tenant.key, body).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["code"], "idempotency_in_progress", "{answer}");
+    assert!(answer["message"].is_string());
+    assert_eq!(hookline.queued_messages().await, 0);
+    let (_, listed) = hookline.get("/v1/events", &tenant.key).await;
+    assert_eq!(listed["data"], json!([]), "no event written");
+}
+
+#[tokio::test]
+async fn a_key_whose_first_request_died_is_taken_over_and_finished() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    endpoints(&hookline, &tenant, &receiver, 1).await;
+    let payload = json!({"order": 9});
+    let claimed_for = claim_key(&hookline, &tenant, "order-9", &payload).await;
+    // The request that took the key started 31 s ago (longer than ingest may run) and never
+    // said how it ended.
+    let started = (OffsetDateTime::now_utc() - time::Duration::seconds(31)).format(&Rfc3339).unwrap();
+    hookline
+        .clients
+        .dynamodb
+        .update_item()
+        .table_name(&hookline.resources.table)
+        .key("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
+        .key("sk", AttributeValue::S("IDEM#order-9".to_owned()))
+        .update_expression("SET created_at = :started")
+        .expression_attribute_values(":started", AttributeValue::S(started))
+        .send()
+        .await
+        .unwrap();
+
+    let body = json!({"event_type": "a.b", "payload": payload, "idempotency_key": "order-9"});
+    let accepted = hookline.publish(&tenant, body.clone()).await;
+    assert_eq!(accepted["id"], claimed_for.as_str(), "the dead request's event, not a new one");
+    assert_eq!(accepted["deliveries"], 1);
+    assert_each_endpoint_gets_it_once(&hookline, &tenant, &receiver, claimed_for.as_str(), 1).await;
+    let again = hookline.publish(&tenant, body).await;
+    assert_eq!(again["id"], claimed_for.as_str());
+    assert_eq!(hookline.queued_messages().await, 0, "a finished key queues nothing more");
+}
+
+/// The endpoint's circuit as the API shows it: (openings, open until), or `None` if closed.
+async fn circuit(hookline: &Hookline, tenant: &Tenant, endpoint: &str) -> Option<(u64, OffsetDateTime)> {
+    let shown = hookline.endpoint(tenant, endpoint).await;
+    let until = shown["health"]["circuit_open_until"].as_str()?;
+    Some((shown["health"]["circuit_opens"].as_u64().unwrap(), OffsetDateTime::parse(until, &Rfc3339).unwrap()))
+}
+
+/// Delivers until the circuit has opened `opens` times; returns when it is open until.
+async fn opened(hookline: &Hookline, tenant: &Tenant, endpoint: &str, opens: u64) -> OffsetDateTime {
+    hookline
+        .deliver_until(|| async { circuit(hookline, tenant, endpoint).await.is_some_and(|(n, _)| n >= opens) })
+        .await;
+    let (n, until) = circuit(hookline, tenant, endpoint).await.unwrap();
+    assert_eq!(n, opens);
+    until
+}
+
+/// When the event's only attempt was made.
+async fn attempt_time(hookline: &Hookline, tenant: &Tenant, event: &str) -> OffsetDateTime {
+    let attempts = hookline.attempts(tenant, event).await;
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    OffsetDateTime::parse(attempts[0]["at"].as_str().unwrap(), &Rfc3339).unwrap()
+}
+
+#[tokio::test]
+async fn a_circuit_that_trips_again_after_its_cool_down_opens_for_twice_as_long() {
+    let cooldown = Duration::from_secs(30);
+    let policy = PolicySettings { circuit_min_attempts: 3, circuit_cooldown: cooldown, ..Default::default() };
+    let hookline = Hookline::start_with(Options { policy, ..Default::default() }).await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::always(500).await;
+    let endpoint =
+        id(&hookline.create_endpoint(&tenant, json!({"url": receiver.url, "retry": {"schedule_seconds": []}})).await);
+    let mut events = Vec::new();
+    for n in 0..3 {
+        events.push(id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {"n": n}})).await));
+    }
+    let first_until = opened(&hookline, &tenant, &endpoint, 1).await;
+    assert_eq!(receiver.count(), 3);
+    let mut last_attempt = attempt_time(&hookline, &tenant, &events[0]).await;
+    for event in &events[1..] {
+        last_attempt = last_attempt.max(attempt_time(&hookline, &tenant, event).await);
+    }
+    // The cool-down is counted from the attempt that tripped it (plus the few milliseconds
+    // the bookkeeping takes): the first opening lasts one cool-down, not two.
+    let first = first_until - last_attempt;
+    assert!(first >= cooldown && first < cooldown * 2, "first opening: {first}");
+
+    // Its cool-down over (moved into the past instead of waited for), the next delivery is a
+    // probe; it fails too, and the window still holds ≥ 70 % failures, so the circuit opens
+    // again, for twice as long.
+    let over = (OffsetDateTime::now_utc() - time::Duration::seconds(1)).format(&Rfc3339).unwrap();
+    hookline
+        .clients
+        .dynamodb
+        .update_item()
+        .table_name(&hookline.resources.table)
+        .key("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
+        .key("sk", AttributeValue::S(format!("EP#{endpoint}")))
+        .update_expression("SET circuit_open_until = :over")
+        .expression_attribute_values(":over", AttributeValue::S(over))
+        .send()
+        .await
+        .unwrap();
+    let probe = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {"n": 3}})).await);
+    let second_until = opened(&hookline, &tenant, &endpoint, 2).await;
+    assert_eq!(receiver.count(), 4, "one probe");
+    let second = second_until - attempt_time(&hookline, &tenant, &probe).await;
+    assert!(second >= cooldown * 2 && second < cooldown * 3, "second opening, doubled: {second}");
+}
+
+#[tokio::test]
+async fn an_endpoints_attempts_are_paged_by_the_cursors_the_api_hands_out() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    let endpoint = id(&hookline.create_endpoint(&tenant, json!({"url": receiver.url})).await);
+    // A DynamoDB Query reads at most 1 MB: six events of about 200 KB take two pages or more.
+    let filler = "x".repeat(200 * 1024);
+    let mut events = Vec::new();
+    for n in 0..6 {
+        events.push(id(&hookline
+            .publish(&tenant, json!({"event_type": "a.b", "payload": {"n": n, "filler": filler}}))
+            .await));
+    }
+    hookline.deliver_until(|| async { receiver.count() >= 6 }).await;
+
+    let mut path = format!("/v1/endpoints/{endpoint}/attempts");
+    let mut pages = 0;
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let (status, page) = hookline.get(&path, &tenant.key).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        assert!(pages <= 10, "the cursors never end");
+        seen.extend(page["data"].as_array().unwrap().iter().map(|a| a["event_id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(next) => path = format!("/v1/endpoints/{endpoint}/attempts?cursor={}", encode(next)),
+            None => break,
+        }
+    }
+    assert!(pages >= 2, "one page held everything: the test does not cover paging");
+    assert_eq!(seen, events, "every attempt once, oldest event first");
+}
+
+/// Percent-encodes a cursor for a query string (it is opaque: it may hold any character).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
