@@ -26,6 +26,11 @@ impl Poller {
         Self { sqs, queue_url, queue_arn, handler }
     }
 
+    /// The deliver function's handler this poller feeds.
+    pub fn handler(&self) -> &deliver::Handler {
+        &self.handler
+    }
+
     /// Receives one batch (waiting up to `wait` for it), runs it and deletes what succeeded.
     /// Returns how many messages the batch held.
     pub async fn poll_once(&self, wait: Duration) -> anyhow::Result<usize> {
