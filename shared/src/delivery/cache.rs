@@ -46,6 +46,17 @@ impl EndpointCache {
         Ok(endpoint)
     }
 
+    /// Notes in the cached copy that the endpoint is failing since `at`, as this instance just
+    /// wrote (`if_not_exists`: the stored time may be earlier, by less than the TTL), so the
+    /// next failures within the TTL do not write it again.
+    pub fn note_failing_since(&self, tenant: &TenantId, id: &EndpointId, at: time::OffsetDateTime) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some((_, Some(endpoint))) = entries.get_mut(&(tenant.clone(), id.clone()))
+        {
+            endpoint.health.failing_since.get_or_insert(at);
+        }
+    }
+
     /// Forgets an endpoint after this instance changed it.
     pub fn forget(&self, tenant: &TenantId, id: &EndpointId) {
         if let Ok(mut entries) = self.entries.lock() {

@@ -633,6 +633,7 @@ impl Deliverer {
         match decide::failure_clock(health.failing_since, endpoint.limits.disable_after_hours, now) {
             FailureClock::StartFailing => {
                 self.store.update_endpoint_health(tenant, id, HealthChange::Failing { at: now }).await?;
+                self.endpoints.note_failing_since(tenant, id, now);
             }
             FailureClock::Disable { reason } => return self.disable(endpoint, reason).await,
             FailureClock::Running => {}
