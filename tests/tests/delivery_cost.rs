@@ -67,6 +67,10 @@ async fn failures_cost_one_health_write_per_endpoint_and_batch_and_open_the_circ
     let closed = hookline.endpoint(&tenant, &id(&stays)).await;
     assert_eq!(closed["health"]["circuit_opens"], 0, "6 in 10 do not: {closed}");
     assert!(closed["health"]["failing_since"].is_string(), "the first failure still starts the disable clock");
+    // Per endpoint: its first failure (once per batch at most, while the instance's cached copy
+    // lives) and the circuit's opening.
+    let endpoint_writes = hookline.deliver_calls.count("UpdateItem", "EP");
+    assert!(endpoint_writes <= 2 * batches + 1, "{endpoint_writes} endpoint writes for {batches} batches");
 }
 
 #[tokio::test]

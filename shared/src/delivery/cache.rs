@@ -46,14 +46,19 @@ impl EndpointCache {
         Ok(endpoint)
     }
 
-    /// Notes in the cached copy that the endpoint is failing since `at`, as this instance just
-    /// wrote (`if_not_exists`: the stored time may be earlier, by less than the TTL), so the
-    /// next failures within the TTL do not write it again.
-    pub fn note_failing_since(&self, tenant: &TenantId, id: &EndpointId, at: time::OffsetDateTime) {
-        if let Ok(mut entries) = self.entries.lock()
-            && let Some((_, Some(endpoint))) = entries.get_mut(&(tenant.clone(), id.clone()))
-        {
-            endpoint.health.failing_since.get_or_insert(at);
+    /// Notes in the cached copy that the endpoint is failing since `at`, unless it already
+    /// says so; true if it did not. The caller then writes it (`if_not_exists`: the stored
+    /// time may be earlier, by less than the TTL), and the instance's other failures within the
+    /// TTL, concurrent ones included, do not write it again.
+    pub fn note_failing_since(&self, tenant: &TenantId, id: &EndpointId, at: time::OffsetDateTime) -> bool {
+        let Ok(mut entries) = self.entries.lock() else { return true };
+        match entries.get_mut(&(tenant.clone(), id.clone())) {
+            Some((_, Some(endpoint))) if endpoint.health.failing_since.is_some() => false,
+            Some((_, Some(endpoint))) => {
+                endpoint.health.failing_since = Some(at);
+                true
+            }
+            _ => true,
         }
     }
 

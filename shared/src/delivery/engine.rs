@@ -631,10 +631,15 @@ impl Deliverer {
             return self.disable(endpoint, reason.clone()).await;
         }
         match decide::failure_clock(health.failing_since, endpoint.limits.disable_after_hours, now) {
-            FailureClock::StartFailing => {
-                self.store.update_endpoint_health(tenant, id, HealthChange::Failing { at: now }).await?;
-                self.endpoints.note_failing_since(tenant, id, now);
+            // Noted in the instance's cached copy first, so its concurrent failures write once.
+            FailureClock::StartFailing if self.endpoints.note_failing_since(tenant, id, now) => {
+                let written = self.store.update_endpoint_health(tenant, id, HealthChange::Failing { at: now }).await;
+                if written.is_err() {
+                    self.endpoints.forget(tenant, id);
+                }
+                written?;
             }
+            FailureClock::StartFailing => {}
             FailureClock::Disable { reason } => return self.disable(endpoint, reason).await,
             FailureClock::Running => {}
         }
