@@ -218,14 +218,18 @@ impl Deliverer {
         self.process_in(job, Lane::Main).await
     }
 
-    /// As [`Deliverer::process`], for a message that came from `lane`.
+    /// As [`Deliverer::process`], for a message that came from `lane`. A message on its own
+    /// (not in a batch) adds its attempt to the endpoint's health at once.
     pub async fn process_in(&self, job: &DeliveryJob, lane: Lane) -> Result<Outcome, DeliveryError> {
-        self.process_handover(job, lane, Handover::default()).await
+        let outcome = self.process_handover(job, lane, Handover::default()).await;
+        self.flush_health().await;
+        outcome
     }
 
-    /// As [`Deliverer::process_in`], knowing how the message was handed over: a fresh first
-    /// handover of a first-round message is sent without reading its delivery
-    /// ([`decide::may_skip_delivery_read`]).
+    /// As [`Deliverer::process_in`], for one message of a batch, knowing how it was handed
+    /// over: a fresh first handover of a first-round message is sent without reading its
+    /// delivery ([`decide::may_skip_delivery_read`]). Its attempt is tallied in memory; the
+    /// caller runs [`Deliverer::flush_health`] at the end of the batch.
     pub async fn process_handover(
         &self,
         job: &DeliveryJob,
