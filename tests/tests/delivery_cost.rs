@@ -45,9 +45,8 @@ async fn failures_cost_one_health_write_per_endpoint_and_batch_and_open_the_circ
     let at_ratio = Receiver::answering(&[500; 7]).await;
     let under_ratio = Receiver::answering(&[500; 6]).await;
     let retry = json!({"schedule_seconds": [3600]});
-    let opens = hookline
-        .create_endpoint(&tenant, json!({"url": at_ratio.url, "event_types": ["a.x"], "retry": retry}))
-        .await;
+    let opens =
+        hookline.create_endpoint(&tenant, json!({"url": at_ratio.url, "event_types": ["a.x"], "retry": retry})).await;
     let stays = hookline
         .create_endpoint(&tenant, json!({"url": under_ratio.url, "event_types": ["b.x"], "retry": retry}))
         .await;
@@ -122,7 +121,13 @@ async fn a_fresh_first_handover_skips_the_delivery_read_and_its_second_handover_
     let receipt = batch.records[0].receipt_handle.clone().unwrap();
     let sqs = &hookline.clients.sqs;
     let queue = &hookline.resources.queue_url;
-    sqs.change_message_visibility().queue_url(queue).receipt_handle(receipt).visibility_timeout(0).send().await.unwrap();
+    sqs.change_message_visibility()
+        .queue_url(queue)
+        .receipt_handle(receipt)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
     let again = hookline.poller.receive(Duration::from_secs(1)).await.unwrap();
     assert_eq!(again.records.len(), 1);
     assert_eq!(again.records[0].attributes.get("ApproximateReceiveCount").map(String::as_str), Some("2"));

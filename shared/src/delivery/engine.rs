@@ -253,7 +253,11 @@ impl Deliverer {
         // endpoint takes.
         self.release(pending.lease.take(), lanes::attempt_was_slow(&result, self.settings.slow_attempt)).await;
         drop(pending.fast_pass.take());
-        if let Some(trust) = self.settings.lease_free_trust {
+        // Only a request that went out says how fast the endpoint answers.
+        let sent = !result.error.as_ref().is_some_and(|e| e.kind.is_render_failure());
+        if let Some(trust) = self.settings.lease_free_trust
+            && sent
+        {
             let fast = !lanes::attempt_was_slow(&result, self.settings.fast_answer);
             let endpoint = &pending.endpoint;
             self.fast.answered(&endpoint.tenant_id, &endpoint.id, fast, std::time::Instant::now(), trust);

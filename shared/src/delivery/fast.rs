@@ -41,7 +41,13 @@ pub struct FastEndpoints {
 impl FastEndpoints {
     /// A pass to send without a lease, if the endpoint is trusted at `now` and fewer than `cap`
     /// of this instance's unleased requests to it are running.
-    pub fn pass(self: &Arc<Self>, tenant: &TenantId, endpoint: &EndpointId, now: Instant, cap: u32) -> Option<FastPass> {
+    pub fn pass(
+        self: &Arc<Self>,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        now: Instant,
+        cap: u32,
+    ) -> Option<FastPass> {
         let mut seen = self.seen.lock().ok()?;
         let key = (tenant.clone(), endpoint.clone());
         let entry = seen.get_mut(&key)?;

@@ -72,7 +72,14 @@ pub struct HealthBook {
 impl HealthBook {
     /// Counts one attempt made at `now` in `window`, and hands back what must be added now: a
     /// tally of an earlier window (it is over), and this one once it has waited `every`.
-    pub fn count(&self, endpoint: EndpointRef<'_>, window: i64, failed: bool, now: Instant, every: Duration) -> Vec<Tally> {
+    pub fn count(
+        &self,
+        endpoint: EndpointRef<'_>,
+        window: i64,
+        failed: bool,
+        now: Instant,
+        every: Duration,
+    ) -> Vec<Tally> {
         let Ok(mut tallies) = self.tallies.lock() else { return Vec::new() };
         let key = (endpoint.tenant_id.clone(), endpoint.id.clone());
         let mut due = Vec::new();
