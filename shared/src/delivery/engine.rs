@@ -288,7 +288,13 @@ impl Deliverer {
             return Ok(Ok(Admitted { lease: None, fast_pass: None }));
         };
         if self.settings.lease_free_trust.is_some()
-            && let Some(pass) = self.fast.pass(&endpoint.tenant_id, &endpoint.id, std::time::Instant::now(), cap)
+            && let Some(pass) = self.fast.pass(
+                &endpoint.tenant_id,
+                &endpoint.id,
+                std::time::Instant::now(),
+                self.settings.fast_answer,
+                cap,
+            )
         {
             return Ok(Ok(Admitted { lease: None, fast_pass: Some(pass) }));
         }
@@ -304,7 +310,12 @@ impl Deliverer {
                     tracing::info!(endpoint_id = %endpoint.id, "a request to the endpoint has run past the slow threshold");
                     return Ok(Err(self.to_slow_lane(endpoint)));
                 }
-                Ok(Ok(Admitted { lease: Some(HeldLease::new(self.store.clone(), lease)), fast_pass: None }))
+                // Tracked too: while it runs longer than a fast answer, no unleased one starts.
+                let fast_pass = self
+                    .settings
+                    .lease_free_trust
+                    .and_then(|_| self.fast.track(&endpoint.tenant_id, &endpoint.id, std::time::Instant::now()));
+                Ok(Ok(Admitted { lease: Some(HeldLease::new(self.store.clone(), lease)), fast_pass }))
             }
             Admission::Slow => Ok(Err(self.to_slow_lane(endpoint))),
             Admission::Full => {
