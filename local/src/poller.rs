@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use tokio::sync::watch;
 
@@ -24,6 +24,11 @@ pub struct Poller {
 impl Poller {
     pub fn new(sqs: aws_sdk_sqs::Client, queue_url: String, queue_arn: String, handler: deliver::Handler) -> Self {
         Self { sqs, queue_url, queue_arn, handler }
+    }
+
+    /// The deliver function's handler this poller feeds.
+    pub fn handler(&self) -> &deliver::Handler {
+        &self.handler
     }
 
     /// Receives one batch (waiting up to `wait` for it), runs it and deletes what succeeded.
@@ -107,6 +112,20 @@ impl Poller {
             .unwrap_or_default()
             .into_iter()
             .map(|(name, value)| (name.as_str().to_owned(), value))
+            .collect();
+        // Message attributes as Lambda passes them (`messageAttributes`): the deliver function
+        // reads the first-round mark from there.
+        record.message_attributes = message
+            .message_attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| {
+                let mut attribute = SqsMessageAttribute::default();
+                attribute.string_value = value.string_value;
+                attribute.string_list_values = value.string_list_values.unwrap_or_default();
+                attribute.data_type = Some(value.data_type);
+                (name, attribute)
+            })
             .collect();
         record.message_id = message.message_id;
         record.receipt_handle = message.receipt_handle;

@@ -71,14 +71,20 @@ async fn write_and_queue(
         created_at: OffsetDateTime::now_utc(),
     };
     store.put_event_with_deliveries(&event).await?;
-    enqueue_deliveries(queue, &event).await?;
+    // The event's first round: marked so, a fresh first handover skips reading its delivery.
+    queue.enqueue_first_round(&jobs_of(&event)).await?;
     Ok(event)
 }
 
-/// Queues one message per delivery of a written event. Queuing one twice is harmless: the
-/// delivery log turns the second message into a no-op.
+/// Queues one message per delivery of a written event (ingest resuming an interrupted
+/// request). Queuing one twice is harmless: these messages are not marked first-round, so the
+/// deliver function reads the delivery log, which turns a second message into a no-op.
 pub async fn enqueue_deliveries(queue: &Queue, event: &Event) -> Result<(), QueueError> {
-    let jobs: Vec<DeliveryJob> = event
+    queue.enqueue(&jobs_of(event)).await
+}
+
+fn jobs_of(event: &Event) -> Vec<DeliveryJob> {
+    event
         .endpoint_ids
         .iter()
         .map(|endpoint_id| DeliveryJob {
@@ -86,6 +92,5 @@ pub async fn enqueue_deliveries(queue: &Queue, event: &Event) -> Result<(), Queu
             event_id: event.id.clone(),
             endpoint_id: endpoint_id.clone(),
         })
-        .collect();
-    queue.enqueue(&jobs).await
+        .collect()
 }

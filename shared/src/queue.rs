@@ -13,6 +13,12 @@ const SEND_BATCH_LIMIT: usize = 10;
 const SEND_ROUNDS: u32 = 5;
 /// The message attribute that says why a message was put on the dead-letter queue.
 pub const DEAD_LETTER_REASON: &str = "reason";
+/// The message attribute that marks a message queued by an event's first fan-out, and its
+/// value. Every other message (a resumed ingest, a slow-lane move, a resend, a recovery) goes
+/// without it, so the deliver function reads its delivery before sending.
+pub const ROUND_ATTRIBUTE: &str = "hookline-round";
+pub const FIRST_ROUND: &str = "first";
+
 /// The most SQS lets a received message stay hidden.
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
@@ -66,12 +72,21 @@ impl Queue {
     /// success means each job is durably queued.
     pub async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
         for chunk in jobs.chunks(SEND_BATCH_LIMIT) {
-            self.send_batch(chunk).await?;
+            self.send_batch(chunk, false).await?;
         }
         Ok(())
     }
 
-    async fn send_batch(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
+    /// As [`Queue::enqueue`], for an event's first fan-out: each message is marked
+    /// [`FIRST_ROUND`], so a fresh first handover may skip reading its delivery.
+    pub async fn enqueue_first_round(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
+        for chunk in jobs.chunks(SEND_BATCH_LIMIT) {
+            self.send_batch(chunk, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_batch(&self, jobs: &[DeliveryJob], first_round: bool) -> Result<(), QueueError> {
         // (entry id, body, message group): the group is the tenant, so SQS fair queues can
         // favour quiet tenants over one that holds most of the in-flight messages.
         let mut pending: Vec<(String, String, String)> = jobs
@@ -87,10 +102,21 @@ impl Queue {
             let entries = pending
                 .iter()
                 .map(|(id, body, group)| {
-                    SendMessageBatchRequestEntry::builder().id(id).message_body(body).message_group_id(group).build()
+                    let entry =
+                        SendMessageBatchRequestEntry::builder().id(id).message_body(body).message_group_id(group);
+                    let entry = if first_round {
+                        let round = MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value(FIRST_ROUND)
+                            .build()
+                            .map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })?;
+                        entry.message_attributes(ROUND_ATTRIBUTE, round)
+                    } else {
+                        entry
+                    };
+                    entry.build().map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })
                 })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })?;
+                .collect::<Result<Vec<_>, _>>()?;
             let out =
                 self.client.send_message_batch().queue_url(&self.url).set_entries(Some(entries)).send().await.map_err(
                     |e| QueueError::Aws { op: "SendMessageBatch", message: DisplayErrorContext(&e).to_string() },

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod lambda;
 pub mod dynamo_calls;
 pub mod faults;
+mod calls;
 mod receiver;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -28,6 +29,7 @@ use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+pub use calls::DynamoCalls;
 pub use receiver::{Received, Receiver, Reply};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -44,6 +46,8 @@ pub struct Hookline {
     pub poller: Poller,
     /// The slow lane's event source mapping.
     pub slow_poller: Poller,
+    /// The DynamoDB requests the deliver function made.
+    pub deliver_calls: DynamoCalls,
 }
 
 /// A tenant's id and API key.
@@ -100,7 +104,9 @@ impl Hookline {
             allow_http: options.allow_http,
             ..resources.config(ADMIN_TOKEN)
         };
-        let handler = deliver::Handler::with_settings(&config, &clients, options.policy).unwrap();
+        let deliver_calls = DynamoCalls::default();
+        let deliver_clients = Clients { dynamodb: deliver_calls.attach(&clients.dynamodb), sqs: clients.sqs.clone() };
+        let handler = deliver::Handler::with_settings(&config, &deliver_clients, options.policy).unwrap();
         let poller =
             Poller::new(clients.sqs.clone(), resources.queue_url.clone(), resources.queue_arn.clone(), handler.clone());
         let slow_poller = Poller::new(
@@ -113,7 +119,7 @@ impl Hookline {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, http: reqwest::Client::new(), clients, resources, poller, slow_poller }
+        Self { url, http: reqwest::Client::new(), clients, resources, poller, slow_poller, deliver_calls }
     }
 
     /// Sends a request with an optional bearer token and a raw body; returns status and JSON.

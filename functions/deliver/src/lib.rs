@@ -11,9 +11,9 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use hookline_shared::config::Config;
-use hookline_shared::delivery::{Deliverer, Lane, Outcome, PolicySettings, Sender};
+use hookline_shared::delivery::{Deliverer, Handover, Lane, Outcome, PolicySettings, Sender};
 use hookline_shared::guard::AddressPolicy;
-use hookline_shared::queue::{DeliveryJob, Queue};
+use hookline_shared::queue::{DeliveryJob, Queue, ROUND_ATTRIBUTE};
 use hookline_shared::store::Store;
 use tracing::Instrument;
 
@@ -82,6 +82,8 @@ impl Handler {
             .buffer_unordered(BATCH_CONCURRENCY)
             .collect()
             .await;
+        // Before returning: Lambda freezes the instance once the handler returns.
+        self.deliverer.flush_health().await;
         let now_ms = i64::try_from(
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis(),
         )
@@ -121,7 +123,9 @@ impl Handler {
 
     async fn process_job(&self, record: &SqsMessage, job: &DeliveryJob) -> RecordResult {
         let lane = self.lane_of(record);
-        match self.deliverer.process_in(job, lane).await {
+        let round = record.message_attributes.get(ROUND_ATTRIBUTE).and_then(|a| a.string_value.as_deref());
+        let handover = Handover::from_sqs(&record.attributes, round);
+        match self.deliverer.process_handover(job, lane, handover).await {
             Ok(Outcome::Done) => RecordResult::Acknowledge,
             Ok(Outcome::RetryIn(delay)) => {
                 self.keep_for(record, delay).await;

@@ -46,6 +46,22 @@ impl EndpointCache {
         Ok(endpoint)
     }
 
+    /// Notes in the cached copy that the endpoint is failing since `at`, unless it already
+    /// says so; true if it did not. The caller then writes it (`if_not_exists`: the stored
+    /// time may be earlier, by less than the TTL), and the instance's other failures within the
+    /// TTL, concurrent ones included, do not write it again.
+    pub fn note_failing_since(&self, tenant: &TenantId, id: &EndpointId, at: time::OffsetDateTime) -> bool {
+        let Ok(mut entries) = self.entries.lock() else { return true };
+        match entries.get_mut(&(tenant.clone(), id.clone())) {
+            Some((_, Some(endpoint))) if endpoint.health.failing_since.is_some() => false,
+            Some((_, Some(endpoint))) => {
+                endpoint.health.failing_since = Some(at);
+                true
+            }
+            _ => true,
+        }
+    }
+
     /// Forgets an endpoint after this instance changed it.
     pub fn forget(&self, tenant: &TenantId, id: &EndpointId) {
         if let Ok(mut entries) = self.entries.lock() {

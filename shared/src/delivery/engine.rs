@@ -8,6 +8,9 @@ use rand::Rng;
 use time::OffsetDateTime;
 
 use super::cache::{EndpointCache, EventCache, TenantCache};
+use super::decide::{self, CircuitRule, FailureClock, Handover};
+use super::fast::{FastEndpoints, FastPass};
+use super::health::{HealthBook, Tally};
 use super::http::{HttpResult, Sender};
 use super::lanes::{self, Lane};
 use super::request;
@@ -21,10 +24,6 @@ use crate::store::{
     Admission, DeliveryUpdate, HealthChange, HeldLease, LeaseRequest, RateSlot, RecordOutcome, Store, StoreError,
     TenantState,
 };
-
-/// How late a delivery may come back for its rate-limit slot and still use it: less than the
-/// 5 % margin between slots.
-const LATE_FOR_SLOT_MS: i64 = 40;
 
 /// How long before its rate-limit slot a waiting delivery reads its event again, so an erasure
 /// made while it waited is seen, and the read is over before the slot.
@@ -89,6 +88,14 @@ pub struct PolicySettings {
     pub slow_attempt: Duration,
     /// …for this long after it, during which its deliveries travel in the slow lane.
     pub slow_lane_hold: Duration,
+    /// A warm instance adds its attempts to the endpoint's health window at most this often
+    /// per endpoint, and at the end of every batch (`delivery/health.rs`).
+    pub health_flush_every: Duration,
+    /// An answer within this long is fast…
+    pub fast_answer: Duration,
+    /// …and an endpoint that gave one is sent to without an in-flight lease by the same
+    /// instance for this long after it (`delivery/fast.rs`); `None` always takes a lease.
+    pub lease_free_trust: Option<Duration>,
 }
 
 impl Default for PolicySettings {
@@ -109,6 +116,9 @@ impl Default for PolicySettings {
             in_flight_retry: Duration::from_secs(2),
             slow_attempt: Duration::from_secs(5),
             slow_lane_hold: Duration::from_secs(300),
+            health_flush_every: Duration::from_secs(5),
+            fast_answer: Duration::from_secs(1),
+            lease_free_trust: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -121,6 +131,14 @@ struct PendingDispatch {
     attempt: u32,
     /// The endpoint's in-flight lease, given back right after the request.
     lease: Option<HeldLease>,
+    /// Or this instance's leave to send without one (the endpoint just answered fast).
+    fast_pass: Option<FastPass>,
+}
+
+/// What the in-flight check lets a delivery go with.
+struct Admitted {
+    lease: Option<HeldLease>,
+    fast_pass: Option<FastPass>,
 }
 
 #[derive(Clone, Debug)]
@@ -132,6 +150,10 @@ pub struct Deliverer {
     endpoints: std::sync::Arc<EndpointCache>,
     events: std::sync::Arc<EventCache>,
     tenants: std::sync::Arc<TenantCache>,
+    /// Attempts not yet added to their endpoints' health windows.
+    health: std::sync::Arc<HealthBook>,
+    /// Endpoints this instance has just seen answer fast.
+    fast: std::sync::Arc<FastEndpoints>,
     /// Where operational events (`hookline.…`) are queued; `None` emits none.
     operational: Option<Queue>,
     /// Whether a slow lane exists to send slow endpoints' deliveries to.
@@ -155,6 +177,8 @@ impl Deliverer {
             endpoints,
             events,
             tenants,
+            health: Default::default(),
+            fast: Default::default(),
             operational: None,
             slow_lane: false,
         }
@@ -194,9 +218,25 @@ impl Deliverer {
         self.process_in(job, Lane::Main).await
     }
 
-    /// As [`Deliverer::process`], for a message that came from `lane`.
+    /// As [`Deliverer::process`], for a message that came from `lane`. A message on its own
+    /// (not in a batch) adds its attempt to the endpoint's health at once.
     pub async fn process_in(&self, job: &DeliveryJob, lane: Lane) -> Result<Outcome, DeliveryError> {
-        let mut pending = match self.prepare(job, lane).await? {
+        let outcome = self.process_handover(job, lane, Handover::default()).await;
+        self.flush_health().await;
+        outcome
+    }
+
+    /// As [`Deliverer::process_in`], for one message of a batch, knowing how it was handed
+    /// over: a fresh first handover of a first-round message is sent without reading its
+    /// delivery ([`decide::may_skip_delivery_read`]). Its attempt is tallied in memory; the
+    /// caller runs [`Deliverer::flush_health`] at the end of the batch.
+    pub async fn process_handover(
+        &self,
+        job: &DeliveryJob,
+        lane: Lane,
+        handover: Handover,
+    ) -> Result<Outcome, DeliveryError> {
+        let mut pending = match self.prepare(job, lane, handover).await? {
             Ok(pending) => pending,
             Err(outcome) => return Ok(outcome),
         };
@@ -212,6 +252,16 @@ impl Deliverer {
         // Given back as soon as the request is over, so a lease's age says how long the
         // endpoint takes.
         self.release(pending.lease.take(), lanes::attempt_was_slow(&result, self.settings.slow_attempt)).await;
+        drop(pending.fast_pass.take());
+        // Only a request that went out says how fast the endpoint answers.
+        let sent = !result.error.as_ref().is_some_and(|e| e.kind.is_render_failure());
+        if let Some(trust) = self.settings.lease_free_trust
+            && sent
+        {
+            let fast = !lanes::attempt_was_slow(&result, self.settings.fast_answer);
+            let endpoint = &pending.endpoint;
+            self.fast.answered(&endpoint.tenant_id, &endpoint.id, fast, std::time::Instant::now(), trust);
+        }
         if pending.endpoint.presentation.format == Format::GoogleChat
             && !result.succeeded()
             && let (Some(err), Some(message)) =
@@ -233,12 +283,21 @@ impl Deliverer {
 
     /// The fleet-wide cap and the slow lane: takes a lease on the endpoint, or says what to do
     /// with the message instead (no attempt spent either way).
-    async fn admit(
-        &self,
-        endpoint: &Endpoint,
-        lane: Lane,
-    ) -> Result<Result<Option<HeldLease>, Outcome>, DeliveryError> {
-        let Some(cap) = self.settings.max_in_flight_per_endpoint else { return Ok(Ok(None)) };
+    async fn admit(&self, endpoint: &Endpoint, lane: Lane) -> Result<Result<Admitted, Outcome>, DeliveryError> {
+        let Some(cap) = self.settings.max_in_flight_per_endpoint else {
+            return Ok(Ok(Admitted { lease: None, fast_pass: None }));
+        };
+        if self.settings.lease_free_trust.is_some()
+            && let Some(pass) = self.fast.pass(
+                &endpoint.tenant_id,
+                &endpoint.id,
+                std::time::Instant::now(),
+                self.settings.fast_answer,
+                cap,
+            )
+        {
+            return Ok(Ok(Admitted { lease: None, fast_pass: Some(pass) }));
+        }
         let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
         let refuse_if_slow = self.slow_lane && lane == Lane::Main;
         let request = LeaseRequest { cap, ttl: self.settings.in_flight_lease, now_ms, refuse_if_slow };
@@ -251,7 +310,12 @@ impl Deliverer {
                     tracing::info!(endpoint_id = %endpoint.id, "a request to the endpoint has run past the slow threshold");
                     return Ok(Err(self.to_slow_lane(endpoint)));
                 }
-                Ok(Ok(Some(HeldLease::new(self.store.clone(), lease))))
+                // Tracked too: while it runs longer than a fast answer, no unleased one starts.
+                let fast_pass = self
+                    .settings
+                    .lease_free_trust
+                    .and_then(|_| self.fast.track(&endpoint.tenant_id, &endpoint.id, std::time::Instant::now()));
+                Ok(Ok(Admitted { lease: Some(HeldLease::new(self.store.clone(), lease)), fast_pass }))
             }
             Admission::Slow => Ok(Err(self.to_slow_lane(endpoint))),
             Admission::Full => {
@@ -291,9 +355,32 @@ impl Deliverer {
     }
 
     /// Loads what the attempt needs, or says why there is nothing to send now.
-    async fn prepare(&self, job: &DeliveryJob, lane: Lane) -> Result<Result<PendingDispatch, Outcome>, DeliveryError> {
+    async fn prepare(
+        &self,
+        job: &DeliveryJob,
+        lane: Lane,
+        handover: Handover,
+    ) -> Result<Result<PendingDispatch, Outcome>, DeliveryError> {
         let DeliveryJob { tenant_id, event_id, endpoint_id } = job;
-        let Some(delivery) = self.store.get_delivery(tenant_id, event_id, endpoint_id).await? else {
+        let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
+        let delivery = if decide::may_skip_delivery_read(&handover, now_ms) {
+            // Never handed over before and only just queued by the event's first fan-out:
+            // nothing but that fan-out has written the delivery, so it is pending with no
+            // attempts (the attempt's transaction checks exactly that when it records).
+            Some(Delivery {
+                event_id: event_id.clone(),
+                endpoint_id: endpoint_id.clone(),
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                last_attempt_at: None,
+                next_attempt_at: None,
+                last_error: None,
+                rate_slot_ms: None,
+            })
+        } else {
+            self.store.get_delivery(tenant_id, event_id, endpoint_id).await?
+        };
+        let Some(delivery) = delivery else {
             tracing::warn!("no delivery record (expired or never written); dropping the message");
             return Ok(Err(Outcome::Done));
         };
@@ -306,10 +393,8 @@ impl Deliverer {
         }
         let now = OffsetDateTime::now_utc();
         // A message handed over early (a lost visibility change, a crash) waits out its schedule.
-        if let Some(wait) = delivery.next_attempt_at.map(|at| at - now)
-            && wait > time::Duration::seconds(1)
-        {
-            return Ok(Err(Outcome::RetryIn(wait.unsigned_abs())));
+        if let Some(wait) = decide::early_by(delivery.next_attempt_at, now) {
+            return Ok(Err(Outcome::RetryIn(wait)));
         }
         let Some(endpoint) = self.endpoints.get(&self.store, tenant_id, endpoint_id).await? else {
             tracing::warn!("endpoint deleted; dropping the delivery");
@@ -321,15 +406,13 @@ impl Deliverer {
             tracing::info!("endpoint disabled; delivery paused");
             return Ok(Err(Outcome::Done));
         }
-        if let Some(until) = endpoint.health.circuit_open_until
-            && until > now
-        {
+        if let Some(wait) = decide::circuit_wait(&endpoint.health, now) {
             // Spread the deferred deliveries over a fifth of the cool-down, so the probes
             // after it do not all arrive at once.
             let spread = self.settings.circuit_cooldown.mul_f64(rand::rng().random_range(0.0..0.2));
-            tracing::info!(until = %until, "circuit open; delivery deferred");
+            tracing::info!(wait_ms = wait.as_millis() as u64, "circuit open; delivery deferred");
             self.metrics.count(Counted::Deferred);
-            return Ok(Err(Outcome::RetryIn((until - now).unsigned_abs() + spread)));
+            return Ok(Err(Outcome::RetryIn(wait + spread)));
         }
         let mut event = match self.current_event(job, &delivery).await? {
             Ok(event) => event,
@@ -337,8 +420,8 @@ impl Deliverer {
         };
         // Before the limiter, so a refused delivery takes no slot. A lease not used (a deferral
         // below, any early return) is given back when dropped.
-        let lease = match self.admit(&endpoint, lane).await? {
-            Ok(lease) => lease,
+        let Admitted { lease, fast_pass } = match self.admit(&endpoint, lane).await? {
+            Ok(admitted) => admitted,
             Err(outcome) => return Ok(Err(outcome)),
         };
         // The limiter comes last, right before sending, so the slot is kept to the millisecond.
@@ -346,7 +429,7 @@ impl Deliverer {
             // A held slot is honoured unless the message came back too late for it: sending
             // late would crowd the next slot's holder, so a late one queues again.
             let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
-            let held = delivery.rate_slot_ms.filter(|at_ms| now_ms - at_ms <= LATE_FOR_SLOT_MS);
+            let held = delivery.rate_slot_ms.filter(|at_ms| !decide::missed(*at_ms, now_ms));
             // 5 % above the nominal spacing absorbs network and scheduling jitter, so the
             // receiver never sees two requests closer than its limit allows.
             let interval = Duration::from_secs(1).div_f64(f64::from(limit.per_second)).mul_f64(1.05);
@@ -404,7 +487,7 @@ impl Deliverer {
             self.metrics.count(Counted::Deferred);
             return Ok(Err(Outcome::RetryIn(self.settings.in_flight_retry)));
         }
-        Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt, lease }))
+        Ok(Ok(PendingDispatch { delivery, endpoint, event, attempt, lease, fast_pass }))
     }
 
     /// Sends nothing for a tenant that is gone or suspended: a deleted tenant's message is
@@ -545,61 +628,102 @@ impl Deliverer {
     }
 
     /// Feeds the attempt into the circuit breaker and the disable clock. Every attempt is
-    /// counted (counting only while failing would skew the failure ratio upwards).
+    /// counted (counting only while failing would skew the failure ratio upwards), in memory
+    /// first: the window item gets this instance's tally in one ADD (`delivery/health.rs`).
+    /// The disable clock, a 410 and a recovery are written at once.
     async fn update_health(&self, endpoint: &Endpoint, succeeded: bool, verdict: &Verdict) -> Result<(), StoreError> {
         let (tenant, id, health) = (&endpoint.tenant_id, &endpoint.id, &endpoint.health);
         let now = OffsetDateTime::now_utc();
-        if succeeded {
-            let failing_for = health.failing_since.map(|since| now - since);
-            let stale_failure = failing_for.is_some_and(|f| f >= self.settings.recovery_grace);
-            if stale_failure || health.circuit_opens > 0 || health.circuit_open_until.is_some() {
-                let recovered = self.store.change_endpoint_health(tenant, id, HealthChange::Recovered).await?;
-                self.endpoints.forget(tenant, id);
-                if recovered {
-                    self.emit(tenant, OperationalEvent::EndpointRecovered { endpoint_id: id.clone() }).await;
-                }
+        if succeeded && decide::success_recovers(health, now, self.settings.recovery_grace) {
+            let recovered = self.store.change_endpoint_health(tenant, id, HealthChange::Recovered).await?;
+            self.endpoints.forget(tenant, id);
+            if recovered {
+                self.emit(tenant, OperationalEvent::EndpointRecovered { endpoint_id: id.clone() }).await;
             }
         }
         let window_seconds = i64::try_from(self.settings.circuit_window.as_secs().max(1)).unwrap_or(300);
-        let (attempts, failures) =
-            self.store.count_attempt(tenant, id, now.unix_timestamp() / window_seconds, !succeeded).await?;
+        let due = self.health.count(
+            endpoint.into(),
+            now.unix_timestamp() / window_seconds,
+            !succeeded,
+            std::time::Instant::now(),
+            self.settings.health_flush_every,
+        );
+        for tally in due {
+            self.add_tally(tally).await;
+        }
         if succeeded {
             return Ok(());
         }
         if let Verdict::Failed { disable: Some(reason), .. } = verdict {
             return self.disable(endpoint, reason.clone()).await;
         }
-        match health.failing_since {
-            None => self.store.update_endpoint_health(tenant, id, HealthChange::Failing { at: now }).await?,
-            Some(since)
-                if endpoint
-                    .limits
-                    .disable_after_hours
-                    .is_some_and(|hours| now - since >= time::Duration::hours(i64::from(hours))) =>
-            {
-                let hours = endpoint.limits.disable_after_hours.unwrap_or_default();
-                let reason = format!("no successful delivery for {hours} hours (failing since {since})");
-                return self.disable(endpoint, reason).await;
+        match decide::failure_clock(health.failing_since, endpoint.limits.disable_after_hours, now) {
+            // Noted in the instance's cached copy first, so its concurrent failures write once.
+            FailureClock::StartFailing if self.endpoints.note_failing_since(tenant, id, now) => {
+                let written = self.store.update_endpoint_health(tenant, id, HealthChange::Failing { at: now }).await;
+                if written.is_err() {
+                    self.endpoints.forget(tenant, id);
+                }
+                written?;
             }
-            Some(_) => {}
-        }
-        let tripped = attempts >= self.settings.circuit_min_attempts
-            && f64::from(failures) >= self.settings.circuit_failure_ratio * f64::from(attempts);
-        let already_open = health.circuit_open_until.is_some_and(|until| until > now);
-        if tripped && !already_open {
-            let opens = health.circuit_opens.saturating_add(1);
-            let cooldown = self
-                .settings
-                .circuit_cooldown
-                .saturating_mul(1 << (opens - 1).min(16))
-                .min(self.settings.circuit_max_cooldown);
-            tracing::warn!(attempts, failures, cooldown_s = cooldown.as_secs(), "opening the circuit");
-            self.endpoints.forget(tenant, id);
-            self.store
-                .update_endpoint_health(tenant, id, HealthChange::OpenCircuit { until: now + cooldown, opens })
-                .await?;
+            FailureClock::StartFailing => {}
+            FailureClock::Disable { reason } => return self.disable(endpoint, reason).await,
+            FailureClock::Running => {}
         }
         Ok(())
+    }
+
+    /// Adds every attempt this instance has not yet added to its endpoint's health window. The
+    /// deliver function calls it at the end of each batch: once the handler returns, Lambda
+    /// freezes the instance, and counts left in memory would wait for its next batch, or be
+    /// lost with it.
+    pub async fn flush_health(&self) {
+        for tally in self.health.take_all() {
+            self.add_tally(tally).await;
+        }
+    }
+
+    /// Adds one tally (attempts and failures together) and opens the circuit if the window's
+    /// totals say so. A tally that could not be added is kept for the next flush.
+    async fn add_tally(&self, tally: Tally) {
+        let (tenant, id) = (&tally.tenant_id, &tally.endpoint_id);
+        let totals = match self.store.add_attempts(tenant, id, tally.window, tally.counts).await {
+            Ok(totals) => totals,
+            Err(err) => {
+                tracing::warn!(error = %err, endpoint_id = %id, "could not add to the endpoint's health; kept for the next flush");
+                self.health.put_back(tally);
+                return;
+            }
+        };
+        if tally.counts.failures == 0 {
+            return;
+        }
+        let now = OffsetDateTime::now_utc();
+        let Some((until, opens)) = decide::circuit_to_open(&self.circuit_rule(), &tally.health, totals, now) else {
+            return;
+        };
+        tracing::warn!(
+            endpoint_id = %id,
+            attempts = totals.attempts,
+            failures = totals.failures,
+            cooldown_s = (until - now).whole_seconds(),
+            "opening the circuit"
+        );
+        self.endpoints.forget(tenant, id);
+        let change = HealthChange::OpenCircuit { until, opens };
+        if let Err(err) = self.store.update_endpoint_health(tenant, id, change).await {
+            tracing::warn!(error = %err, endpoint_id = %id, "could not open the circuit");
+        }
+    }
+
+    fn circuit_rule(&self) -> CircuitRule {
+        CircuitRule {
+            min_attempts: self.settings.circuit_min_attempts,
+            failure_ratio: self.settings.circuit_failure_ratio,
+            cooldown: self.settings.circuit_cooldown,
+            max_cooldown: self.settings.circuit_max_cooldown,
+        }
     }
 }
 
@@ -629,7 +753,7 @@ fn describe_failure_of(attempt: &Attempt) -> Option<String> {
 /// Whether a rate-limit slot is already further behind us than the margin between slots allows:
 /// a request sent now would come too close to the next slot's.
 fn missed(slot: RateSlot) -> bool {
-    crate::store::now_ms(OffsetDateTime::now_utc()) - slot.at_ms > LATE_FOR_SLOT_MS
+    decide::missed(slot.at_ms, crate::store::now_ms(OffsetDateTime::now_utc()))
 }
 
 fn describe_failure(result: &HttpResult) -> Option<String> {

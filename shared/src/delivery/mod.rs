@@ -6,12 +6,16 @@
 //! store.
 
 pub mod cache;
+pub mod decide;
 pub mod engine;
+pub mod fast;
+pub mod health;
 pub mod http;
 pub mod lanes;
 pub mod request;
 pub mod verdict;
 
+pub use decide::Handover;
 pub use engine::{Deliverer, DeliveryError, Outcome, PolicySettings};
 pub use http::{HttpResult, Sender};
 pub use lanes::Lane;

@@ -62,6 +62,20 @@ fn attempt_from_item(item: &Item) -> Result<Attempt, StoreError> {
     })
 }
 
+/// The longest `last_error` kept on a delivery item. The item is read before every retry,
+/// resend and recovery, and a strongly consistent read of up to 4 KB costs one read unit: the
+/// error (which can quote a receiver's answer) is the only part that could grow past that.
+pub const LAST_ERROR_MAX_BYTES: usize = 1024;
+
+/// `error` cut to [`LAST_ERROR_MAX_BYTES`] on a character boundary.
+fn bounded_error(error: &str) -> &str {
+    let mut end = error.len().min(LAST_ERROR_MAX_BYTES);
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    &error[..end]
+}
+
 /// What a recorded attempt leaves the delivery as.
 #[derive(Debug)]
 pub struct DeliveryUpdate {
@@ -170,7 +184,7 @@ impl Store {
         let expression = "SET #status = :failed, last_error = :reason REMOVE next_attempt_at";
         self.set_pending_delivery(tenant, event, endpoint, expression, |u| {
             u.expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
-                .expression_attribute_values(":reason", s(reason))
+                .expression_attribute_values(":reason", s(bounded_error(reason)))
         })
         .await
     }
@@ -302,7 +316,7 @@ impl Store {
         match update.last_error {
             Some(err) => {
                 set.push("last_error = :err");
-                builder = builder.expression_attribute_values(":err", s(err));
+                builder = builder.expression_attribute_values(":err", s(bounded_error(&err)));
             }
             None => remove.push("last_error"),
         }
@@ -326,5 +340,21 @@ impl Store {
             }
             Err(err) => Err(StoreError::aws("TransactWriteItems")(err)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_error_is_cut_on_a_character_boundary_so_the_delivery_stays_one_read_unit() {
+        assert_eq!(bounded_error("HTTP 500"), "HTTP 500");
+        let long = "é".repeat(LAST_ERROR_MAX_BYTES);
+        let cut = bounded_error(&long);
+        assert_eq!(cut.len(), LAST_ERROR_MAX_BYTES, "{} bytes", cut.len());
+        assert!(cut.chars().all(|c| c == 'é'));
+        let odd = format!("x{long}");
+        assert_eq!(bounded_error(&odd).len(), LAST_ERROR_MAX_BYTES - 1, "never half a character");
     }
 }

@@ -9,6 +9,7 @@ use super::quotas::ENDPOINT_COUNT;
 use super::tenants::{TenantState, Transaction, build_error};
 use super::{Store, StoreError, tenant_pk};
 use crate::crypto::{Binding, open_text, seal_text};
+use crate::delivery::decide::WindowCounts;
 use crate::domain::EndpointAuth;
 use crate::domain::{
     DeliveryLimits, DeliveryOptions, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, EventTypePattern,
@@ -582,31 +583,35 @@ impl Store {
         }
     }
 
-    /// Counts an attempt in the endpoint's current five-minute window and returns the
-    /// window's (attempts, failures) so far.
-    pub async fn count_attempt(
+    /// Adds a warm instance's tally of attempts to the endpoint's health window, attempts and
+    /// failures in one ADD (a reader never sees one without the other), and returns the
+    /// window's totals so far.
+    pub async fn add_attempts(
         &self,
         tenant: &TenantId,
         id: &EndpointId,
         window: i64,
-        failed: bool,
-    ) -> Result<(u32, u32), StoreError> {
+        counts: WindowCounts,
+    ) -> Result<WindowCounts, StoreError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
             .key("sk", s(format!("HEALTH#{id}#{window}")))
-            .update_expression("ADD attempts :one, failures :failed SET expires_at = :expires")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":failed", n(u8::from(failed)))
+            .update_expression("ADD attempts :attempts, failures :failures SET expires_at = :expires")
+            .expression_attribute_values(":attempts", n(counts.attempts))
+            .expression_attribute_values(":failures", n(counts.failures))
             .expression_attribute_values(":expires", n(OffsetDateTime::now_utc().unix_timestamp() + 3600))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await
             .map_err(StoreError::aws("UpdateItem"))?;
         let attrs = out.attributes.unwrap_or_default();
-        Ok((opt_n(&attrs, "attempts")?.unwrap_or(0), opt_n(&attrs, "failures")?.unwrap_or(0)))
+        Ok(WindowCounts {
+            attempts: opt_n(&attrs, "attempts")?.unwrap_or(0),
+            failures: opt_n(&attrs, "failures")?.unwrap_or(0),
+        })
     }
 
     /// Drops the cached endpoint list of a tenant whose endpoints this process changed.

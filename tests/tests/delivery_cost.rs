@@ -1,0 +1,140 @@
+//! What the deliver function asks of DynamoDB per delivery, counted by an SDK interceptor on
+//! its client (the requests still go to the local AWS server), and the guarantees the cheaper
+//! paths keep: the circuit breaker's ratio, the in-flight cap for endpoints that are not fast,
+//! and no second send of a finished delivery.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
+use std::time::Duration;
+
+use hookline_shared::delivery::PolicySettings;
+use hookline_tests::{Hookline, Options, Receiver};
+use serde_json::json;
+
+fn id(value: &serde_json::Value) -> String {
+    value["id"].as_str().unwrap().to_owned()
+}
+
+/// Polls the main lane until `messages` have been handed over; returns how many non-empty
+/// batches that took.
+async fn run_batches(hookline: &Hookline, messages: usize) -> usize {
+    let (mut handled, mut batches) = (0, 0);
+    let deadline = tokio::time::Instant::now() + hookline_tests::PATIENCE;
+    while handled < messages {
+        assert!(tokio::time::Instant::now() < deadline, "only {handled} of {messages} messages came");
+        let n = hookline.poller.poll_once(Duration::from_secs(1)).await.unwrap();
+        if n > 0 {
+            (handled, batches) = (handled + n, batches + 1);
+        }
+    }
+    batches
+}
+
+#[tokio::test]
+async fn failures_cost_one_health_write_per_endpoint_and_batch_and_open_the_circuit_at_its_ratio() {
+    // Only the end of a batch flushes (no 5 s interval passes during the test).
+    let policy = PolicySettings {
+        circuit_min_attempts: 10,
+        circuit_failure_ratio: 0.7,
+        health_flush_every: Duration::from_secs(3600),
+        ..PolicySettings::default()
+    };
+    let hookline = Hookline::start_with(Options { policy, ..Options::default() }).await;
+    let tenant = hookline.create_tenant("shop").await;
+    // 7 of 10 first attempts fail at one endpoint, 6 of 10 at the other; retries wait an hour.
+    let at_ratio = Receiver::answering(&[500; 7]).await;
+    let under_ratio = Receiver::answering(&[500; 6]).await;
+    let retry = json!({"schedule_seconds": [3600]});
+    let opens =
+        hookline.create_endpoint(&tenant, json!({"url": at_ratio.url, "event_types": ["a.x"], "retry": retry})).await;
+    let stays = hookline
+        .create_endpoint(&tenant, json!({"url": under_ratio.url, "event_types": ["b.x"], "retry": retry}))
+        .await;
+    for n in 0..10 {
+        hookline.publish(&tenant, json!({"event_type": "a.x", "payload": {"n": n}})).await;
+        hookline.publish(&tenant, json!({"event_type": "b.x", "payload": {"n": n}})).await;
+    }
+    let batches = run_batches(&hookline, 20).await;
+    assert_eq!((at_ratio.count(), under_ratio.count()), (10, 10));
+
+    let health_writes = hookline.deliver_calls.count("UpdateItem", "HEALTH");
+    assert!(batches < 20, "the queue handed the messages over in batches ({batches})");
+    assert!(health_writes <= 2 * batches, "{health_writes} health writes for {batches} batches and 2 endpoints");
+    let opened = hookline.endpoint(&tenant, &id(&opens)).await;
+    assert_eq!(opened["health"]["circuit_opens"], 1, "7 failures in 10 attempts open it: {opened}");
+    assert!(opened["health"]["circuit_open_until"].is_string());
+    let closed = hookline.endpoint(&tenant, &id(&stays)).await;
+    assert_eq!(closed["health"]["circuit_opens"], 0, "6 in 10 do not: {closed}");
+    assert!(closed["health"]["failing_since"].is_string(), "the first failure still starts the disable clock");
+    // Per endpoint: its first failure (once per batch at most, while the instance's cached copy
+    // lives) and the circuit's opening.
+    let endpoint_writes = hookline.deliver_calls.count("UpdateItem", "EP");
+    assert!(endpoint_writes <= 2 * batches + 1, "{endpoint_writes} endpoint writes for {batches} batches");
+}
+
+#[tokio::test]
+async fn an_endpoint_that_just_answered_fast_is_sent_to_without_a_lease_and_a_slow_one_takes_one() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let fast = Receiver::start().await;
+    let slow = Receiver::slow(Duration::from_millis(1500)).await;
+    hookline.create_endpoint(&tenant, json!({"url": fast.url, "event_types": ["fast.x"]})).await;
+    hookline.create_endpoint(&tenant, json!({"url": slow.url, "event_types": ["slow.x"]})).await;
+    let leases = || hookline.deliver_calls.count("UpdateItem", "INFLIGHT");
+
+    hookline.publish(&tenant, json!({"event_type": "fast.x", "payload": {}})).await;
+    hookline.deliver_until(|| async { fast.count() == 1 }).await;
+    let after_first = leases();
+    assert!(after_first >= 2, "the first delivery takes and gives back a lease");
+    for n in 0..5 {
+        hookline.publish(&tenant, json!({"event_type": "fast.x", "payload": {"n": n}})).await;
+    }
+    hookline.deliver_until(|| async { fast.count() == 6 }).await;
+    assert_eq!(leases(), after_first, "no lease for an endpoint that has just answered fast");
+
+    // An endpoint slower than the fast answer keeps taking leases (the cap still bounds it).
+    for n in 0..2 {
+        hookline.publish(&tenant, json!({"event_type": "slow.x", "payload": {"n": n}})).await;
+        hookline.deliver_until(|| async { slow.count() == n + 1 }).await;
+    }
+    assert!(leases() >= after_first + 4, "each slow delivery took and gave back a lease");
+}
+
+#[tokio::test]
+async fn a_fresh_first_handover_skips_the_delivery_read_and_its_second_handover_reads_and_sends_nothing() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    hookline.create_endpoint(&tenant, json!({"url": receiver.url})).await;
+    let event = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await);
+    let reads = || hookline.deliver_calls.count("GetItem", "DLV");
+
+    let batch = hookline.poller.receive(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(batch.records.len(), 1);
+    let response = hookline.poller.handler().handle(batch.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(hookline.delivery(&tenant, &event).await["status"], "delivered");
+    assert_eq!(reads(), 0, "a fresh first handover is sent without reading its delivery");
+
+    // The message is not deleted (a lost acknowledgement) and comes back: its second handover
+    // reads the delivery, finds it finished and sends nothing.
+    let receipt = batch.records[0].receipt_handle.clone().unwrap();
+    let sqs = &hookline.clients.sqs;
+    let queue = &hookline.resources.queue_url;
+    sqs.change_message_visibility()
+        .queue_url(queue)
+        .receipt_handle(receipt)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    let again = hookline.poller.receive(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(again.records.len(), 1);
+    assert_eq!(again.records[0].attributes.get("ApproximateReceiveCount").map(String::as_str), Some("2"));
+    let response = hookline.poller.handler().handle(again.clone()).await;
+    hookline.poller.acknowledge(&again, &response).await.unwrap();
+    assert_eq!(reads(), 1, "the second handover read the delivery");
+    assert_eq!(receiver.count(), 1, "and sent nothing again");
+    assert_eq!(hookline.attempts(&tenant, &event).await.len(), 1);
+    assert_eq!(hookline.queued_messages().await, 0);
+}
