@@ -9,7 +9,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::Sha256;
 
@@ -134,7 +134,7 @@ impl Lister {
     }
 
     fn tag(&self, position: &[u8]) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key()).unwrap_or_else(|_| unreachable!("any key length"));
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key()).unwrap_or_else(|_| unreachable!("any key length"));
         mac.update(&self.context);
         mac.update(position);
         mac.finalize().into_bytes()[..TAG_BYTES].to_vec()
