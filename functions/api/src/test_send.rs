@@ -13,7 +13,7 @@ use hookline_shared::domain::{
 };
 use hookline_shared::guard::AddressPolicy;
 use hookline_shared::ids::{EndpointId, EventId};
-use hookline_shared::openapi::{BodyErrors, NotFound, RateLimited, TenantErrors};
+use hookline_shared::openapi::{BodyErrors, NotFound, RateLimited, TenantErrors, WriteConflict};
 use hookline_shared::store::{RateSlot, StoreError};
 use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,6 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::endpoints::as_request;
-use crate::path_id;
 
 /// The event type of a test send that names none.
 pub const DEFAULT_EVENT_TYPE: &str = "hookline.test";
@@ -117,14 +116,13 @@ struct AuthCheck {
     params(("id" = EndpointId, Path)), request_body = TestSendRequest,
     responses((status = 200, description = "What the receiver answered", body = TestSendReport, links(
         ("list_event_attempts" = (operation_id = "list_event_attempts", parameters(("id" = "$response.body#/event_id")))),
-    )), TenantErrors, BodyErrors, NotFound, RateLimited))]
+    )), TenantErrors, BodyErrors, NotFound, RateLimited, WriteConflict))]
 pub async fn send(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EndpointId>,
     JsonBody(body): JsonBody<TestSendRequest>,
 ) -> Result<Json<TestSendReport>, ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let tenant = auth.tenant().clone();
     let endpoint = auth.endpoint(&state, &id).await?;
     let mut errors = Vec::new();
