@@ -41,7 +41,7 @@ pub fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         })
         .collect();
     if !errors.is_empty() {
-        return Err(Invalid(errors).into());
+        return Err(refused(errors));
     }
     // Each value on its own, so every bad one is named (the fields are all optional).
     for (name, value) in &pairs {
@@ -50,9 +50,15 @@ pub fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         }
     }
     if !errors.is_empty() {
-        return Err(Invalid(errors).into());
+        return Err(refused(errors));
     }
     T::deserialize(Pairs::new(&pairs)).map_err(|e| Invalid::one("query", e.to_string()).into())
+}
+
+/// A 422 naming each parameter, in a stable order (by name), whatever the query's order.
+fn refused(mut errors: Vec<FieldError>) -> ApiError {
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
+    Invalid(errors).into()
 }
 
 /// The query's `name=value` pairs, strictly decoded.
@@ -258,8 +264,8 @@ mod tests {
 
     #[test]
     fn every_unknown_parameter_or_bad_value_is_named() {
-        assert_eq!(fields("colour=red&limit=x&size=2"), ["colour", "size"], "unknown ones first");
-        assert_eq!(fields("limit=x&status=blue"), ["limit", "status"]);
+        assert_eq!(fields("size=2&limit=x&colour=red"), ["colour", "size"], "unknown ones first");
+        assert_eq!(fields("status=blue&limit=x"), ["limit", "status"]);
         assert_eq!(fields("limit=-1"), ["limit"]);
     }
 }
