@@ -126,13 +126,27 @@ async fn cursors_are_opaque_and_open_only_for_their_list_and_tenant() {
     assert_ne!(next["data"][0]["id"], endpoints["data"][0]["id"]);
 }
 
-#[tokio::test]
-async fn a_rotation_that_loses_a_race_is_a_409_and_one_of_a_deleted_endpoint_a_404() {
+/// A tenant with one endpoint, and the api served with its DynamoDB calls watched.
+async fn watched_endpoint() -> (Hookline, Tenant, DynamoCalls, String, String) {
     let hookline = Hookline::start().await;
     let tenant = hookline.create_tenant("shop").await;
     let calls = DynamoCalls::default();
     let watched = hookline.serve_watched(&calls).await;
     let id = endpoint(&hookline, &tenant).await;
+    (hookline, tenant, calls, watched, id)
+}
+
+/// Makes the next UpdateItem name an endpoint that does not exist, as if the handler's endpoint
+/// had been deleted between its read and its write.
+fn delete_before_next_update(calls: &DynamoCalls) {
+    calls.tamper_next_update(|update| {
+        update.key.as_mut().unwrap().insert("sk".into(), AttributeValue::S("EP#ep_01JZZZZZZZZZZZZZZZZZZZZZZZ".into()));
+    });
+}
+
+#[tokio::test]
+async fn a_rotation_that_loses_a_race_is_a_409_and_one_of_a_deleted_endpoint_a_404() {
+    let (_hookline, tenant, calls, watched, id) = watched_endpoint().await;
     let rotate = format!("/v1/endpoints/{id}/secret/rotate");
 
     // Another rotation got there first: the secret the handler read is no longer current.
@@ -142,10 +156,7 @@ async fn a_rotation_that_loses_a_race_is_a_409_and_one_of_a_deleted_endpoint_a_4
     let (status, body) = call_at(&watched, "POST", &rotate, &tenant.key, None).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{body}");
 
-    // The endpoint was deleted between the handler's read and its write.
-    calls.tamper_next_update(|update| {
-        update.key.as_mut().unwrap().insert("sk".into(), AttributeValue::S("EP#ep_01JZZZZZZZZZZZZZZZZZZZZZZZ".into()));
-    });
+    delete_before_next_update(&calls);
     let (status, body) = call_at(&watched, "POST", &rotate, &tenant.key, None).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}");
 
@@ -156,20 +167,11 @@ async fn a_rotation_that_loses_a_race_is_a_409_and_one_of_a_deleted_endpoint_a_4
 
 #[tokio::test]
 async fn a_patch_of_an_endpoint_deleted_meanwhile_is_a_404() {
-    let hookline = Hookline::start().await;
-    let tenant = hookline.create_tenant("shop").await;
-    let calls = DynamoCalls::default();
-    let watched = hookline.serve_watched(&calls).await;
-    let id = endpoint(&hookline, &tenant).await;
+    let (_hookline, tenant, calls, watched, id) = watched_endpoint().await;
     for body in [json!({"enabled": false}), json!({"description": "moved"})] {
-        calls.tamper_next_update(|update| {
-            update
-                .key
-                .as_mut()
-                .unwrap()
-                .insert("sk".into(), AttributeValue::S("EP#ep_01JZZZZZZZZZZZZZZZZZZZZZZZ".into()));
-        });
-        let (status, answer) = call_at(&watched, "PATCH", &format!("/v1/endpoints/{id}"), &tenant.key, Some(body.clone())).await;
+        delete_before_next_update(&calls);
+        let (status, answer) =
+            call_at(&watched, "PATCH", &format!("/v1/endpoints/{id}"), &tenant.key, Some(body.clone())).await;
         assert_eq!((status, answer["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}: {answer}");
     }
 }
@@ -179,11 +181,7 @@ async fn a_patch_of_an_endpoint_deleted_meanwhile_is_a_404() {
 /// replica's copy.
 #[tokio::test]
 async fn writes_are_echoed_from_the_write_or_a_consistent_read() {
-    let hookline = Hookline::start().await;
-    let tenant = hookline.create_tenant("shop").await;
-    let calls = DynamoCalls::default();
-    let watched = hookline.serve_watched(&calls).await;
-    let id = endpoint(&hookline, &tenant).await;
+    let (_hookline, tenant, calls, watched, id) = watched_endpoint().await;
     let (status, _) =
         call_at(&watched, "POST", "/v1/event-types", &tenant.key, Some(json!({"name": "never.sent"}))).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -202,9 +200,78 @@ async fn writes_are_echoed_from_the_write_or_a_consistent_read() {
         let (status, answer) = call_at(&watched, method, &path, token, body).await;
         assert_eq!(status, StatusCode::OK, "{method} {path}: {answer}");
         let made = calls.take();
-        let first_write = made.iter().position(|c| c.is_write()).unwrap_or_else(|| panic!("{path}: no write: {made:?}"));
+        let first_write =
+            made.iter().position(|c| c.is_write()).unwrap_or_else(|| panic!("{path}: no write: {made:?}"));
         for read in made[first_write..].iter().filter(|c| !c.is_write()) {
             assert!(read.consistent, "{method} {path}: {read:?} after the write is eventually consistent ({made:?})");
         }
     }
+}
+
+/// PATCH is typed: a field left out keeps its value, `null` clears it (or, for
+/// `disable_after_hours`, means never), and the endpoint it would make is validated whole.
+#[tokio::test]
+async fn a_patch_keeps_what_it_leaves_out_clears_what_it_nulls_and_is_validated_whole() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let created = hookline
+        .create_endpoint(
+            &tenant,
+            json!({
+                "url": QUIET_URL, "event_types": ["never.sent"], "description": "kept",
+                "headers": [{"name": "X-Team", "value": "core"}], "rate_limit_per_second": 5,
+                "rate_limit_key": "shared", "disable_after_hours": 48,
+            }),
+        )
+        .await;
+    let path = format!("/v1/endpoints/{}", created["id"].as_str().unwrap());
+
+    let (status, patched) = hookline
+        .patch(&path, &tenant.key, json!({"headers": null, "rate_limit_key": null, "disable_after_hours": null}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["headers"], json!([]), "null clears");
+    assert_eq!(patched["rate_limit_key"], Value::Null);
+    assert_eq!(patched["disable_after_hours"], Value::Null, "null is never");
+    assert_eq!(patched["description"], "kept", "absent keeps");
+    assert_eq!(patched["rate_limit_per_second"], 5);
+    assert_eq!(patched["event_types"], json!(["never.sent"]));
+
+    // Each of these would make an endpoint a creation refuses, naming the field.
+    for (patch, field) in [
+        (json!({"url": null}), "url"),
+        (json!({"format": "slack", "method": "PUT"}), "method"),
+        (json!({"rate_limit_per_second": null, "rate_limit_key": "shared"}), "rate_limit_key"),
+        (json!({"envelope": "standard", "format": "xml"}), "envelope"),
+    ] {
+        let (status, body) = hookline.patch(&path, &tenant.key, patch.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{patch}: {body}");
+        assert_eq!(fields(&body), [field], "{patch}: {body}");
+    }
+    let (_, unchanged) = hookline.get(&path, &tenant.key).await;
+    assert_eq!(unchanged["description"], "kept");
+    assert_eq!(unchanged["format"], "json");
+}
+
+/// A stored item that does not read back is our fault: a 500 that says nothing of the item
+/// (the log names its key), not a 503 inviting the caller to retry for ever.
+#[tokio::test]
+async fn a_corrupt_item_is_a_500_not_a_retry() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let id = "ep_01JZZZZZZZZZZZZZZZZZZZZZZZ";
+    hookline
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(&hookline.resources.table)
+        .item("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
+        .item("sk", AttributeValue::S(format!("EP#{id}")))
+        .item("settings", AttributeValue::S("not the settings".into()))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = hookline.get(&format!("/v1/endpoints/{id}"), &tenant.key).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("internal_error")), "{body}");
+    assert!(!body.to_string().contains("TEN#") && !body.to_string().contains("settings"), "{body}");
 }

@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::Attempt;
 use hookline_shared::domain::{
-    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EventType, EventTypePattern, FieldError, HttpMethod,
-    Invalid, NewEndpoint, NewEndpointRequest, Presentation, RetryPolicy,
+    Endpoint, EndpointHealth, EndpointPatch, EndpointStatus, EventType, EventTypePattern, FieldError, Invalid,
+    NewEndpoint, NewEndpointRequest,
 };
 use hookline_shared::edge::{Cursor, Limit, List as Listed, Lister, Page};
 use hookline_shared::ids::{EndpointId, EventId};
@@ -15,34 +15,19 @@ use hookline_shared::signing::SigningSecret;
 use hookline_shared::store::EndpointCreation;
 use hookline_shared::web::{ApiError, AppState, JsonBody, OptionalJsonBody, PathParams, Query, TenantAuth};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 const TAG: &str = "endpoints";
 
-/// An endpoint as the API shows it. The signing secret is not part of it; custom header values
-/// and credentials in the URL's query are shown only in the creation response.
+/// An endpoint as the API shows it: its settings as the creation request names them (one
+/// list of fields, `NewEndpointRequest`), then its state. The signing secret is not part of it;
+/// credentials never show; custom header values and credentials in the URL's query are shown
+/// only in the creation response.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EndpointView {
     id: EndpointId,
-    /// Credentials in its query are redacted, except in the creation response.
-    url: String,
-    description: String,
-    event_types: Vec<EventTypePattern>,
-    retry: RetryPolicy,
-    method: HttpMethod,
-    /// The credential's kind and non-secret parts; secrets are write-only.
-    #[schema(value_type = AuthView)]
-    auth: serde_json::Value,
-    headers: Vec<HeaderView>,
-    metadata: std::collections::BTreeMap<String, String>,
-    timeout_ms: u32,
-    rate_limit_per_second: Option<u32>,
-    rate_limit_key: Option<String>,
     #[serde(flatten)]
-    presentation: Presentation,
-    #[serde(flatten)]
-    limits: DeliveryLimits,
+    settings: NewEndpointRequest,
     status: EndpointStatus,
     disabled_reason: Option<String>,
     health: EndpointHealth,
@@ -53,9 +38,9 @@ pub struct EndpointView {
 impl From<&Endpoint> for EndpointView {
     fn from(ep: &Endpoint) -> Self {
         let mut view = Self::revealed(ep);
-        view.url = ep.url.redacted().to_string();
-        for header in &mut view.headers {
-            header.value = None;
+        view.settings.url = ep.url.redacted().to_string();
+        if let Some(headers) = &mut view.settings.headers {
+            headers.hide_values();
         }
         view
     }
@@ -66,60 +51,13 @@ impl EndpointView {
     fn revealed(ep: &Endpoint) -> Self {
         Self {
             id: ep.id.clone(),
-            url: ep.url.to_string(),
-            description: ep.description.clone(),
-            event_types: ep.event_types.clone(),
-            retry: ep.retry.clone(),
-            method: ep.options.method,
-            auth: ep.options.auth.redacted(),
-            headers: ep
-                .options
-                .headers
-                .iter()
-                .map(|h| HeaderView { name: h.name().to_owned(), value: Some(h.value().to_owned()) })
-                .collect(),
-            metadata: ep.options.metadata.clone(),
-            timeout_ms: ep.options.timeout_ms,
-            rate_limit_per_second: ep.options.rate_limit_per_second,
-            rate_limit_key: ep.options.rate_limit_key.clone(),
-            presentation: ep.presentation.clone(),
-            limits: ep.limits.clone(),
+            settings: NewEndpointRequest::from_endpoint(ep),
             status: ep.status,
             disabled_reason: ep.health.disabled_reason.clone(),
             health: ep.health.clone(),
             created_at: ep.created_at,
         }
     }
-}
-
-/// An endpoint's credential as shown: its kind and non-secret parts (`EndpointAuth::redacted`).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // describes the JSON `EndpointAuth::redacted` builds
-struct AuthView {
-    #[schema(value_type = AuthKind)]
-    r#type: String,
-    /// The header an `api_key` credential is sent in.
-    header: Option<String>,
-    /// A `basic` credential's user name.
-    username: Option<String>,
-}
-
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[allow(dead_code)]
-enum AuthKind {
-    None,
-    ApiKey,
-    Basic,
-    Bearer,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct HeaderView {
-    name: String,
-    /// Write-only like credentials: shown once, in the creation response.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<String>,
 }
 
 /// The creation response: the view plus the signing secret, so the receiver can verify.
@@ -281,61 +219,25 @@ pub async fn list(
     Ok(Json(lister.page(data, next)))
 }
 
-/// The endpoint as a creation request, so a patch (or a test send's overrides) can be validated
-/// as a whole by the same rules.
-pub(crate) fn as_request(ep: &Endpoint) -> Value {
-    json!({
-        "url": ep.url.to_string(),
-        "description": ep.description,
-        "event_types": ep.event_types,
-        "retry": ep.retry,
-        "disable_after_hours": ep.limits.disable_after_hours,
-        "method": ep.options.method,
-        "auth": ep.options.auth,
-        "headers": ep.options.headers,
-        "metadata": ep.options.metadata,
-        "timeout_ms": ep.options.timeout_ms,
-        "rate_limit_per_second": ep.options.rate_limit_per_second,
-        "rate_limit_key": ep.options.rate_limit_key,
-        "format": ep.presentation.format,
-        "template": ep.presentation.template,
-        "query": ep.presentation.query,
-        "thread_key": ep.presentation.thread_key,
-        "cards": ep.presentation.cards,
-        "sign": ep.presentation.sign,
-        "envelope": ep.presentation.envelope,
-        "delete_payload": ep.presentation.delete_payload,
-    })
-}
-
 /// `PATCH /v1/endpoints/{id}`: any creation field (`null` clears an optional one), plus
-/// `enabled`. The result is validated as a whole, like a creation.
+/// `enabled`. The patch is applied to the endpoint as a creation request and the result is
+/// validated as a whole, like a creation.
 #[utoipa::path(patch, path = "/v1/endpoints/{id}", operation_id = "update_endpoint", tag = TAG,
     summary = "Update an endpoint", security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
-    request_body(content = Object, description = "Any creation field (`null` clears an optional one), and `enabled`"),
+    request_body = EndpointPatch,
     responses((status = 200, description = "The endpoint as changed", body = EndpointView),
         TenantErrors, BodyErrors, NotFound, WriteConflict))]
 pub async fn update(
     State(state): State<AppState>,
     auth: TenantAuth,
     PathParams(id): PathParams<EndpointId>,
-    JsonBody(patch): JsonBody<serde_json::Map<String, Value>>,
+    JsonBody(patch): JsonBody<EndpointPatch>,
 ) -> Result<Json<EndpointView>, ApiError> {
     let tenant = auth.tenant().clone();
     let mut endpoint = auth.endpoint(&state, &id).await?;
-    let mut patch = patch;
-    let enabled = match patch.remove("enabled") {
-        None => None,
-        Some(Value::Bool(b)) => Some(b),
-        Some(_) => return Err(Invalid::one("enabled", "true or false").into()),
-    };
-    if !patch.is_empty() {
-        let mut merged = as_request(&endpoint);
-        if let Value::Object(fields) = &mut merged {
-            fields.extend(patch);
-        }
-        let request: NewEndpointRequest =
-            serde_json::from_value(merged).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?;
+    let enabled = patch.enabled;
+    if patch.changes_settings() {
+        let request = patch.apply(NewEndpointRequest::from_endpoint(&endpoint))?;
         let new = NewEndpoint::parse(request, state.url_rules())?;
         if auth.portal().is_some_and(|claims| !claims.covers(&new.options.metadata)) {
             // The customer would lose sight of its own endpoint.

@@ -15,8 +15,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::List;
-
 const TAG: &str = "events";
 
 /// An event with where each of its deliveries stands.
@@ -147,14 +145,14 @@ pub struct EventAttemptsQuery {
 #[utoipa::path(get, path = "/v1/events/{id}/attempts", operation_id = "list_event_attempts", tag = TAG,
     summary = "List an event's attempts", security(("apiKey" = []), ("portalSession" = [])),
     params(("id" = EventId, Path), EventAttemptsQuery),
-    responses((status = 200, description = "Every attempt, by endpoint, oldest first", body = List<Attempt>),
+    responses((status = 200, description = "Every attempt, by endpoint, oldest first", body = Page<Attempt>),
         TenantErrors, QueryErrors, NotFound))]
 pub async fn attempts(
     State(state): State<AppState>,
     auth: TenantAuth,
     PathParams(id): PathParams<EventId>,
     Query(query): Query<EventAttemptsQuery>,
-) -> Result<Json<List<Attempt>>, ApiError> {
+) -> Result<Json<Page<Attempt>>, ApiError> {
     let endpoint = query.endpoint_id;
     // The event item is the tenant check: attempts live under the tenant's key too, but an
     // unknown event must be a 404, not an empty list.
@@ -164,7 +162,7 @@ pub async fn attempts(
     if let Some(endpoint) = endpoint {
         data.retain(|a| a.endpoint_id == endpoint);
     }
-    Ok(Json(List { data }))
+    Ok(Json(Page::whole(data)))
 }
 
 /// `GET /v1/events/{id}/deliveries/{endpoint_id}/attempts`: the attempts of one delivery, oldest
@@ -172,13 +170,13 @@ pub async fn attempts(
 #[utoipa::path(get, path = "/v1/events/{id}/deliveries/{endpoint_id}/attempts", operation_id = "list_delivery_attempts",
     tag = TAG, summary = "List one delivery's attempts", security(("apiKey" = []), ("portalSession" = [])),
     params(("id" = EventId, Path), ("endpoint_id" = EndpointId, Path)),
-    responses((status = 200, description = "The delivery's attempts, oldest first", body = List<Attempt>),
+    responses((status = 200, description = "The delivery's attempts, oldest first", body = Page<Attempt>),
         TenantErrors, NotFound))]
 pub async fn delivery_attempts(
     State(state): State<AppState>,
     auth: TenantAuth,
     PathParams((id, endpoint_id)): PathParams<(EventId, EndpointId)>,
-) -> Result<Json<List<Attempt>>, ApiError> {
+) -> Result<Json<Page<Attempt>>, ApiError> {
     let endpoint = endpoint_id;
     let (_, visible) = visible_event(&state, &auth, &id).await?;
     if visible.is_some_and(|v| !v.contains(&endpoint)) {
@@ -188,7 +186,7 @@ pub async fn delivery_attempts(
     state.store.get_delivery(tenant, &id, &endpoint).await?.ok_or(ApiError::NotFound("delivery"))?;
     let mut data = state.store.list_attempts(tenant, &id).await?;
     data.retain(|a| a.endpoint_id == endpoint);
-    Ok(Json(List { data }))
+    Ok(Json(Page::whole(data)))
 }
 
 /// `DELETE /v1/events/{id}/payload`: forgets the payload but keeps the event and its log.

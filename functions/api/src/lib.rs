@@ -71,9 +71,3 @@ pub struct Health {
 async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
 }
-
-/// An unpaged list response: `{"data": [...]}` (a paged one is `edge::Page`).
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct List<T> {
-    pub data: Vec<T>,
-}

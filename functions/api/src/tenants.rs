@@ -14,8 +14,6 @@ use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, OptionalJson
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
-use crate::List;
-
 const TAG: &str = "tenants";
 
 const MAX_NAME_LEN: usize = 200;
@@ -248,7 +246,7 @@ pub async fn rotate_key(
 /// current key has none); never the keys.
 #[utoipa::path(get, path = "/v1/tenants/{id}/api-keys", operation_id = "list_api_keys", tag = TAG,
     summary = "List a tenant's working keys (ids, never keys)", security(("adminToken" = [])), params(("id" = TenantId, Path)),
-    responses((status = 200, description = "The working keys", body = List<ApiKeyInfo>, links(
+    responses((status = 200, description = "The working keys", body = Page<ApiKeyInfo>, links(
         ("revoke_api_key" = (operation_id = "revoke_api_key",
             parameters(("id" = "$request.path.id"), ("key_id" = "$response.body#/data/0/id")))),
     )), AdminErrors, NotFound))]
@@ -256,9 +254,9 @@ pub async fn list_keys(
     State(state): State<AppState>,
     _admin: AdminAuth,
     PathParams(id): PathParams<TenantId>,
-) -> Result<Json<List<ApiKeyInfo>>, ApiError> {
+) -> Result<Json<Page<ApiKeyInfo>>, ApiError> {
     let keys = state.store.list_api_keys(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
-    Ok(Json(List { data: keys }))
+    Ok(Json(Page::whole(keys)))
 }
 
 /// `DELETE /v1/tenants/{id}/api-keys/{key_id}`: revokes one key at once (a leaked one). If

@@ -4,8 +4,10 @@
 
 mod error_code;
 pub mod page;
+mod patch;
 pub mod query;
 
 pub use error_code::ErrorCode;
 pub use page::{Cursor, Limit, List, Lister, Page, PageQuery};
+pub use patch::Patch;
 pub use query::Query;

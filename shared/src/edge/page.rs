@@ -36,6 +36,14 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A list small enough to come whole (an event's attempts, a tenant's API keys): the same
+    /// shape, with no next page.
+    pub fn whole(data: Vec<T>) -> Self {
+        Self { data, next_cursor: None }
+    }
+}
+
 /// `?limit=`: 1 to [`MAX_PAGE_SIZE`], [`DEFAULT_PAGE_SIZE`] when absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limit(usize);

@@ -341,7 +341,7 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
-        out.item.map(|item| tenant_from_item(id.clone(), &item)).transpose()
+        out.item.map(|item| tenant_from_item(id.clone(), &item).map_err(|e| e.in_item(&item))).transpose()
     }
 
     /// A page of tenants, oldest first (a Query of the `TENANTS` partition).
