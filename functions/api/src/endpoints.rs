@@ -10,17 +10,20 @@ use hookline_shared::domain::{
 };
 use hookline_shared::edge::{Cursor, Limit, List as Listed, Lister, Page};
 use hookline_shared::ids::{EndpointId, EventId};
+use hookline_shared::openapi::{BodyErrors, NotFound, QueryErrors, RateLimited, TenantErrors, WriteConflict};
 use hookline_shared::signing::SigningSecret;
 use hookline_shared::store::EndpointCreation;
 use hookline_shared::web::{ApiError, AppState, JsonBody, OptionalJsonBody, PathParams, Query, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+const TAG: &str = "endpoints";
+
 /// An endpoint as the API shows it: its settings as the creation request names them (one
 /// list of fields, `NewEndpointRequest`), then its state. The signing secret is not part of it;
 /// credentials never show; custom header values and credentials in the URL's query are shown
 /// only in the creation response.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EndpointView {
     id: EndpointId,
     #[serde(flatten)]
@@ -58,13 +61,27 @@ impl EndpointView {
 }
 
 /// The creation response: the view plus the signing secret, so the receiver can verify.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedEndpoint {
     #[serde(flatten)]
     endpoint: EndpointView,
     secret: String,
 }
 
+/// Create an endpoint; the response alone shows its signing secret, header values and URL credentials.
+#[utoipa::path(post, path = "/v1/endpoints", operation_id = "create_endpoint", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), request_body = NewEndpointRequest,
+    responses((status = 201, description = "The endpoint with its signing secret", body = CreatedEndpoint, links(
+        ("get_endpoint" = (operation_id = "get_endpoint", parameters(("id" = "$response.body#/id")))),
+        ("update_endpoint" = (operation_id = "update_endpoint", parameters(("id" = "$response.body#/id")))),
+        ("delete_endpoint" = (operation_id = "delete_endpoint", parameters(("id" = "$response.body#/id")))),
+        ("get_endpoint_secret" = (operation_id = "get_endpoint_secret", parameters(("id" = "$response.body#/id")))),
+        ("rotate_endpoint_secret" = (operation_id = "rotate_endpoint_secret", parameters(("id" = "$response.body#/id")))),
+        ("list_endpoint_attempts" = (operation_id = "list_endpoint_attempts", parameters(("id" = "$response.body#/id")))),
+        ("recover_endpoint" = (operation_id = "recover_endpoint", parameters(("id" = "$response.body#/id")))),
+        ("test_endpoint" = (operation_id = "test_endpoint", parameters(("id" = "$response.body#/id")))),
+    )),
+        TenantErrors, BodyErrors, RateLimited, WriteConflict))]
 pub async fn create(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -92,6 +109,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// Get an endpoint.
+#[utoipa::path(get, path = "/v1/endpoints/{id}", operation_id = "get_endpoint", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
+    responses((status = 200, description = "The endpoint", body = EndpointView), TenantErrors, NotFound))]
 pub async fn get(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -155,17 +176,27 @@ async fn check_registered_types(
 
 /// `GET /v1/endpoints` query: paging, and filters by `status` and by an event type the
 /// endpoint subscribes to.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointsQuery {
+    /// Items per page: 1 to 100, default 50.
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 100)]
     limit: Option<Limit>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>)]
     cursor: Option<Cursor>,
     status: Option<EndpointStatus>,
+    /// Endpoints subscribed to this event type.
     event_type: Option<EventType>,
 }
 
 /// Oldest first (ids are time-ordered). A tenant has at most its quota of endpoints, so the
 /// filtering happens after one Query.
+/// List endpoints, oldest first.
+#[utoipa::path(get, path = "/v1/endpoints", operation_id = "list_endpoints", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), params(EndpointsQuery),
+    responses((status = 200, description = "A page of endpoints", body = Page<EndpointView>), TenantErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -191,6 +222,11 @@ pub async fn list(
 /// `PATCH /v1/endpoints/{id}`: any creation field (`null` clears an optional one), plus
 /// `enabled`. The patch is applied to the endpoint as a creation request and the result is
 /// validated as a whole, like a creation.
+#[utoipa::path(patch, path = "/v1/endpoints/{id}", operation_id = "update_endpoint", tag = TAG,
+    summary = "Update an endpoint", security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
+    request_body = EndpointPatch,
+    responses((status = 200, description = "The endpoint as changed", body = EndpointView),
+        TenantErrors, BodyErrors, NotFound, WriteConflict))]
 pub async fn update(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -226,6 +262,10 @@ pub async fn update(
     Ok(Json(EndpointView::from(&endpoint)))
 }
 
+/// Delete an endpoint.
+#[utoipa::path(delete, path = "/v1/endpoints/{id}", operation_id = "delete_endpoint", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
+    responses((status = 204, description = "Deleted"), TenantErrors, NotFound, WriteConflict))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -240,8 +280,9 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SecretView {
+    /// `whsec_` and the base64 key (Standard Webhooks).
     secret: String,
     /// During a rotation's grace period, the old secret, which still signs every request.
     previous_secret: Option<String>,
@@ -259,6 +300,9 @@ fn secret_view(ep: &Endpoint) -> SecretView {
 }
 
 /// `GET /v1/endpoints/{id}/secret`: the only route that shows a signing secret after creation.
+#[utoipa::path(get, path = "/v1/endpoints/{id}/secret", operation_id = "get_endpoint_secret", tag = TAG,
+    summary = "Get the signing secret", security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
+    responses((status = 200, description = "The signing secret", body = SecretView), TenantErrors, NotFound))]
 pub async fn secret(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -271,15 +315,22 @@ pub async fn secret(
 const DEFAULT_GRACE_SECONDS: u64 = 24 * 3600;
 const MAX_GRACE_SECONDS: u64 = 7 * 24 * 3600;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
+    /// How long the old secret keeps signing too: default 86400 (24 h), at most 604800 (7 days).
+    #[schema(minimum = 0, maximum = 604800)]
     grace_seconds: Option<u64>,
 }
 
 /// `POST /v1/endpoints/{id}/secret/rotate` `{"grace_seconds"?}`: a new secret signs from now
 /// on; the old one signs too until the grace period ends, so receivers can switch without
 /// refusing anything (Standard Webhooks allows several signatures in `webhook-signature`).
+#[utoipa::path(post, path = "/v1/endpoints/{id}/secret/rotate", operation_id = "rotate_endpoint_secret", tag = TAG,
+    summary = "Rotate the signing secret", security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
+    request_body(content = Option<RotateRequest>, description = "Optional: an empty body takes the default grace"),
+    responses((status = 200, description = "The new secret, and the old one while it still signs", body = SecretView),
+        TenantErrors, BodyErrors, NotFound, WriteConflict))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -303,25 +354,31 @@ pub async fn rotate_secret(
 
 /// `GET /v1/endpoints/{id}/attempts` query: a time window (default the last 7 days), an
 /// outcome filter and the cursor of the previous page.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptsQuery {
+    /// Default: 7 days before `until`.
     #[serde(default, with = "time::serde::rfc3339::option")]
     since: Option<OffsetDateTime>,
+    /// Default: now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     until: Option<OffsetDateTime>,
+    #[param(inline)]
     status: Option<AttemptOutcome>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>)]
     cursor: Option<Cursor>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum AttemptOutcome {
     Succeeded,
     Failed,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
     event_id: EventId,
     #[serde(flatten)]
@@ -333,6 +390,10 @@ const DEFAULT_HISTORY: time::Duration = time::Duration::days(7);
 /// Every attempt made for this endpoint in the window, oldest event first. Attempts are kept
 /// under their event, so a page is one Query over the window's events that name this
 /// endpoint, then their attempts.
+#[utoipa::path(get, path = "/v1/endpoints/{id}/attempts", operation_id = "list_endpoint_attempts", tag = TAG,
+    summary = "List an endpoint's attempts in a window, oldest event first", security(("apiKey" = []), ("portalSession" = [])),
+    params(("id" = EndpointId, Path), AttemptsQuery),
+    responses((status = 200, description = "A page of attempts", body = Page<AttemptView>), TenantErrors, QueryErrors, NotFound))]
 pub async fn attempts(
     State(state): State<AppState>,
     auth: TenantAuth,

@@ -7,27 +7,37 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::{EventType, FieldError, Invalid, PayloadSchema, check_payload};
 use hookline_shared::edge::{Limit, List as Listed, Lister, Page, PageQuery};
+use hookline_shared::openapi::{BodyErrors, NotFound, QueryErrors, TenantErrors, WriteConflict};
 use hookline_shared::store::{
     EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES,
 };
-use hookline_shared::web::{ApiError, AppState, ErrorCode, JsonBody, PathParams, Query, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, ErrorBody, ErrorCode, JsonBody, PathParams, Query, TenantAuth};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
+const TAG: &str = "event types";
+
 const MAX_DESCRIPTION_LEN: usize = 1000;
 
 /// The request body of `POST /v1/event-types`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEventTypeRequest {
+    #[schema(value_type = EventType)]
     name: String,
+    /// At most 1000 characters.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     description: Option<String>,
+    /// An example payload: a JSON object of at most 16 KB, matching `schema`. Test sends use it.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     example: Option<Box<RawValue>>,
+    /// A self-contained JSON Schema (2020-12) for the payload, at most 32 KB.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     schema: Option<Box<RawValue>>,
 }
 
@@ -70,6 +80,16 @@ fn check_contents(
     (example, schema)
 }
 
+/// Register an event type.
+#[utoipa::path(post, path = "/v1/event-types", operation_id = "create_event_type", tag = TAG,
+    security(("apiKey" = [])), request_body = NewEventTypeRequest,
+    responses((status = 201, description = "Registered", body = EventTypeDefinition, links(
+        ("get_event_type" = (operation_id = "get_event_type", parameters(("name" = "$response.body#/name")))),
+        ("update_event_type" = (operation_id = "update_event_type", parameters(("name" = "$response.body#/name")))),
+        ("delete_event_type" = (operation_id = "delete_event_type", parameters(("name" = "$response.body#/name")))),
+    )),
+        (status = 409, description = "`event_type_exists`, or `event_type_limit` (1000 types), or `conflict` (the item changed while the request ran)", body = ErrorBody),
+        TenantErrors, BodyErrors))]
 pub async fn create(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -109,6 +129,11 @@ pub async fn create(
 
 /// `GET /v1/event-types?limit&cursor`: a page of registered types, by name (at most 100, and
 /// fewer when their examples and schemas would make the answer too large).
+#[utoipa::path(get, path = "/v1/event-types", operation_id = "list_event_types", tag = TAG,
+    summary = "List event types by name, with their examples and schemas", security(("apiKey" = []), ("portalSession" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of event types", body = Page<EventTypeDefinition>),
+        TenantErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -120,6 +145,10 @@ pub async fn list(
     Ok(Json(lister.page(page.items, page.next.as_deref())))
 }
 
+/// Get an event type with its schema.
+#[utoipa::path(get, path = "/v1/event-types/{name}", operation_id = "get_event_type", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), params(("name" = EventType, Path)),
+    responses((status = 200, description = "The event type", body = EventTypeDefinition), TenantErrors, NotFound))]
 pub async fn get(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -131,14 +160,19 @@ pub async fn get(
 
 /// The request body of `PATCH /v1/event-types/{name}`: any of the three, `null` clears the
 /// example or the schema. The name is the type's identity and cannot change.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventTypePatch {
     #[serde(default)]
+    #[schema(max_length = 1000)]
     description: Option<String>,
+    /// As at registration; `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     example: Option<Option<Box<RawValue>>>,
+    /// As at registration; `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     schema: Option<Option<Box<RawValue>>>,
 }
 
@@ -147,6 +181,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Box<R
     Option::<Box<RawValue>>::deserialize(d).map(Some)
 }
 
+/// Change an event type's description, example or schema.
+#[utoipa::path(patch, path = "/v1/event-types/{name}", operation_id = "update_event_type", tag = TAG,
+    security(("apiKey" = [])), params(("name" = EventType, Path)), request_body = EventTypePatch,
+    responses((status = 200, description = "The event type as changed", body = EventTypeDefinition),
+        TenantErrors, BodyErrors, NotFound, WriteConflict))]
 pub async fn update(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -178,6 +217,9 @@ pub async fn update(
 /// `DELETE /v1/event-types/{name}`: the type leaves the catalogue, so events of that type are
 /// refused from then on (while the tenant has other types registered). Endpoints keep their
 /// subscriptions; events already accepted are delivered as usual.
+#[utoipa::path(delete, path = "/v1/event-types/{name}", operation_id = "delete_event_type", tag = TAG,
+    summary = "Remove an event type from the catalogue", security(("apiKey" = [])), params(("name" = EventType, Path)),
+    responses((status = 204, description = "Removed"), TenantErrors, NotFound, WriteConflict))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: TenantAuth,

@@ -8,18 +8,22 @@ use axum::http::StatusCode;
 use hookline_shared::domain::{Attempt, Delivery, DeliveryStatus, Event, EventType, Invalid};
 use hookline_shared::edge::{Cursor, Limit, List as Listed, Lister, Page};
 use hookline_shared::ids::{EndpointId, EventId};
+use hookline_shared::openapi::{NotFound, QueryErrors, TenantErrors, WriteConflict};
 use hookline_shared::store::{EventFilter, EventSummary};
 use hookline_shared::web::{ApiError, AppState, PathParams, Query, TenantAuth};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
+const TAG: &str = "events";
+
 /// An event with where each of its deliveries stands.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EventView {
     id: EventId,
     event_type: EventType,
     /// `null` once expunged.
+    #[schema(value_type = Option<Object>)]
     payload: Box<RawValue>,
     payload_expunged: bool,
     idempotency_key: Option<String>,
@@ -43,6 +47,12 @@ async fn visible_event(
     Ok((event, visible))
 }
 
+/// Get an event with its payload and deliveries.
+#[utoipa::path(get, path = "/v1/events/{id}", operation_id = "get_event", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), params(("id" = EventId, Path)),
+    responses((status = 200, description = "The event", body = EventView, links(
+        ("list_event_attempts" = (operation_id = "list_event_attempts", parameters(("id" = "$response.body#/id")))),
+    )), TenantErrors, NotFound))]
 pub async fn get(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -64,20 +74,33 @@ pub async fn get(
 
 /// `GET /v1/events` query. `since` and `until` are RFC 3339, inclusive, by the time in the
 /// event's id; `status` keeps events with at least one delivery in that status.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
+    /// Only events of this type.
     event_type: Option<EventType>,
+    /// Events made at or after this time.
     #[serde(default, with = "time::serde::rfc3339::option")]
     since: Option<OffsetDateTime>,
+    /// Events made at or before this time; not before `since`.
     #[serde(default, with = "time::serde::rfc3339::option")]
     until: Option<OffsetDateTime>,
+    /// Events with at least one delivery in this status.
     status: Option<DeliveryStatus>,
+    /// Items per page: 1 to 100, default 50.
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 100)]
     limit: Option<Limit>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>)]
     cursor: Option<Cursor>,
 }
 
 /// `GET /v1/events`: the tenant's events, newest first, without payloads.
+#[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = TAG,
+    summary = "List events, newest first, without payloads", security(("apiKey" = []), ("portalSession" = [])),
+    params(EventsQuery),
+    responses((status = 200, description = "A page of events", body = Page<EventSummary>), TenantErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -109,14 +132,21 @@ pub async fn list(
 }
 
 /// `GET /v1/events/{id}/attempts` query.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventAttemptsQuery {
+    /// Only this endpoint's attempts.
     endpoint_id: Option<EndpointId>,
 }
 
 /// Every attempt made for the event, by endpoint, oldest first; `?endpoint_id=` keeps one
 /// endpoint's.
+#[utoipa::path(get, path = "/v1/events/{id}/attempts", operation_id = "list_event_attempts", tag = TAG,
+    summary = "List an event's attempts", security(("apiKey" = []), ("portalSession" = [])),
+    params(("id" = EventId, Path), EventAttemptsQuery),
+    responses((status = 200, description = "Every attempt, by endpoint, oldest first", body = Page<Attempt>),
+        TenantErrors, QueryErrors, NotFound))]
 pub async fn attempts(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -137,6 +167,11 @@ pub async fn attempts(
 
 /// `GET /v1/events/{id}/deliveries/{endpoint_id}/attempts`: the attempts of one delivery, oldest
 /// first. 404 if the event or that delivery does not exist.
+#[utoipa::path(get, path = "/v1/events/{id}/deliveries/{endpoint_id}/attempts", operation_id = "list_delivery_attempts",
+    tag = TAG, summary = "List one delivery's attempts", security(("apiKey" = []), ("portalSession" = [])),
+    params(("id" = EventId, Path), ("endpoint_id" = EndpointId, Path)),
+    responses((status = 200, description = "The delivery's attempts, oldest first", body = Page<Attempt>),
+        TenantErrors, NotFound))]
 pub async fn delivery_attempts(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -157,6 +192,10 @@ pub async fn delivery_attempts(
 /// `DELETE /v1/events/{id}/payload`: forgets the payload but keeps the event and its log.
 /// Repeating it is harmless. The delivery engine must not send an expunged payload
 /// (`Event::payload_expunged`).
+#[utoipa::path(delete, path = "/v1/events/{id}/payload", operation_id = "expunge_event_payload", tag = TAG,
+    summary = "Expunge an event's payload (keeps the event and its log)", security(("apiKey" = [])),
+    params(("id" = EventId, Path)),
+    responses((status = 204, description = "Expunged (repeating it is harmless)"), TenantErrors, NotFound, WriteConflict))]
 pub async fn expunge_payload(
     State(state): State<AppState>,
     auth: TenantAuth,

@@ -132,7 +132,7 @@ impl From<EndpointUrl> for String {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndpointStatus {
     Active,
@@ -162,11 +162,12 @@ pub struct Endpoint {
 }
 
 /// How long Hookline keeps trying an endpoint that never succeeds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryLimits {
     /// An endpoint with no success for this long is disabled; `None`: failures never disable
     /// it (as Zendesk's webhooks), though a 410 Gone still does.
     #[serde(default = "default_disable_after_hours")]
+    #[schema(minimum = 1, maximum = 720)]
     pub disable_after_hours: Option<u32>,
 }
 
@@ -183,7 +184,7 @@ impl Default for DeliveryLimits {
 }
 
 /// What deliveries have taught about the endpoint; written by the deliver function only.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EndpointHealth {
     /// Why the endpoint was disabled, when it is.
     pub disabled_reason: Option<String>,
@@ -205,7 +206,7 @@ pub struct PreviousSecret {
 }
 
 /// How an event is put on the wire for this endpoint.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Presentation {
     pub format: Format,

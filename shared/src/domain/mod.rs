@@ -20,7 +20,8 @@ pub use endpoint_request::{EndpointPatch, NewEndpointRequest};
 pub use event::{Event, NewEvent, NewEventRequest, event_fingerprint};
 pub use event_type::{EventType, EventTypePattern};
 pub use options::{
-    CustomHeader, CustomHeaderRequest, DeliveryOptions, EndpointAuth, HeadersRequest, HttpMethod, MAX_TIMEOUT_MS,
+    CustomHeader, CustomHeaderRequest, DeliveryOptions, EndpointAuth, HeadersRequest, HttpMethod,
+    MAX_RATE_LIMIT_PER_SECOND, MAX_TIMEOUT_MS,
 };
 pub use payload::{MAX_PAYLOAD_DEPTH, check_payload};
 pub use retry::RetryPolicy;
@@ -29,7 +30,7 @@ pub use schema::{MAX_SCHEMA_BYTES, PayloadSchema};
 use serde::Serialize;
 
 /// One reason an input was refused, named by the JSON path of the field (`retry.schedule_seconds[2]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

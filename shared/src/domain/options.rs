@@ -84,7 +84,7 @@ const ZENDESK_REFUSED_HEADERS: &[&str] = &[
 const ZENDESK_REFUSED_PREFIXES: &[&str] = &["access-control", "x-apigw", "x-datadog", "x-envoy", "x-zendesk"];
 
 /// The HTTP method deliveries use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
     #[default]
@@ -135,7 +135,7 @@ impl fmt::Display for HttpMethod {
 /// Serde round-trips every field, secrets included, so the caller can seal the serialized form;
 /// `Debug` and [`EndpointAuth::redacted`] never show a secret. Check a request's value with
 /// [`EndpointAuth::validate`].
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EndpointAuth {
     #[default]
@@ -146,6 +146,43 @@ pub enum EndpointAuth {
     Basic { username: String, password: String },
     /// `authorization: Bearer <token>`.
     Bearer { token: String },
+}
+
+/// An endpoint's credential as the API shows it: its kind and non-secret parts
+/// ([`EndpointAuth::redacted`]), for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the JSON `redacted` builds
+struct ShownAuth {
+    #[schema(value_type = String, pattern = "^(none|api_key|basic|bearer)$")]
+    r#type: String,
+    /// The header an `api_key` credential is sent in.
+    header: Option<String>,
+    /// A `basic` credential's user name.
+    username: Option<String>,
+}
+
+/// The `auth` field's schema: [`EndpointAuth`] in a request, [`ShownAuth`] in a response (the
+/// view shows the request's fields with credentials redacted).
+pub struct AuthField;
+
+impl utoipa::PartialSchema for AuthField {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::Ref;
+        use utoipa::openapi::schema::AnyOfBuilder;
+        AnyOfBuilder::new()
+            .description(Some("In a request, the credential; shown, its kind and non-secret parts only."))
+            .item(Ref::from_schema_name("EndpointAuth"))
+            .item(Ref::from_schema_name("ShownAuth"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AuthField {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema;
+        schemas.push(("EndpointAuth".to_owned(), EndpointAuth::schema()));
+        schemas.push(("ShownAuth".to_owned(), ShownAuth::schema()));
+    }
 }
 
 impl EndpointAuth {
@@ -315,11 +352,15 @@ impl fmt::Debug for CustomHeader {
 
 /// One custom header of a request, before validation. Shown, a header whose value is hidden
 /// (emptied) has no `value`.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomHeaderRequest {
+    /// Letters, digits and ``! # $ % & ' * + - . ^ _ ` | ~``; some names and prefixes are refused.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")]
     pub name: String,
     #[serde(skip_serializing_if = "String::is_empty")]
+    /// Printable ASCII.
+    #[schema(max_length = 1000, pattern = "^[ -~]*$")]
     pub value: String,
 }
 
@@ -345,6 +386,33 @@ impl HeadersRequest {
         for header in &mut self.0 {
             header.value.clear();
         }
+    }
+}
+
+impl utoipa::PartialSchema for HeadersRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let list = ArrayBuilder::new()
+            .items(utoipa::openapi::Ref::from_schema_name("CustomHeaderRequest"))
+            .max_items(Some(MAX_CUSTOM_HEADERS));
+        let map = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(
+                ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_HEADER_VALUE_LEN)),
+            ))
+            .max_properties(Some(MAX_CUSTOM_HEADERS));
+        OneOfBuilder::new()
+            .description(Some("At most 5 custom headers: a list of `{name, value}`, or an object of names to values."))
+            .item(list)
+            .item(map)
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for HeadersRequest {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema;
+        schemas.push(("CustomHeaderRequest".to_owned(), CustomHeaderRequest::schema()));
     }
 }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 macro_rules! error_codes {
     ($($(#[$doc:meta])* $variant:ident = $code:literal,)+) => {
         /// The `code` of an error response (`{"code", "message", "errors"?}`).
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum ErrorCode {
             $($(#[$doc])* $variant,)+

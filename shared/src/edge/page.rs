@@ -29,9 +29,10 @@ const MAX_POSITION_BYTES: usize = 512;
 
 /// A page of a list: `{"data": [...], "next_cursor": "..." | null}`. Pass `next_cursor` back as
 /// `?cursor=` for the next page; `null` means there is none.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
+    /// Opaque; pass it as `cursor` for the next page. `null`: this was the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -65,10 +66,15 @@ impl<'de> Deserialize<'de> for Limit {
 
 /// The query of a list that only pages: `?limit=&cursor=`. Lists with filters have these two
 /// fields among theirs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
+    /// Items per page: 1 to 100, default 50.
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 100)]
     pub limit: Option<Limit>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>)]
     pub cursor: Option<Cursor>,
 }
 
