@@ -72,7 +72,7 @@ test: $(VENV_STAMP) browser
 	scripts/with-moto cargo test --workspace --all-targets $(CARGO_TEST_ARGS)
 
 dev: $(VENV_STAMP)
-	HOOKLINE_ADMIN_TOKEN=dev-admin-token HOOKLINE_DEV_ALLOW_LOOPBACK=1 PORT=$(PORT) \
+	HOOKLINE_ADMIN_TOKEN=dev-admin-token HOOKLINE_EGRESS=loopback-only PORT=$(PORT) \
 		scripts/with-moto cargo run -p hookline-local --bin hookline-dev
 
 CHAOS_EVENTS ?= 10000

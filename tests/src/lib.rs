@@ -19,6 +19,7 @@ use hookline_local::template::Resources;
 use hookline_shared::aws::Clients;
 use hookline_shared::config::Config;
 use hookline_shared::delivery::PolicySettings;
+pub use hookline_shared::guard::Egress;
 use hookline_shared::web::{AppState, with_fallbacks};
 use rand::Rng;
 use reqwest::StatusCode;
@@ -50,8 +51,9 @@ pub struct Tenant {
 
 /// How a test's Hookline differs from the default.
 pub struct Options {
-    /// Local development's flag: plain http and loopback receivers allowed.
-    pub dev_allow_loopback: bool,
+    /// Where deliveries may go: loopback only unless a test says otherwise (plain http and
+    /// loopback receivers allowed).
+    pub egress: Egress,
     /// The deployment parameter `AllowHttpEndpoints`.
     pub allow_http: bool,
     pub policy: PolicySettings,
@@ -59,7 +61,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { dev_allow_loopback: true, allow_http: false, policy: PolicySettings::default() }
+        Self { egress: Egress::LoopbackOnly, allow_http: false, policy: PolicySettings::default() }
     }
 }
 
@@ -75,11 +77,7 @@ impl Hookline {
         let clients = local_clients(&endpoint).await;
         let prefix = format!("t{:016x}", rand::rng().random::<u64>());
         let resources = provision(&clients, &Resources::from_template().unwrap(), &prefix).await.unwrap();
-        let config = Config {
-            dev_allow_loopback: options.dev_allow_loopback,
-            allow_http: options.allow_http,
-            ..resources.config(ADMIN_TOKEN)
-        };
+        let config = Config { egress: options.egress, allow_http: options.allow_http, ..resources.config(ADMIN_TOKEN) };
         let handler = deliver::Handler::with_settings(&config, &clients, options.policy).unwrap();
         let poller =
             Poller::new(clients.sqs.clone(), resources.queue_url.clone(), resources.queue_arn.clone(), handler.clone());

@@ -10,7 +10,6 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures::StreamExt;
 use hookline_shared::config::Config;
 use hookline_shared::delivery::{Deliverer, Lane, Outcome, PolicySettings, Sender};
-use hookline_shared::guard::AddressPolicy;
 use hookline_shared::queue::{DeliveryJob, Queue};
 use hookline_shared::store::Store;
 use tracing::Instrument;
@@ -43,7 +42,7 @@ impl Handler {
         Self { deliverer: self.deliverer.with_slow_lane(), queue: self.queue, slow_queue: Some(slow_queue) }
     }
 
-    /// Builds the handler for a deployment: loopback is reachable only with the dev flag.
+    /// Builds the handler for a deployment: its egress mode decides where deliveries may go.
     pub fn from_config(config: &Config, clients: &hookline_shared::aws::Clients) -> anyhow::Result<Self> {
         Self::with_settings(config, clients, PolicySettings::default())
     }
@@ -55,7 +54,7 @@ impl Handler {
         settings: PolicySettings,
     ) -> anyhow::Result<Self> {
         let store = Store::new(clients.dynamodb.clone(), &config.table, config.retention);
-        let sender = Sender::new(AddressPolicy { allow_loopback: config.dev_allow_loopback })?;
+        let sender = Sender::new(config.egress)?;
         let queue = Queue::new(clients.sqs.clone(), &config.queue_url);
         // Operational events go on the same deliveries queue as every other event's.
         let deliverer = Deliverer::with_settings(store, sender, settings).with_operational_events(queue.clone());
