@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
+pub mod conformance;
 mod receiver;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -41,6 +42,9 @@ pub struct Hookline {
     pub poller: Poller,
     /// The slow lane's event source mapping.
     pub slow_poller: Poller,
+    /// `GET /openapi.json`, against which [`Hookline::call`] and [`Hookline::call_full`]
+    /// check every answer.
+    pub document: std::sync::Arc<conformance::Document>,
 }
 
 /// A tenant's id and API key.
@@ -91,13 +95,33 @@ impl Hookline {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, http: reqwest::Client::new(), clients, resources, poller, slow_poller }
+        let http = reqwest::Client::new();
+        let document = http.get(format!("{url}/openapi.json")).send().await.unwrap().bytes().await.unwrap();
+        let document: Value = serde_json::from_slice(&document).unwrap();
+        let document = std::sync::Arc::new(conformance::Document::new(document));
+        Self { url, http, clients, resources, poller, slow_poller, document }
     }
 
     /// Sends a request with an optional bearer token and a raw body; returns status and JSON.
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        let (status, _, bytes) = self.send_checked(method, path, token, body).await;
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("{path} answered {status} with non-JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+        });
+        (status, value)
+    }
+
+    /// Sends a request and fails the test if the answer is not what the OpenAPI document
+    /// says this operation answers with this status.
+    async fn send_checked(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, bytes::Bytes) {
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(verb, format!("{}{path}", self.url));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -106,11 +130,16 @@ impl Hookline {
         }
         let response = request.send().await.unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap();
-        let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!("{path} answered {status} with non-JSON ({e}): {}", String::from_utf8_lossy(&bytes))
-        });
-        (status, value)
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if let Err(mismatch) = self.document.check(method, path, status.as_u16(), content_type, &bytes) {
+            panic!(
+                "the answer differs from the OpenAPI document: {mismatch}\nbody: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        (status, headers, bytes)
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
@@ -229,18 +258,7 @@ impl Hookline {
         token: Option<&str>,
         body: Option<&str>,
     ) -> (StatusCode, reqwest::header::HeaderMap, Option<Value>) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_owned());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap();
+        let (status, headers, bytes) = self.send_checked(method, path, token, body).await;
         let value = (!bytes.is_empty()).then(|| {
             serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 panic!("{path} answered {status} with non-JSON ({e}): {}", String::from_utf8_lossy(&bytes))
