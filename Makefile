@@ -11,7 +11,7 @@ MAKEFLAGS += --no-print-directory
 
 PYTHON ?= python3
 VENV := .venv
-PY_PINS := moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 \
+PY_PINS := moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 openapi-spec-validator==0.9.0 \
 	schemathesis==4.32.5 openapi-python-client==0.29.1
 PINS_HASH := $(shell printf '%s' '$(PY_PINS)' | sha256sum | cut -c1-12)
 VENV_STAMP := $(VENV)/.installed-$(PINS_HASH)

@@ -88,6 +88,18 @@ macro_rules! prefixed_id {
                 id.0
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::openapi::string_schema(
+                    concat!("A ", $kind, " id: `", $prefix, "_` and a ULID."),
+                    Some(concat!("^", $prefix, "_[0-9A-HJKMNP-TV-Z]{26}$")),
+                    None,
+                )
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 

@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod guard;
 pub mod ids;
 pub mod metrics;
+pub mod openapi;
 pub mod operational;
 pub mod portal;
 pub mod queue;

@@ -50,14 +50,23 @@ fn asset(state: &AppState, content_type: &'static str, body: &'static str) -> Re
     (headers, body).into_response()
 }
 
+#[utoipa::path(get, path = "/dashboard", operation_id = "dashboard", tag = "dashboard", security(()),
+    summary = "The dashboard (signs in with an API key or a portal session)",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
 pub async fn index(State(state): State<AppState>) -> Response {
     asset(&state, "text/html; charset=utf-8", INDEX_HTML)
 }
 
+#[utoipa::path(get, path = "/dashboard/app.js", operation_id = "dashboard_script", tag = "dashboard", security(()),
+    summary = "The dashboard's script",
+    responses((status = 200, description = "The script", content_type = "text/javascript", body = String)))]
 pub async fn script(State(state): State<AppState>) -> Response {
     asset(&state, "text/javascript; charset=utf-8", APP_JS)
 }
 
+#[utoipa::path(get, path = "/dashboard/app.css", operation_id = "dashboard_stylesheet", tag = "dashboard", security(()),
+    summary = "The dashboard's stylesheet",
+    responses((status = 200, description = "The stylesheet", content_type = "text/css", body = String)))]
 pub async fn stylesheet(State(state): State<AppState>) -> Response {
     asset(&state, "text/css; charset=utf-8", APP_CSS)
 }

@@ -9,6 +9,7 @@ use hookline_shared::domain::{
     Invalid, NewEndpoint, NewEndpointRequest, Presentation, RetryPolicy,
 };
 use hookline_shared::ids::{EndpointId, EventId};
+use hookline_shared::openapi::{BodyErrors, NotFound, QueryErrors, RateLimited, TenantErrors};
 use hookline_shared::signing::SigningSecret;
 use hookline_shared::store::EndpointCreation;
 use hookline_shared::web::{ApiError, AppState, JsonBody, OptionalJsonBody, PathParams, QueryParams, TenantAuth};
@@ -18,17 +19,21 @@ use time::OffsetDateTime;
 
 use crate::path_id;
 
+const TAG: &str = "endpoints";
+
 /// An endpoint as the API shows it. The signing secret is not part of it; custom header values
 /// and credentials in the URL's query are shown only in the creation response.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EndpointView {
     id: EndpointId,
+    /// Credentials in its query are redacted, except in the creation response.
     url: String,
     description: String,
     event_types: Vec<EventTypePattern>,
     retry: RetryPolicy,
     method: HttpMethod,
     /// The credential's kind and non-secret parts; secrets are write-only.
+    #[schema(value_type = AuthView)]
     auth: serde_json::Value,
     headers: Vec<HeaderView>,
     metadata: std::collections::BTreeMap<String, String>,
@@ -88,7 +93,29 @@ impl EndpointView {
     }
 }
 
-#[derive(Serialize)]
+/// An endpoint's credential as shown: its kind and non-secret parts (`EndpointAuth::redacted`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the JSON `EndpointAuth::redacted` builds
+struct AuthView {
+    #[schema(value_type = AuthKind)]
+    r#type: String,
+    /// The header an `api_key` credential is sent in.
+    header: Option<String>,
+    /// A `basic` credential's user name.
+    username: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum AuthKind {
+    None,
+    ApiKey,
+    Basic,
+    Bearer,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 struct HeaderView {
     name: String,
     /// Write-only like credentials: shown once, in the creation response.
@@ -97,13 +124,27 @@ struct HeaderView {
 }
 
 /// The creation response: the view plus the signing secret, so the receiver can verify.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedEndpoint {
     #[serde(flatten)]
     endpoint: EndpointView,
     secret: String,
 }
 
+/// Create an endpoint; the response alone shows its signing secret, header values and URL credentials.
+#[utoipa::path(post, path = "/v1/endpoints", operation_id = "create_endpoint", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), request_body = NewEndpointRequest,
+    responses((status = 201, description = "The endpoint with its signing secret", body = CreatedEndpoint, links(
+        ("get_endpoint" = (operation_id = "get_endpoint", parameters(("id" = "$response.body#/id")))),
+        ("update_endpoint" = (operation_id = "update_endpoint", parameters(("id" = "$response.body#/id")))),
+        ("delete_endpoint" = (operation_id = "delete_endpoint", parameters(("id" = "$response.body#/id")))),
+        ("get_endpoint_secret" = (operation_id = "get_endpoint_secret", parameters(("id" = "$response.body#/id")))),
+        ("rotate_endpoint_secret" = (operation_id = "rotate_endpoint_secret", parameters(("id" = "$response.body#/id")))),
+        ("list_endpoint_attempts" = (operation_id = "list_endpoint_attempts", parameters(("id" = "$response.body#/id")))),
+        ("recover_endpoint" = (operation_id = "recover_endpoint", parameters(("id" = "$response.body#/id")))),
+        ("test_endpoint" = (operation_id = "test_endpoint", parameters(("id" = "$response.body#/id")))),
+    )),
+        TenantErrors, BodyErrors, RateLimited))]
 pub async fn create(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -131,6 +172,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// Get an endpoint.
+#[utoipa::path(get, path = "/v1/endpoints/{id}", operation_id = "get_endpoint", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
+    responses((status = 200, description = "The endpoint", body = EndpointView), TenantErrors, NotFound))]
 pub async fn get(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -198,16 +243,22 @@ const MAX_PAGE: usize = 100;
 
 /// `GET /v1/endpoints` query: `limit`, `cursor` (the last id of the previous page), and
 /// filters by `status` and by an event type the endpoint subscribes to.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Items per page: 1 to 100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
     status: Option<EndpointStatus>,
+    /// Endpoints subscribed to this event type.
+    #[param(value_type = Option<EventType>)]
     event_type: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Page {
     data: Vec<EndpointView>,
     next_cursor: Option<String>,
@@ -215,6 +266,10 @@ pub struct Page {
 
 /// Oldest first (ids are time-ordered). A tenant has at most its quota of endpoints, so the
 /// filtering happens after one Query.
+/// List endpoints, oldest first.
+#[utoipa::path(get, path = "/v1/endpoints", operation_id = "list_endpoints", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), params(ListQuery),
+    responses((status = 200, description = "A page of endpoints", body = Page), TenantErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -271,6 +326,11 @@ pub(crate) fn as_request(ep: &Endpoint) -> Value {
 
 /// `PATCH /v1/endpoints/{id}`: any creation field (`null` clears an optional one), plus
 /// `enabled`. The result is validated as a whole, like a creation.
+#[utoipa::path(patch, path = "/v1/endpoints/{id}", operation_id = "update_endpoint", tag = TAG,
+    summary = "Update an endpoint", security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
+    request_body(content = Object, description = "Any creation field (`null` clears an optional one), and `enabled`"),
+    responses((status = 200, description = "The endpoint as changed", body = EndpointView),
+        TenantErrors, BodyErrors, NotFound))]
 pub async fn update(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -318,6 +378,10 @@ pub async fn update(
     Ok(Json(EndpointView::from(&endpoint)))
 }
 
+/// Delete an endpoint.
+#[utoipa::path(delete, path = "/v1/endpoints/{id}", operation_id = "delete_endpoint", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
+    responses((status = 204, description = "Deleted"), TenantErrors, NotFound))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -333,8 +397,9 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SecretView {
+    /// `whsec_` and the base64 key (Standard Webhooks).
     secret: String,
     /// During a rotation's grace period, the old secret, which still signs every request.
     previous_secret: Option<String>,
@@ -352,6 +417,9 @@ fn secret_view(ep: &Endpoint) -> SecretView {
 }
 
 /// `GET /v1/endpoints/{id}/secret`: the only route that shows a signing secret after creation.
+#[utoipa::path(get, path = "/v1/endpoints/{id}/secret", operation_id = "get_endpoint_secret", tag = TAG,
+    summary = "Get the signing secret", security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
+    responses((status = 200, description = "The signing secret", body = SecretView), TenantErrors, NotFound))]
 pub async fn secret(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -365,15 +433,22 @@ pub async fn secret(
 const DEFAULT_GRACE_SECONDS: u64 = 24 * 3600;
 const MAX_GRACE_SECONDS: u64 = 7 * 24 * 3600;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
+    /// How long the old secret keeps signing too: default 86400 (24 h), at most 604800 (7 days).
+    #[schema(minimum = 0, maximum = 604800)]
     grace_seconds: Option<u64>,
 }
 
 /// `POST /v1/endpoints/{id}/secret/rotate` `{"grace_seconds"?}`: a new secret signs from now
 /// on; the old one signs too until the grace period ends, so receivers can switch without
 /// refusing anything (Standard Webhooks allows several signatures in `webhook-signature`).
+#[utoipa::path(post, path = "/v1/endpoints/{id}/secret/rotate", operation_id = "rotate_endpoint_secret", tag = TAG,
+    summary = "Rotate the signing secret", security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
+    request_body(content = Option<RotateRequest>, description = "Optional: an empty body takes the default grace"),
+    responses((status = 200, description = "The new secret, and the old one while it still signs", body = SecretView),
+        TenantErrors, BodyErrors, NotFound))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -397,32 +472,37 @@ pub async fn rotate_secret(
 
 /// `GET /v1/endpoints/{id}/attempts` query: a time window (default the last 7 days), an
 /// outcome filter and the cursor of the previous page.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptsQuery {
+    /// Default: 7 days before `until`.
     #[serde(default, with = "time::serde::rfc3339::option")]
     since: Option<OffsetDateTime>,
+    /// Default: now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     until: Option<OffsetDateTime>,
+    #[param(inline)]
     status: Option<AttemptOutcome>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum AttemptOutcome {
     Succeeded,
     Failed,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
     event_id: EventId,
     #[serde(flatten)]
     attempt: Attempt,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AttemptPage {
     data: Vec<AttemptView>,
     next_cursor: Option<String>,
@@ -433,6 +513,10 @@ const DEFAULT_HISTORY: time::Duration = time::Duration::days(7);
 /// Every attempt made for this endpoint in the window, oldest event first. Attempts are kept
 /// under their event, so a page is one Query over the window's events that name this
 /// endpoint, then their attempts.
+#[utoipa::path(get, path = "/v1/endpoints/{id}/attempts", operation_id = "list_endpoint_attempts", tag = TAG,
+    summary = "List an endpoint's attempts in a window, oldest event first", security(("apiKey" = []), ("portalSession" = [])),
+    params(("id" = EndpointId, Path), AttemptsQuery),
+    responses((status = 200, description = "A page of attempts", body = AttemptPage), TenantErrors, QueryErrors, NotFound))]
 pub async fn attempts(
     State(state): State<AppState>,
     auth: TenantAuth,

@@ -9,29 +9,39 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{EventType, FieldError, Invalid, PayloadSchema, check_payload};
+use hookline_shared::openapi::{BodyErrors, NotFound, QueryErrors, TenantErrors};
 use hookline_shared::store::{
     EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES,
 };
-use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, ErrorBody, JsonBody, PathParams, TenantAuth};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::events::{Paged, paging, query_params};
+use crate::events::{PageQuery, Paged, paging, query_params};
+
+const TAG: &str = "event types";
 
 const MAX_DESCRIPTION_LEN: usize = 1000;
 
 /// The request body of `POST /v1/event-types`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEventTypeRequest {
+    #[schema(value_type = EventType)]
     name: String,
+    /// At most 1000 characters.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     description: Option<String>,
+    /// An example payload: a JSON object of at most 16 KB, matching `schema`. Test sends use it.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     example: Option<Box<RawValue>>,
+    /// A self-contained JSON Schema (2020-12) for the payload, at most 32 KB.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     schema: Option<Box<RawValue>>,
 }
 
@@ -74,6 +84,16 @@ fn check_contents(
     (example, schema)
 }
 
+/// Register an event type.
+#[utoipa::path(post, path = "/v1/event-types", operation_id = "create_event_type", tag = TAG,
+    security(("apiKey" = [])), request_body = NewEventTypeRequest,
+    responses((status = 201, description = "Registered", body = EventTypeDefinition, links(
+        ("get_event_type" = (operation_id = "get_event_type", parameters(("name" = "$response.body#/name")))),
+        ("update_event_type" = (operation_id = "update_event_type", parameters(("name" = "$response.body#/name")))),
+        ("delete_event_type" = (operation_id = "delete_event_type", parameters(("name" = "$response.body#/name")))),
+    )),
+        (status = 409, description = "`event_type_exists`, or `event_type_limit` (1000 types)", body = ErrorBody),
+        TenantErrors, BodyErrors))]
 pub async fn create(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -113,6 +133,11 @@ pub async fn create(
 
 /// `GET /v1/event-types?limit&cursor`: a page of registered types, by name (at most 100, and
 /// fewer when their examples and schemas would make the answer too large).
+#[utoipa::path(get, path = "/v1/event-types", operation_id = "list_event_types", tag = TAG,
+    summary = "List event types by name, with their examples and schemas", security(("apiKey" = []), ("portalSession" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of event types", body = Paged<EventTypeDefinition>),
+        TenantErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -132,6 +157,10 @@ fn path_name(name: &str) -> Result<EventType, ApiError> {
     EventType::parse(name).map_err(|_| ApiError::NotFound("event type"))
 }
 
+/// Get an event type with its schema.
+#[utoipa::path(get, path = "/v1/event-types/{name}", operation_id = "get_event_type", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), params(("name" = EventType, Path)),
+    responses((status = 200, description = "The event type", body = EventTypeDefinition), TenantErrors, NotFound))]
 pub async fn get(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -144,14 +173,19 @@ pub async fn get(
 
 /// The request body of `PATCH /v1/event-types/{name}`: any of the three, `null` clears the
 /// example or the schema. The name is the type's identity and cannot change.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventTypePatch {
     #[serde(default)]
+    #[schema(max_length = 1000)]
     description: Option<String>,
+    /// As at registration; `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     example: Option<Option<Box<RawValue>>>,
+    /// As at registration; `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     schema: Option<Option<Box<RawValue>>>,
 }
 
@@ -160,6 +194,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Box<R
     Option::<Box<RawValue>>::deserialize(d).map(Some)
 }
 
+/// Change an event type's description, example or schema.
+#[utoipa::path(patch, path = "/v1/event-types/{name}", operation_id = "update_event_type", tag = TAG,
+    security(("apiKey" = [])), params(("name" = EventType, Path)), request_body = EventTypePatch,
+    responses((status = 200, description = "The event type as changed", body = EventTypeDefinition),
+        TenantErrors, BodyErrors, NotFound))]
 pub async fn update(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -192,6 +231,9 @@ pub async fn update(
 /// `DELETE /v1/event-types/{name}`: the type leaves the catalogue, so events of that type are
 /// refused from then on (while the tenant has other types registered). Endpoints keep their
 /// subscriptions; events already accepted are delivered as usual.
+#[utoipa::path(delete, path = "/v1/event-types/{name}", operation_id = "delete_event_type", tag = TAG,
+    summary = "Remove an event type from the catalogue", security(("apiKey" = [])), params(("name" = EventType, Path)),
+    responses((status = 204, description = "Removed"), TenantErrors, NotFound))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: TenantAuth,

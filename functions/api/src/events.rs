@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{Attempt, Delivery, DeliveryStatus, Event, EventType, FieldError, Invalid};
 use hookline_shared::ids::{EndpointId, EventId};
+use hookline_shared::openapi::{NotFound, QueryErrors, TenantErrors};
 use hookline_shared::store::{Cursor, EventFilter, EventSummary, MAX_PAGE_SIZE};
 use hookline_shared::web::{ApiError, AppState, PathParams, TenantAuth};
 use serde::Serialize;
@@ -17,15 +18,62 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::{List, path_id};
 
+const TAG: &str = "events";
+
 /// The page size when the caller gives none.
 const DEFAULT_PAGE_SIZE: usize = 50;
 
 /// A page of a listing: `{"data": [...], "next_cursor": "..." | null}`. Pass `next_cursor` as
 /// `?cursor=` for the next page; `null` means there is none.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     pub data: Vec<T>,
+    /// Opaque; pass it as `cursor` for the next page. `null`: this was the last page.
     pub next_cursor: Option<String>,
+}
+
+/// The query of a paged listing.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query `paging` reads
+pub(crate) struct PageQuery {
+    /// Items per page: 1 to 100, default 50.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The query of `GET /v1/events`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query `list` reads
+pub(crate) struct EventsQuery {
+    /// Only events of this type.
+    #[param(value_type = Option<EventType>)]
+    event_type: Option<String>,
+    /// Events made at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    since: Option<String>,
+    /// Events made at or before this time (RFC 3339); not before `since`.
+    #[param(value_type = Option<String>, format = DateTime)]
+    until: Option<String>,
+    /// Events with at least one delivery in this status.
+    status: Option<DeliveryStatus>,
+    /// Items per page: 1 to 100, default 50.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The query of `GET /v1/events/{id}/attempts`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query `attempts` reads
+pub(crate) struct EventAttemptsQuery {
+    /// Only this endpoint's attempts.
+    endpoint_id: Option<EndpointId>,
 }
 
 /// The query string as a map, refusing parameters the route does not know (a misspelt filter
@@ -70,11 +118,12 @@ pub(crate) fn paging(params: &HashMap<String, String>, errors: &mut Vec<FieldErr
 }
 
 /// An event with where each of its deliveries stands.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EventView {
     id: EventId,
     event_type: EventType,
     /// `null` once expunged.
+    #[schema(value_type = Option<Object>)]
     payload: Box<RawValue>,
     payload_expunged: bool,
     idempotency_key: Option<String>,
@@ -98,6 +147,12 @@ async fn visible_event(
     Ok((event, visible))
 }
 
+/// Get an event with its payload and deliveries.
+#[utoipa::path(get, path = "/v1/events/{id}", operation_id = "get_event", tag = TAG,
+    security(("apiKey" = []), ("portalSession" = [])), params(("id" = EventId, Path)),
+    responses((status = 200, description = "The event", body = EventView, links(
+        ("list_event_attempts" = (operation_id = "list_event_attempts", parameters(("id" = "$response.body#/id")))),
+    )), TenantErrors, NotFound))]
 pub async fn get(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -121,6 +176,10 @@ pub async fn get(
 /// `GET /v1/events`: the tenant's events, newest first, without payloads. Filters:
 /// `event_type`, `since` and `until` (RFC 3339, inclusive, by the time in the event's id) and
 /// `status` (events with at least one delivery in that status).
+#[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = TAG,
+    summary = "List events, newest first, without payloads", security(("apiKey" = []), ("portalSession" = [])),
+    params(EventsQuery),
+    responses((status = 200, description = "A page of events", body = Paged<EventSummary>), TenantErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -174,6 +233,11 @@ pub async fn list(
 
 /// Every attempt made for the event, by endpoint, oldest first; `?endpoint_id=` keeps one
 /// endpoint's.
+#[utoipa::path(get, path = "/v1/events/{id}/attempts", operation_id = "list_event_attempts", tag = TAG,
+    summary = "List an event's attempts", security(("apiKey" = []), ("portalSession" = [])),
+    params(("id" = EventId, Path), EventAttemptsQuery),
+    responses((status = 200, description = "Every attempt, by endpoint, oldest first", body = List<Attempt>),
+        TenantErrors, QueryErrors, NotFound))]
 pub async fn attempts(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -199,6 +263,11 @@ pub async fn attempts(
 
 /// `GET /v1/events/{id}/deliveries/{endpoint_id}/attempts`: the attempts of one delivery, oldest
 /// first. 404 if the event or that delivery does not exist.
+#[utoipa::path(get, path = "/v1/events/{id}/deliveries/{endpoint_id}/attempts", operation_id = "list_delivery_attempts",
+    tag = TAG, summary = "List one delivery's attempts", security(("apiKey" = []), ("portalSession" = [])),
+    params(("id" = EventId, Path), ("endpoint_id" = EndpointId, Path)),
+    responses((status = 200, description = "The delivery's attempts, oldest first", body = List<Attempt>),
+        TenantErrors, NotFound))]
 pub async fn delivery_attempts(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -220,6 +289,10 @@ pub async fn delivery_attempts(
 /// `DELETE /v1/events/{id}/payload`: forgets the payload but keeps the event and its log.
 /// Repeating it is harmless. The delivery engine must not send an expunged payload
 /// (`Event::payload_expunged`).
+#[utoipa::path(delete, path = "/v1/events/{id}/payload", operation_id = "expunge_event_payload", tag = TAG,
+    summary = "Expunge an event's payload (keeps the event and its log)", security(("apiKey" = [])),
+    params(("id" = EventId, Path)),
+    responses((status = 204, description = "Expunged (repeating it is harmless)"), TenantErrors, NotFound))]
 pub async fn expunge_payload(
     State(state): State<AppState>,
     auth: TenantAuth,

@@ -12,52 +12,68 @@ mod test_send;
 
 use axum::Json;
 use axum::Router;
-use axum::routing::{get, post};
 use hookline_shared::web::{ApiError, AppState};
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The routes this function serves, for the Lambda and for the local dev server.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/dashboard", get(dashboard::index))
-        .route("/dashboard/app.js", get(dashboard::script))
-        .route("/dashboard/app.css", get(dashboard::stylesheet))
-        .route("/v1/tenants", post(tenants::create).get(tenants::list))
-        .route("/v1/tenants/{id}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
-        .route("/v1/tenants/{id}/api-key/rotate", post(tenants::rotate_key))
-        .route("/v1/tenants/{id}/api-keys", get(tenants::list_keys))
-        .route("/v1/tenants/{id}/api-keys/{key_id}", axum::routing::delete(tenants::revoke_key))
-        .route("/v1/tenants/{id}/suspend", post(tenants::suspend))
-        .route("/v1/tenants/{id}/resume", post(tenants::resume))
-        .route("/v1/event-types", post(event_types::create).get(event_types::list))
-        .route("/v1/event-types/{name}", get(event_types::get).patch(event_types::update).delete(event_types::delete))
-        .route("/v1/openapi.json", get(openapi::serve_tenant))
-        .route("/v1/events", get(events::list))
-        .route("/v1/events/{id}/payload", axum::routing::delete(events::expunge_payload))
-        .route("/v1/events/{id}/deliveries/{endpoint_id}/attempts", get(events::delivery_attempts))
-        .route("/v1/endpoints", post(endpoints::create).get(endpoints::list))
-        .route("/v1/endpoints/{id}", get(endpoints::get).patch(endpoints::update).delete(endpoints::delete))
-        .route("/v1/endpoints/{id}/secret", get(endpoints::secret))
-        .route("/v1/endpoints/{id}/attempts", get(endpoints::attempts))
-        .route("/v1/endpoints/{id}/secret/rotate", post(endpoints::rotate_secret))
-        .route("/v1/events/{id}", get(events::get))
-        .route("/v1/events/{id}/attempts", get(events::attempts))
-        .route("/v1/events/{id}/endpoints/{endpoint_id}/resend", post(replay::resend))
-        .route("/v1/endpoints/{id}/recover", post(replay::recover))
-        .route("/v1/endpoints/{id}/test", post(test_send::send))
-        .route("/v1/admin/dlq/redrive", post(replay::redrive))
-        .route("/v1/portal-sessions", post(portal::create))
-        .route("/v1/session", get(portal::session))
+    router().split_for_parts().0
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The routes with their part of the OpenAPI document: `routes!` registers each handler at the
+/// path and method its `#[utoipa::path]` declares and adds that operation to the document, so
+/// the two cannot drift (`openapi::document` adds ingest's part).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(dashboard::index))
+        .routes(routes!(dashboard::script))
+        .routes(routes!(dashboard::stylesheet))
+        .routes(routes!(tenants::create, tenants::list))
+        .routes(routes!(tenants::get, tenants::update, tenants::delete))
+        .routes(routes!(tenants::rotate_key))
+        .routes(routes!(tenants::list_keys))
+        .routes(routes!(tenants::revoke_key))
+        .routes(routes!(tenants::suspend))
+        .routes(routes!(tenants::resume))
+        .routes(routes!(event_types::create, event_types::list))
+        .routes(routes!(event_types::get, event_types::update, event_types::delete))
+        .routes(routes!(openapi::serve_tenant))
+        .routes(routes!(events::list))
+        .routes(routes!(events::get))
+        .routes(routes!(events::attempts))
+        .routes(routes!(events::delivery_attempts))
+        .routes(routes!(events::expunge_payload))
+        .routes(routes!(replay::resend))
+        .routes(routes!(endpoints::create, endpoints::list))
+        .routes(routes!(endpoints::get, endpoints::update, endpoints::delete))
+        .routes(routes!(endpoints::secret))
+        .routes(routes!(endpoints::rotate_secret))
+        .routes(routes!(endpoints::attempts))
+        .routes(routes!(replay::recover))
+        .routes(routes!(test_send::send))
+        .routes(routes!(replay::redrive))
+        .routes(routes!(portal::create))
+        .routes(routes!(portal::session))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "meta", security(()),
+    responses((status = 200, description = "Up", body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// A list response: `{"data": [...]}`, the shape every list route shares.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct List<T> {
     pub data: Vec<T>,
 }

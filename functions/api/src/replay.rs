@@ -14,9 +14,10 @@ use axum::http::StatusCode;
 use hookline_shared::delivery::cache::ENDPOINT_TTL;
 use hookline_shared::domain::{Delivery, DeliveryStatus, EndpointStatus, FieldError, Invalid};
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
+use hookline_shared::openapi::{AdminErrors, BodyErrors, NotFound, RateLimited, TenantErrors};
 use hookline_shared::queue::{DeliveryJob, QueueError};
 use hookline_shared::store::HealthChange;
-use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, PathParams, TenantAuth};
+use hookline_shared::web::{AdminAuth, ApiError, AppState, ErrorBody, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -38,7 +39,7 @@ pub const RECOVERY_REPEAT_WINDOW: Duration = Duration::from_secs(10 * 60);
 const REDRIVE_VISIBILITY_SECONDS: i32 = 60;
 
 /// `POST /v1/events/{id}/endpoints/{endpoint_id}/resend`: what was queued.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Resent {
     event_id: EventId,
     endpoint_id: EndpointId,
@@ -51,6 +52,12 @@ pub struct Resent {
 /// numbering; should it fail, the rest of the endpoint's retry schedule applies (none, if it
 /// was spent). 409 `delivery_pending` while the delivery is still being retried. A disabled
 /// endpoint's delivery is paused again when it comes up: recover the endpoint instead.
+#[utoipa::path(post, path = "/v1/events/{id}/endpoints/{endpoint_id}/resend", operation_id = "resend_delivery",
+    tag = "replays", summary = "Send a finished or paused delivery again", security(("apiKey" = []), ("portalSession" = [])),
+    params(("id" = EventId, Path), ("endpoint_id" = EndpointId, Path)),
+    responses((status = 202, description = "Queued", body = Resent),
+        (status = 409, description = "`delivery_pending` (still being retried) or `payload_expunged`", body = ErrorBody),
+        TenantErrors, NotFound, RateLimited))]
 pub async fn resend(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -143,15 +150,19 @@ async fn restore(state: &AppState, tenant: &TenantId, reopened: &[Delivery]) {
 }
 
 /// The request body of `POST /v1/endpoints/{id}/recover`.
-#[derive(Deserialize)]
+/// The window `since..=until` (RFC 3339), at most 14 days wide.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
+    #[schema(format = DateTime)]
     since: String,
+    /// Default: now.
     #[serde(default)]
+    #[schema(format = DateTime)]
     until: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Recovered {
     /// Failed or paused deliveries queued again.
     requeued: usize,
@@ -194,6 +205,11 @@ fn recovery_window(request: &RecoverRequest) -> Result<(OffsetDateTime, OffsetDa
 /// event made in the window. Deliveries still pending are left to their schedule, and so are
 /// those another recovery re-queued within [`RECOVERY_REPEAT_WINDOW`], so repeating the call
 /// sends nothing twice. Counts one against the replays-per-minute quota.
+#[utoipa::path(post, path = "/v1/endpoints/{id}/recover", operation_id = "recover_endpoint", tag = "replays",
+    summary = "Re-enable an endpoint and re-queue its failed or paused deliveries in a window",
+    security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)), request_body = RecoverRequest,
+    responses((status = 202, description = "What was re-queued", body = Recovered),
+        TenantErrors, BodyErrors, NotFound, RateLimited))]
 pub async fn recover(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -279,7 +295,7 @@ async fn reopen_failed(
     Ok((reopened, left))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Redriven {
     /// Messages moved to the deliveries queue (and deleted from the dead-letter queue).
     moved: usize,
@@ -308,6 +324,9 @@ fn sqs_error<E: std::error::Error>(op: &'static str) -> impl FnOnce(E) -> ApiErr
 /// message is deleted from the dead-letter queue only once it is on the deliveries queue; a
 /// redriven delivery that already finished is dropped by the deliver function. 503 without a
 /// dead-letter queue (`HOOKLINE_DLQ_URL`).
+#[utoipa::path(post, path = "/v1/admin/dlq/redrive", operation_id = "redrive_dead_letters", tag = "replays",
+    summary = "Move the dead-letter queue back to the deliveries queue", security(("adminToken" = [])),
+    responses((status = 200, description = "What was moved", body = Redriven), AdminErrors))]
 pub async fn redrive(State(state): State<AppState>, _admin: AdminAuth) -> Result<Json<Redriven>, ApiError> {
     let Some(dlq) = state.config.dead_letter_queue_url.clone() else {
         return Err(ApiError::Unavailable("no dead-letter queue is configured (HOOKLINE_DLQ_URL)".into()));

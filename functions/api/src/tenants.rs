@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use hookline_shared::domain::{FieldError, Invalid};
 use hookline_shared::ids::TenantId;
+use hookline_shared::openapi::{AdminErrors, BodyErrors, NotFound, QueryErrors};
 use hookline_shared::store::{
     ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, Quotas, Tenant, TenantStatus, TenantUpdate,
 };
@@ -15,8 +16,10 @@ use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, OptionalJson
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
-use crate::events::{Paged, paging, query_params};
+use crate::events::{PageQuery, Paged, paging, query_params};
 use crate::{List, path_id};
+
+const TAG: &str = "tenants";
 
 const MAX_NAME_LEN: usize = 200;
 /// The largest quotas the operator may set.
@@ -24,14 +27,16 @@ const MAX_ENDPOINTS_QUOTA: i64 = 10_000;
 const MAX_EVENTS_PER_MINUTE_QUOTA: i64 = 1_000_000;
 const MAX_REPLAYS_PER_MINUTE_QUOTA: i64 = 100_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenantRequest {
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
 
 /// The one response that carries the API key: it is stored only as a hash.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedTenant {
     id: TenantId,
     name: String,
@@ -51,6 +56,18 @@ fn valid_name(name: &str) -> Result<&str, FieldError> {
     Ok(name)
 }
 
+/// Create a tenant and its first API key (shown once).
+#[utoipa::path(post, path = "/v1/tenants", operation_id = "create_tenant", tag = TAG,
+    security(("adminToken" = [])), request_body = NewTenantRequest,
+    responses((status = 201, description = "The tenant and its API key", body = CreatedTenant, links(
+        ("get_tenant" = (operation_id = "get_tenant", parameters(("id" = "$response.body#/id")))),
+        ("update_tenant" = (operation_id = "update_tenant", parameters(("id" = "$response.body#/id")))),
+        ("delete_tenant" = (operation_id = "delete_tenant", parameters(("id" = "$response.body#/id")))),
+        ("rotate_api_key" = (operation_id = "rotate_api_key", parameters(("id" = "$response.body#/id")))),
+        ("list_api_keys" = (operation_id = "list_api_keys", parameters(("id" = "$response.body#/id")))),
+        ("suspend_tenant" = (operation_id = "suspend_tenant", parameters(("id" = "$response.body#/id")))),
+        ("resume_tenant" = (operation_id = "resume_tenant", parameters(("id" = "$response.body#/id")))),
+    )), AdminErrors, BodyErrors))]
 pub async fn create(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -71,6 +88,9 @@ pub async fn create(
 }
 
 /// `GET /v1/tenants?limit=&cursor=`: every tenant, oldest first.
+#[utoipa::path(get, path = "/v1/tenants", operation_id = "list_tenants", tag = TAG, summary = "List tenants, oldest first",
+    security(("adminToken" = [])), params(PageQuery),
+    responses((status = 200, description = "A page of tenants", body = Paged<Tenant>), AdminErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -86,6 +106,10 @@ pub async fn list(
     Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
 }
 
+/// Get a tenant.
+#[utoipa::path(get, path = "/v1/tenants/{id}", operation_id = "get_tenant", tag = TAG,
+    security(("adminToken" = [])), params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The tenant", body = Tenant), AdminErrors, NotFound))]
 pub async fn get(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -101,23 +125,29 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+/// Quotas to change: a quota left out keeps its value, `null` removes the limit. The ranges are
+/// [`MAX_ENDPOINTS_QUOTA`] and its neighbours (a test compares them with the document).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotasRequest {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 10000)]
     max_endpoints: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000000)]
     events_per_minute: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 100000)]
     replays_per_minute: Option<Option<i64>>,
 }
 
 /// `PATCH /v1/tenants/{id}`: `{"name"?, "quotas"?: {"max_endpoints"?, "events_per_minute"?,
 /// "replays_per_minute"?}}`. A quota set to `null` is no limit (and reads back as `null`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     #[serde(default)]
     quotas: Option<QuotasRequest>,
@@ -142,6 +172,10 @@ fn quota(
     }
 }
 
+/// Rename a tenant or set its quotas.
+#[utoipa::path(patch, path = "/v1/tenants/{id}", operation_id = "update_tenant", tag = TAG,
+    security(("adminToken" = [])), params(("id" = TenantId, Path)), request_body = UpdateTenantRequest,
+    responses((status = 200, description = "The tenant as changed", body = Tenant), AdminErrors, BodyErrors, NotFound))]
 pub async fn update(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -173,7 +207,7 @@ pub async fn update(
 }
 
 /// The new key, shown once, and until when the key it replaced still works.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RotatedKey {
     id: TenantId,
     api_key: String,
@@ -182,15 +216,22 @@ pub struct RotatedKey {
     previous_key_expires_at: Option<OffsetDateTime>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyRequest {
+    /// How long the current key keeps working: default 86400 (24 h), at most 604800 (7 days);
+    /// 0 revokes it at once.
+    #[schema(minimum = 0, maximum = 604800)]
     grace_seconds: Option<u64>,
 }
 
 /// `POST /v1/tenants/{id}/api-key/rotate` `{"grace_seconds"?}`: a new key; the current one
 /// keeps working for the grace (default 24 h, at most 7 days; 0 revokes it at once). An empty
 /// body takes the default.
+#[utoipa::path(post, path = "/v1/tenants/{id}/api-key/rotate", operation_id = "rotate_api_key", tag = TAG,
+    summary = "Rotate the API key", security(("adminToken" = [])), params(("id" = TenantId, Path)),
+    request_body(content = Option<RotateKeyRequest>, description = "Optional: an empty body takes the default grace"),
+    responses((status = 200, description = "The new key, shown once", body = RotatedKey), AdminErrors, BodyErrors, NotFound))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -214,6 +255,9 @@ pub async fn rotate_key(
 
 /// `GET /v1/tenants/{id}/api-keys`: the working keys' ids, creation times and expiries (the
 /// current key has none); never the keys.
+#[utoipa::path(get, path = "/v1/tenants/{id}/api-keys", operation_id = "list_api_keys", tag = TAG,
+    summary = "List a tenant's working keys (ids, never keys)", security(("adminToken" = [])), params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The working keys", body = List<ApiKeyInfo>), AdminErrors, NotFound))]
 pub async fn list_keys(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -226,6 +270,10 @@ pub async fn list_keys(
 
 /// `DELETE /v1/tenants/{id}/api-keys/{key_id}`: revokes one key at once (a leaked one). If
 /// it was the current key, `rotate` issues a new one.
+#[utoipa::path(delete, path = "/v1/tenants/{id}/api-keys/{key_id}", operation_id = "revoke_api_key", tag = TAG,
+    summary = "Revoke one API key at once", security(("adminToken" = [])),
+    params(("id" = TenantId, Path), ("key_id" = String, Path, description = "`key_` and 24 hex digits, from the key list")),
+    responses((status = 204, description = "Revoked"), AdminErrors, NotFound))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -245,6 +293,10 @@ pub async fn revoke_key(
 /// `POST /v1/tenants/{id}/suspend`: its keys are refused (403 `tenant_suspended`) and its
 /// queued deliveries are paused instead of sent, within the deliver function's tenant cache
 /// TTL (5 s). Nothing is deleted.
+#[utoipa::path(post, path = "/v1/tenants/{id}/suspend", operation_id = "suspend_tenant", tag = TAG,
+    summary = "Suspend a tenant: keys refused (403), deliveries paused", security(("adminToken" = [])),
+    params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The tenant, suspended", body = Tenant), AdminErrors, NotFound))]
 pub async fn suspend(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -255,6 +307,9 @@ pub async fn suspend(
 
 /// `POST /v1/tenants/{id}/resume`: undoes a suspension; paused deliveries wait for a
 /// recovery (`POST /v1/endpoints/{id}/recover`).
+#[utoipa::path(post, path = "/v1/tenants/{id}/resume", operation_id = "resume_tenant", tag = TAG,
+    summary = "Resume a suspended tenant", security(("adminToken" = [])), params(("id" = TenantId, Path)),
+    responses((status = 200, description = "The tenant, active", body = Tenant), AdminErrors, NotFound))]
 pub async fn resume(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -272,6 +327,9 @@ async fn set_suspended(state: AppState, id: String, suspended: bool) -> Result<J
 
 /// `DELETE /v1/tenants/{id}`: the tenant and its keys, at once. Its endpoints, event types and
 /// message records stay in the table, unreachable (records expire through the TTL).
+#[utoipa::path(delete, path = "/v1/tenants/{id}", operation_id = "delete_tenant", tag = TAG,
+    summary = "Delete a tenant and its keys", security(("adminToken" = [])), params(("id" = TenantId, Path)),
+    responses((status = 204, description = "Deleted"), AdminErrors, NotFound))]
 pub async fn delete(
     State(state): State<AppState>,
     _admin: AdminAuth,

@@ -12,6 +12,7 @@ use hookline_shared::domain::{
     NewEndpointRequest, PayloadSchema,
 };
 use hookline_shared::ids::{EndpointId, EventId};
+use hookline_shared::openapi::{BodyErrors, NotFound, RateLimited, TenantErrors};
 use hookline_shared::store::{RateSlot, StoreError};
 use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
@@ -31,10 +32,12 @@ const TEST_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RATE_WAIT: Duration = Duration::from_secs(2);
 
 /// The request body of `POST /v1/endpoints/{id}/test`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestSendRequest {
+    /// Default: `hookline.test`.
     #[serde(default)]
+    #[schema(value_type = Option<EventType>)]
     event_type: Option<String>,
     /// Also send the request with a wrong credential and check the receiver refuses it.
     #[serde(default)]
@@ -42,16 +45,28 @@ pub struct TestSendRequest {
     /// The payload to send instead of the type's example (a JSON object; it must match the
     /// type's schema, if it has one).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     payload: Option<Box<RawValue>>,
     /// Query parameters (templates) instead of the endpoint's, for this send only.
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     query: Option<Value>,
-    /// Custom headers instead of the endpoint's, for this send only.
+    /// Custom headers instead of the endpoint's, for this send only (at most 5; as the endpoint's
+    /// `headers`).
     #[serde(default)]
+    #[schema(value_type = Option<Vec<TestHeader>>)]
     headers: Option<Value>,
 }
 
-#[derive(Serialize)]
+/// A custom header of a test send.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes `headers` entries, checked by the endpoint's own rules
+struct TestHeader {
+    name: String,
+    value: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TestSendReport {
     /// The synthetic event the attempt is recorded under (`GET /v1/events/{id}/attempts`).
     event_id: EventId,
@@ -62,13 +77,13 @@ pub struct TestSendReport {
     auth_check: Option<AuthCheck>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RequestView {
     method: String,
     url: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ResponseView {
     status: Option<u16>,
     latency_ms: u64,
@@ -78,7 +93,7 @@ struct ResponseView {
 }
 
 /// What the receiver answered to the same request with a wrong credential.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AuthCheck {
     status: Option<u16>,
     /// It answered 401 or 403.
@@ -96,6 +111,12 @@ struct AuthCheck {
 /// `check_auth`, the same request also goes with a wrong credential (under its own
 /// `webhook-id`, so a receiver that drops duplicates still judges it) and the report says
 /// whether the receiver refused it.
+#[utoipa::path(post, path = "/v1/endpoints/{id}/test", operation_id = "test_endpoint", tag = "endpoints",
+    summary = "Send a test event now and report the answer", security(("apiKey" = []), ("portalSession" = [])),
+    params(("id" = EndpointId, Path)), request_body = TestSendRequest,
+    responses((status = 200, description = "What the receiver answered", body = TestSendReport, links(
+        ("list_event_attempts" = (operation_id = "list_event_attempts", parameters(("id" = "$response.body#/event_id")))),
+    )), TenantErrors, BodyErrors, NotFound, RateLimited))]
 pub async fn send(
     State(state): State<AppState>,
     auth: TenantAuth,

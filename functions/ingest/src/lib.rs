@@ -7,13 +7,15 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use hookline_shared::domain::{EventType, Invalid, NewEvent, NewEventRequest, PayloadSchema, event_fingerprint};
 use hookline_shared::fanout::{Outgoing, enqueue_deliveries, fan_out};
 use hookline_shared::ids::{EventId, TenantId};
+use hookline_shared::openapi::{BodyErrors, RateLimited, TenantErrors};
 use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas, StoreError};
-use hookline_shared::web::{ApiError, AppState, JsonBody, TenantKey};
+use hookline_shared::web::{ApiError, AppState, ErrorBody, JsonBody, TenantKey};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// After this long, a request that claimed an idempotency key and never finished is taken to
 /// be dead (the function's timeout in `template.yaml` is shorter), and a retry takes over.
@@ -21,16 +23,33 @@ pub const ABANDONED_CLAIM_AFTER: Duration = Duration::from_secs(30);
 
 /// The routes this function serves, for the Lambda and for the local dev server.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/events", post(create_event))
+    router().split_for_parts().0
 }
 
-#[derive(Debug, Serialize)]
+/// The routes with their part of the OpenAPI document, from the same declarations.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_event))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     pub id: EventId,
+    /// One per endpoint subscribed to the event's type.
     pub deliveries: usize,
 }
 
-async fn create_event(
+/// Publish an event: 202 once every delivery is on the queue.
+#[utoipa::path(post, path = "/v1/events", operation_id = "create_event", tag = "events",
+    security(("apiKey" = [])), request_body = NewEventRequest,
+    responses((status = 202, description = "Accepted and queued", body = Accepted, links(
+        ("get_event" = (operation_id = "get_event", parameters(("id" = "$response.body#/id")))),
+        ("list_event_attempts" = (operation_id = "list_event_attempts", parameters(("id" = "$response.body#/id")))),
+        ("expunge_event_payload" = (operation_id = "expunge_event_payload", parameters(("id" = "$response.body#/id")))),
+    )),
+        (status = 409, description = "`idempotency_key_reused` (another event under this key) or `idempotency_in_progress`",
+            body = ErrorBody),
+        TenantErrors, BodyErrors, RateLimited))]
+pub async fn create_event(
     State(state): State<AppState>,
     TenantKey(tenant): TenantKey,
     JsonBody(request): JsonBody<NewEventRequest>,

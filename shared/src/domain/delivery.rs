@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use crate::ids::{EndpointId, EventId};
 
 /// Where one event stands with one endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Pending,
@@ -41,7 +41,7 @@ impl DeliveryStatus {
 }
 
 /// One event's delivery to one endpoint.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub event_id: EventId,
     pub endpoint_id: EndpointId,
@@ -59,7 +59,7 @@ pub struct Delivery {
 }
 
 /// Why an attempt did not get a 2xx.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     Timeout,
@@ -114,14 +114,14 @@ impl ErrorKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AttemptError {
     pub kind: ErrorKind,
     pub message: String,
 }
 
 /// One HTTP request made for a delivery, as recorded.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub endpoint_id: EndpointId,
     pub number: u32,

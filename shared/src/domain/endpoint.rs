@@ -132,7 +132,7 @@ impl From<EndpointUrl> for String {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndpointStatus {
     Active,
@@ -162,11 +162,12 @@ pub struct Endpoint {
 }
 
 /// How long Hookline keeps trying an endpoint that never succeeds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryLimits {
     /// An endpoint with no success for this long is disabled; `None`: failures never disable
     /// it (as Zendesk's webhooks), though a 410 Gone still does.
     #[serde(default = "default_disable_after_hours")]
+    #[schema(minimum = 1, maximum = 720)]
     pub disable_after_hours: Option<u32>,
 }
 
@@ -183,7 +184,7 @@ impl Default for DeliveryLimits {
 }
 
 /// What deliveries have taught about the endpoint; written by the deliver function only.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EndpointHealth {
     /// Why the endpoint was disabled, when it is.
     pub disabled_reason: Option<String>,
@@ -205,7 +206,7 @@ pub struct PreviousSecret {
 }
 
 /// How an event is put on the wire for this endpoint.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Presentation {
     pub format: Format,
@@ -302,18 +303,24 @@ impl Endpoint {
 }
 
 /// The request body of `POST /v1/endpoints`, before validation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpointRequest {
+    /// HTTPS (HTTP only where the deployment allows it); public addresses only.
+    #[schema(format = "uri", max_length = 2048)]
     pub url: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
+    /// Default: `["*"]`.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<EventTypePattern>>, max_items = 100)]
     pub event_types: Option<Vec<String>>,
     #[serde(default)]
     pub retry: Option<RetryPolicy>,
     /// Absent: the default; `null`: never.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 720)]
     pub disable_after_hours: Option<Option<u32>>,
     #[serde(default)]
     pub method: Option<HttpMethod>,
@@ -321,25 +328,37 @@ pub struct NewEndpointRequest {
     pub auth: Option<EndpointAuth>,
     #[serde(default)]
     pub headers: Option<HeadersRequest>,
+    /// At most 20 pairs; keys of at most 64 characters, values of at most 256.
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
+    /// Default 15000.
     #[serde(default)]
+    #[schema(minimum = 1000, maximum = 30000)]
     pub timeout_ms: Option<u64>,
+    /// Requests per second through `rate_limit_key` (chat formats default to 1).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub rate_limit_per_second: Option<u64>,
+    /// Shares one limit between endpoints; for chat formats, alone, it names the room.
     #[serde(default)]
+    #[schema(max_length = 128)]
     pub rate_limit_key: Option<String>,
     #[serde(default)]
     pub format: Option<Format>,
     #[serde(default)]
+    #[schema(value_type = Option<Template>)]
     pub template: Option<String>,
+    /// At most 20 parameters, each a template.
     #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, Template>>)]
     pub query: Option<BTreeMap<String, String>>,
     #[serde(default)]
+    #[schema(value_type = Option<Template>)]
     pub thread_key: Option<String>,
     #[serde(default)]
     pub sign: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<Template>)]
     pub cards: Option<String>,
     #[serde(default)]
     pub envelope: Option<Envelope>,

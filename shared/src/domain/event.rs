@@ -29,12 +29,19 @@ impl Event {
 }
 
 /// The request body of `POST /v1/events`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEventRequest {
+    #[schema(value_type = EventType)]
     pub event_type: String,
+    /// A JSON object: nested at most 64 levels, numbers within f64, no lone surrogates, and
+    /// matching the type's registered schema, if it has one.
+    #[schema(value_type = Object)]
     pub payload: Box<RawValue>,
+    /// Repeating a request with the same key returns the first event and queues nothing; the
+    /// same key with another type or payload is a 409.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[!-~]+$")]
     pub idempotency_key: Option<String>,
 }
 

@@ -58,6 +58,33 @@ impl From<EventType> for String {
     }
 }
 
+/// What [`EventType::parse`] accepts, for the OpenAPI document.
+const EVENT_TYPE_PATTERN: &str = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$";
+
+impl utoipa::PartialSchema for EventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::string_schema(
+            "An event type: dot-separated segments of letters, digits, `_` and `-` (`hookline.…` is reserved).",
+            Some(EVENT_TYPE_PATTERN),
+            Some(MAX_LEN),
+        )
+    }
+}
+
+impl utoipa::ToSchema for EventType {}
+
+impl utoipa::PartialSchema for EventTypePattern {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::string_schema(
+            "An event type, `prefix.*` (every type under the prefix) or `*` (every type but Hookline's own).",
+            Some(r"^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$"),
+            Some(MAX_LEN + 2),
+        )
+    }
+}
+
+impl utoipa::ToSchema for EventTypePattern {}
+
 /// What an endpoint subscribes to: every type (`*`), one type, or every type under a prefix
 /// (`order.*` matches `order.created` and `order.item.added`, not `order` itself).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

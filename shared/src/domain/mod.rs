@@ -19,7 +19,7 @@ pub use event::{Event, NewEvent, NewEventRequest, event_fingerprint};
 pub use event_type::{EventType, EventTypePattern};
 pub use options::{
     CustomHeader, CustomHeaderRequest, DeliveryOptions, DeliveryOptionsRequest, EndpointAuth, HeadersRequest,
-    HttpMethod, MAX_TIMEOUT_MS,
+    HttpMethod, MAX_RATE_LIMIT_PER_SECOND, MAX_TIMEOUT_MS,
 };
 pub use payload::{MAX_PAYLOAD_DEPTH, check_payload};
 pub use retry::RetryPolicy;
@@ -28,7 +28,7 @@ pub use schema::{MAX_SCHEMA_BYTES, PayloadSchema};
 use serde::Serialize;
 
 /// One reason an input was refused, named by the JSON path of the field (`retry.schedule_seconds[2]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

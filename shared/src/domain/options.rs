@@ -84,7 +84,7 @@ const ZENDESK_REFUSED_HEADERS: &[&str] = &[
 const ZENDESK_REFUSED_PREFIXES: &[&str] = &["access-control", "x-apigw", "x-datadog", "x-envoy", "x-zendesk"];
 
 /// The HTTP method deliveries use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
     #[default]
@@ -135,7 +135,7 @@ impl fmt::Display for HttpMethod {
 /// Serde round-trips every field, secrets included, so the caller can seal the serialized form;
 /// `Debug` and [`EndpointAuth::redacted`] never show a secret. Check a request's value with
 /// [`EndpointAuth::validate`].
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EndpointAuth {
     #[default]
@@ -314,10 +314,14 @@ impl fmt::Debug for CustomHeader {
 }
 
 /// One custom header of a request, before validation.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomHeaderRequest {
+    /// Letters, digits and ``! # $ % & ' * + - . ^ _ ` | ~``; some names and prefixes are refused.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")]
     pub name: String,
+    /// Printable ASCII.
+    #[schema(max_length = 1000, pattern = "^[ -~]*$")]
     pub value: String,
 }
 
@@ -331,6 +335,33 @@ impl fmt::Debug for CustomHeaderRequest {
 /// `{"X-Team": "core"}`; either way in the order given, so errors name `headers[i]`.
 #[derive(Clone, Debug, Default)]
 pub struct HeadersRequest(pub Vec<CustomHeaderRequest>);
+
+impl utoipa::PartialSchema for HeadersRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let list = ArrayBuilder::new()
+            .items(utoipa::openapi::Ref::from_schema_name("CustomHeaderRequest"))
+            .max_items(Some(MAX_CUSTOM_HEADERS));
+        let map = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(
+                ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_HEADER_VALUE_LEN)),
+            ))
+            .max_properties(Some(MAX_CUSTOM_HEADERS));
+        OneOfBuilder::new()
+            .description(Some("At most 5 custom headers: a list of `{name, value}`, or an object of names to values."))
+            .item(list)
+            .item(map)
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for HeadersRequest {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema;
+        schemas.push(("CustomHeaderRequest".to_owned(), CustomHeaderRequest::schema()));
+    }
+}
 
 impl<'de> Deserialize<'de> for HeadersRequest {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -21,15 +21,34 @@ pub const JITTER: f64 = 0.2;
 ///
 /// `{"schedule_seconds": [...]}` without a `strategy` is the `schedule` strategy (the
 /// walking skeleton's shape keeps working).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The document's bounds are [`MAX_STEP_SECONDS`] and [`MAX_ATTEMPTS`]; the whole schedule must
+/// also end within [`MAX_HORIZON_SECONDS`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "strategy", rename_all = "snake_case", try_from = "RawRetryPolicy")]
 pub enum RetryPolicy {
     /// `initial × 2^(n-1)` after attempt `n`, ±20 % jitter, capped at `max_seconds`.
-    Exponential { initial_seconds: u32, max_seconds: u32, max_attempts: u32 },
+    Exponential {
+        #[schema(minimum = 1, maximum = 43200)]
+        initial_seconds: u32,
+        #[schema(minimum = 1, maximum = 43200)]
+        max_seconds: u32,
+        #[schema(minimum = 1, maximum = 50)]
+        max_attempts: u32,
+    },
     /// `interval × n` after attempt `n`, as FastComments does.
-    Linear { interval_seconds: u32, max_attempts: u32 },
+    Linear {
+        #[schema(minimum = 1, maximum = 43200)]
+        interval_seconds: u32,
+        #[schema(minimum = 1, maximum = 50)]
+        max_attempts: u32,
+    },
     /// `schedule_seconds[n-1]` after attempt `n`, as Svix does; spent after the last step.
-    Schedule { schedule_seconds: Vec<u32> },
+    Schedule {
+        /// At most 49 waits, each 1 to 43200 seconds.
+        #[schema(max_items = 49)]
+        schedule_seconds: Vec<u32>,
+    },
 }
 
 /// The default: 5 s doubling to a 10 h cap, 15 attempts over about 21 hours (Svix's schedule

@@ -47,7 +47,7 @@ pub use bounded::{Bounded, MAX_BODY_BYTES, MAX_URL_BYTES, Part, TooLarge};
 pub use template::{Escape, Template, TemplateError};
 
 /// How an endpoint wants its events delivered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     #[default]
@@ -96,7 +96,7 @@ impl fmt::Display for Format {
 }
 
 /// How a `json` body is shaped.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Envelope {
     /// The payload as posted.
@@ -107,7 +107,7 @@ pub enum Envelope {
 }
 
 /// Where a DELETE request carries the payload.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeletePayload {
     /// In the query string, like GET (many servers ignore a DELETE body).

@@ -272,6 +272,18 @@ impl<'de> Deserialize<'de> for Template {
     }
 }
 
+impl utoipa::PartialSchema for Template {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::string_schema(
+            "A template: text with `{{event.id}}`, `{{event.type}}`, `{{payload}}` or `{{payload.a.b}}` placeholders.",
+            None,
+            Some(MAX_TEMPLATE_LEN),
+        )
+    }
+}
+
+impl utoipa::ToSchema for Template {}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -30,13 +30,15 @@ pub const MAX_EXAMPLE_BYTES: usize = 16 * 1024;
 const PAGE_BYTE_BUDGET: usize = 4 * 1024 * 1024;
 
 /// A registered event type.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EventTypeDefinition {
     pub name: EventType,
     pub description: String,
     /// An example payload (a JSON object), kept as sent.
+    #[schema(value_type = Option<Object>)]
     pub example: Option<Box<RawValue>>,
     /// The payload's JSON Schema (2020-12), kept as sent; ingest refuses payloads that break it.
+    #[schema(value_type = Option<Object>)]
     pub schema: Option<Box<RawValue>>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

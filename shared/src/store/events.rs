@@ -91,7 +91,7 @@ pub struct EventFilter {
 
 /// An event as a listing shows it: without its payload (a page of 100 payloads of up to
 /// 256 KB would not fit a Lambda response).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EventSummary {
     pub id: EventId,
     pub event_type: EventType,

@@ -42,7 +42,7 @@ pub const DEFAULT_REPLAYS_PER_MINUTE: u32 = 60;
 
 /// What a tenant may use, exactly as enforced: an unset quota is its default, `None` is no
 /// limit (the operator set it to `null`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Quotas {
     /// Endpoints the tenant may have at once.
     pub max_endpoints: Option<u32>,

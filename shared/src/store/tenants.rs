@@ -26,7 +26,7 @@ pub const MAX_KEY_ROTATION_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The partition that lists every tenant (`sk = TEN#<tenant>`), written with the tenant.
 const TENANTS_PK: &str = "TENANTS";
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
@@ -38,7 +38,7 @@ pub struct Tenant {
 
 /// Whether a tenant may use Hookline. A suspended tenant's keys are refused (403) and its
 /// queued deliveries are paused instead of sent, until the operator resumes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantStatus {
     Active,
@@ -55,7 +55,7 @@ pub enum TenantState {
 }
 
 /// One of a tenant's API keys, as the API lists it: never the key itself.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyInfo {
     /// `key_` and the first 24 hex digits of the key's SHA-256: enough to name it, not to use it.
     pub id: String,
