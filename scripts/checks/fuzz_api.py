@@ -46,6 +46,8 @@ def main() -> int:
     report = os.environ.get("FUZZ_REPORT_DIR", "target/schemathesis")
     command = [
         os.path.join(os.path.dirname(sys.executable), "schemathesis"),
+        "--config-file",
+        os.path.join(here, "schemathesis.toml"),
         "run",
         f"{url}/openapi.json",
         "--url",

@@ -257,7 +257,10 @@ pub async fn rotate_key(
 /// current key has none); never the keys.
 #[utoipa::path(get, path = "/v1/tenants/{id}/api-keys", operation_id = "list_api_keys", tag = TAG,
     summary = "List a tenant's working keys (ids, never keys)", security(("adminToken" = [])), params(("id" = TenantId, Path)),
-    responses((status = 200, description = "The working keys", body = List<ApiKeyInfo>), AdminErrors, NotFound))]
+    responses((status = 200, description = "The working keys", body = List<ApiKeyInfo>, links(
+        ("revoke_api_key" = (operation_id = "revoke_api_key", parameters(("id" = "$request.path.id"),
+            ("key_id" = "$response.body#/data/0/id")))),
+    )), AdminErrors, NotFound))]
 pub async fn list_keys(
     State(state): State<AppState>,
     _admin: AdminAuth,
