@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod delivery;
 pub mod domain;
+pub mod edge;
 pub mod fanout;
 pub mod guard;
 pub mod ids;

@@ -67,7 +67,8 @@ fn responses(list: &[(&str, &str, bool)]) -> BTreeMap<String, RefOr<Response>> {
 }
 
 const UNAUTHORIZED: (&str, &str, bool) = ("401", "`unauthorized`: no valid credential", false);
-const SERVER_ERROR: (&str, &str, bool) = ("500", "`internal`: a stored item could not be read (logged)", false);
+const SERVER_ERROR: (&str, &str, bool) =
+    ("500", "`internal_error`: a fault of ours, such as a stored item that does not read back (logged)", false);
 const UNAVAILABLE: (&str, &str, bool) =
     ("503", "`unavailable`: a dependency was throttled or unavailable; safe to retry", true);
 
@@ -130,6 +131,16 @@ pub struct NotFound;
 impl IntoResponses for NotFound {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         responses(&[("404", "`not_found`: no such item for this caller", false)])
+    }
+}
+
+/// A route that writes: 409 `conflict` when the item changed under the request (a lost race);
+/// read it again and retry.
+pub struct WriteConflict;
+
+impl IntoResponses for WriteConflict {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[("409", "`conflict`: the item changed while the request ran; read it again and retry", false)])
     }
 }
 

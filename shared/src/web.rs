@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::domain::{FieldError, Invalid};
+pub use crate::edge::ErrorCode;
+pub use crate::edge::Query;
 use crate::ids::TenantId;
 use crate::portal::PortalClaims;
 use crate::queue::{Queue, QueueError};
@@ -36,7 +38,7 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
     #[error("the tenant is suspended: its API keys are refused until the operator resumes it")]
@@ -50,11 +52,14 @@ pub enum ApiError {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     #[error("the request body is larger than {MAX_BODY_BYTES} bytes")]
     PayloadTooLarge,
     #[error("{0}")]
     Invalid(Invalid),
+    /// A 422 with its own code (not `validation_error`), such as `invalid_cursor`.
+    #[error("{errors}")]
+    Refused { code: ErrorCode, errors: Invalid },
     #[error("{message}")]
     Unprocessable { message: String },
     #[error("no route for this method and path")]
@@ -64,13 +69,28 @@ pub enum ApiError {
     /// A quota that time does not restore (endpoints): 429, `Retry-After: 60`.
     #[error("{message}")]
     QuotaExceeded { message: String },
+    /// A fault of ours, such as a stored item that does not read back: 500, logged.
+    #[error("the service failed to complete the request")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the service could not complete the request; it is safe to retry")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// A store error answered by what it means: a lost race is a 409, a vanished item a 404, a
+/// corrupt item or a refused request a 500, and only throttling or an outage a 503.
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        Self::Unavailable(Box::new(err))
+        match err {
+            StoreError::Conflict { .. } => Self::Conflict {
+                code: ErrorCode::Conflict,
+                message: "the item changed while this request ran; read it again and retry".to_owned(),
+            },
+            StoreError::Gone { .. } => Self::NotFound("item"),
+            StoreError::Unavailable { .. } => Self::Unavailable(Box::new(err)),
+            StoreError::Aws { .. } | StoreError::Corrupt(_) | StoreError::CorruptItem { .. } => {
+                Self::Internal(Box::new(err))
+            }
+        }
     }
 }
 
@@ -80,6 +100,8 @@ impl From<QueueError> for ApiError {
     }
 }
 
+/// Fan-out writes nothing conditional: whatever failed, ingest marks the idempotency key
+/// interrupted and a retry finishes the work.
 impl From<crate::fanout::FanOutError> for ApiError {
     fn from(err: crate::fanout::FanOutError) -> Self {
         Self::Unavailable(Box::new(err))
@@ -97,8 +119,7 @@ impl From<Invalid> for ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Error)]
 pub struct ErrorBody<'a> {
-    #[schema(value_type = String)]
-    code: &'a str,
+    code: ErrorCode,
     message: String,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     #[schema(value_type = Vec<FieldError>)]
@@ -106,34 +127,50 @@ pub struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::TenantSuspended => (StatusCode::FORBIDDEN, "tenant_suspended"),
-            Self::ReadOnly => (StatusCode::FORBIDDEN, "read_only"),
-            Self::PortalForbidden => (StatusCode::FORBIDDEN, "portal_forbidden"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::Invalid(_) | Self::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_error"),
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            Self::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            Self::TenantSuspended => (StatusCode::FORBIDDEN, ErrorCode::TenantSuspended),
+            Self::ReadOnly => (StatusCode::FORBIDDEN, ErrorCode::ReadOnly),
+            Self::PortalForbidden => (StatusCode::FORBIDDEN, ErrorCode::PortalForbidden),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, *code),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+            Self::Invalid(_) | Self::Unprocessable { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationError)
+            }
+            Self::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed),
+            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Self::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::QuotaExceeded),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
         }
+    }
+
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    /// The `code` this error is answered with.
+    pub fn code(&self) -> ErrorCode {
+        self.status_and_code().1
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if let Self::Unavailable(source) = &self {
+        match &self {
             // The cause goes to the log, never to the caller.
-            tracing::error!(error = %source, "request failed");
+            Self::Unavailable(source) => tracing::error!(error = %source, "request failed"),
+            Self::Internal(source) => tracing::error!(error = %source, "request failed on a fault of ours"),
+            _ => {}
         }
         let errors = match &self {
-            Self::Invalid(Invalid(errors)) => errors.as_slice(),
+            Self::Invalid(Invalid(errors)) | Self::Refused { errors: Invalid(errors), .. } => errors.as_slice(),
             _ => &[],
         };
         let mut response = (status, Json(ErrorBody { code, message: self.to_string(), errors })).into_response();
@@ -188,7 +225,9 @@ async fn limited_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|err| match err.classify() {
         serde_json::error::Category::Data => ApiError::Unprocessable { message: err.to_string() },
-        _ => ApiError::BadRequest { code: "invalid_json", message: format!("the body is not valid JSON: {err}") },
+        _ => {
+            ApiError::BadRequest { code: ErrorCode::InvalidJson, message: format!("the body is not valid JSON: {err}") }
+        }
     })
 }
 
@@ -204,20 +243,6 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
             .await
             .map(|axum::extract::Path(value)| PathParams(value))
             .map_err(|_| ApiError::NotFound("item"))
-    }
-}
-
-/// Query parameters: a parameter that is unknown or of the wrong shape is a 422 with the
-/// parser's message, in JSON like every other error (axum's own rejection is plain text).
-pub struct QueryParams<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|axum::extract::Query(value)| QueryParams(value))
-            .map_err(|e| ApiError::Unprocessable { message: e.body_text() })
     }
 }
 
@@ -398,16 +423,16 @@ async fn errors_as_json(response: Response) -> Response {
         return response;
     }
     let code = match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "validation_error",
-        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        s if s.is_server_error() => "unavailable",
-        _ => "bad_request",
+        StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::ValidationError,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        s if s.is_server_error() => ErrorCode::Unavailable,
+        _ => ErrorCode::BadRequest,
     };
     let reason = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
     let message = if status.is_client_error() {

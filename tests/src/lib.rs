@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod conformance;
+pub mod dynamo_calls;
 mod receiver;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -307,6 +308,21 @@ impl Hookline {
             .iter()
             .map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
             .sum()
+    }
+
+    /// Serves both HTTP functions' routes over this copy's table and queues, with `calls`
+    /// watching (and, when asked, rewriting) the handlers' DynamoDB calls; returns its base URL.
+    pub async fn serve_watched(&self, calls: &dynamo_calls::DynamoCalls) -> String {
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            self.clients.dynamodb.config().to_builder().interceptor(calls.clone()).build(),
+        );
+        let clients = Clients { dynamodb, sqs: self.clients.sqs.clone() };
+        let config = self.resources.config(ADMIN_TOKEN);
+        let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config, &clients)));
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
     }
 
     /// Serves the api function's routes with `config` (e.g. without a dead-letter queue) on a

@@ -169,6 +169,11 @@ fn the_document_says_what_the_handlers_read_and_answer() {
         assert!(!body.to_string().contains("\"null\""), "an empty body is absent, not null: {body}");
     }
     assert_eq!(document["paths"]["/v1/events"]["post"]["requestBody"]["required"], json!(true));
+    // Error codes: the `Error` schema's `code` lists every `ErrorCode`.
+    let code = resolve(&document, &schemas["Error"]["properties"]["code"]);
+    let codes: BTreeSet<&str> = code["enum"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let all: BTreeSet<&str> = hookline_shared::web::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(codes, all);
     // Error responses: every operation that authenticates documents its 401 as an `Error`.
     for op in api::openapi::operations() {
         if op.auth != api::openapi::Auth::None {

@@ -5,45 +5,29 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::Attempt;
 use hookline_shared::domain::{
-    DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EventType, EventTypePattern, FieldError, HttpMethod,
-    Invalid, NewEndpoint, NewEndpointRequest, Presentation, RetryPolicy,
+    Endpoint, EndpointHealth, EndpointPatch, EndpointStatus, EventType, EventTypePattern, FieldError, Invalid,
+    NewEndpoint, NewEndpointRequest,
 };
+use hookline_shared::edge::{Cursor, Limit, List as Listed, Lister, Page};
 use hookline_shared::ids::{EndpointId, EventId};
-use hookline_shared::openapi::{BodyErrors, NotFound, QueryErrors, RateLimited, TenantErrors};
+use hookline_shared::openapi::{BodyErrors, NotFound, QueryErrors, RateLimited, TenantErrors, WriteConflict};
 use hookline_shared::signing::SigningSecret;
 use hookline_shared::store::EndpointCreation;
-use hookline_shared::web::{ApiError, AppState, JsonBody, OptionalJsonBody, PathParams, QueryParams, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, JsonBody, OptionalJsonBody, PathParams, Query, TenantAuth};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use time::OffsetDateTime;
-
-use crate::path_id;
 
 const TAG: &str = "endpoints";
 
-/// An endpoint as the API shows it. The signing secret is not part of it; custom header values
-/// and credentials in the URL's query are shown only in the creation response.
+/// An endpoint as the API shows it: its settings as the creation request names them (one
+/// list of fields, `NewEndpointRequest`), then its state. The signing secret is not part of it;
+/// credentials never show; custom header values and credentials in the URL's query are shown
+/// only in the creation response.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EndpointView {
     id: EndpointId,
-    /// Credentials in its query are redacted, except in the creation response.
-    url: String,
-    description: String,
-    event_types: Vec<EventTypePattern>,
-    retry: RetryPolicy,
-    method: HttpMethod,
-    /// The credential's kind and non-secret parts; secrets are write-only.
-    #[schema(value_type = AuthView)]
-    auth: serde_json::Value,
-    headers: Vec<HeaderView>,
-    metadata: std::collections::BTreeMap<String, String>,
-    timeout_ms: u32,
-    rate_limit_per_second: Option<u32>,
-    rate_limit_key: Option<String>,
     #[serde(flatten)]
-    presentation: Presentation,
-    #[serde(flatten)]
-    limits: DeliveryLimits,
+    settings: NewEndpointRequest,
     status: EndpointStatus,
     disabled_reason: Option<String>,
     health: EndpointHealth,
@@ -54,9 +38,9 @@ pub struct EndpointView {
 impl From<&Endpoint> for EndpointView {
     fn from(ep: &Endpoint) -> Self {
         let mut view = Self::revealed(ep);
-        view.url = ep.url.redacted().to_string();
-        for header in &mut view.headers {
-            header.value = None;
+        view.settings.url = ep.url.redacted().to_string();
+        if let Some(headers) = &mut view.settings.headers {
+            headers.hide_values();
         }
         view
     }
@@ -67,60 +51,13 @@ impl EndpointView {
     fn revealed(ep: &Endpoint) -> Self {
         Self {
             id: ep.id.clone(),
-            url: ep.url.to_string(),
-            description: ep.description.clone(),
-            event_types: ep.event_types.clone(),
-            retry: ep.retry.clone(),
-            method: ep.options.method,
-            auth: ep.options.auth.redacted(),
-            headers: ep
-                .options
-                .headers
-                .iter()
-                .map(|h| HeaderView { name: h.name().to_owned(), value: Some(h.value().to_owned()) })
-                .collect(),
-            metadata: ep.options.metadata.clone(),
-            timeout_ms: ep.options.timeout_ms,
-            rate_limit_per_second: ep.options.rate_limit_per_second,
-            rate_limit_key: ep.options.rate_limit_key.clone(),
-            presentation: ep.presentation.clone(),
-            limits: ep.limits.clone(),
+            settings: NewEndpointRequest::from_endpoint(ep),
             status: ep.status,
             disabled_reason: ep.health.disabled_reason.clone(),
             health: ep.health.clone(),
             created_at: ep.created_at,
         }
     }
-}
-
-/// An endpoint's credential as shown: its kind and non-secret parts (`EndpointAuth::redacted`).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // describes the JSON `EndpointAuth::redacted` builds
-struct AuthView {
-    #[schema(value_type = AuthKind)]
-    r#type: String,
-    /// The header an `api_key` credential is sent in.
-    header: Option<String>,
-    /// A `basic` credential's user name.
-    username: Option<String>,
-}
-
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[allow(dead_code)]
-enum AuthKind {
-    None,
-    ApiKey,
-    Basic,
-    Bearer,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct HeaderView {
-    name: String,
-    /// Write-only like credentials: shown once, in the creation response.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<String>,
 }
 
 /// The creation response: the view plus the signing secret, so the receiver can verify.
@@ -144,7 +81,7 @@ pub struct CreatedEndpoint {
         ("recover_endpoint" = (operation_id = "recover_endpoint", parameters(("id" = "$response.body#/id")))),
         ("test_endpoint" = (operation_id = "test_endpoint", parameters(("id" = "$response.body#/id")))),
     )),
-        TenantErrors, BodyErrors, RateLimited))]
+        TenantErrors, BodyErrors, RateLimited, WriteConflict))]
 pub async fn create(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -179,9 +116,8 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EndpointId>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let endpoint = auth.endpoint(&state, &id).await?;
     Ok(Json(EndpointView::from(&endpoint)))
 }
@@ -238,121 +174,70 @@ async fn check_registered_types(
     if errors.is_empty() { Ok(()) } else { Err(Invalid(errors).into()) }
 }
 
-const DEFAULT_PAGE: usize = 50;
-const MAX_PAGE: usize = 100;
-
-/// `GET /v1/endpoints` query: `limit`, `cursor` (the last id of the previous page), and
-/// filters by `status` and by an event type the endpoint subscribes to.
+/// `GET /v1/endpoints` query: paging, and filters by `status` and by an event type the
+/// endpoint subscribes to.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub struct EndpointsQuery {
     /// Items per page: 1 to 100, default 50.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<usize>,
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 100)]
+    limit: Option<Limit>,
     /// `next_cursor` of the previous page.
-    cursor: Option<String>,
+    #[param(value_type = Option<String>)]
+    cursor: Option<Cursor>,
     status: Option<EndpointStatus>,
     /// Endpoints subscribed to this event type.
-    #[param(value_type = Option<EventType>)]
-    event_type: Option<String>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Page {
-    data: Vec<EndpointView>,
-    next_cursor: Option<String>,
+    event_type: Option<EventType>,
 }
 
 /// Oldest first (ids are time-ordered). A tenant has at most its quota of endpoints, so the
 /// filtering happens after one Query.
 /// List endpoints, oldest first.
 #[utoipa::path(get, path = "/v1/endpoints", operation_id = "list_endpoints", tag = TAG,
-    security(("apiKey" = []), ("portalSession" = [])), params(ListQuery),
-    responses((status = 200, description = "A page of endpoints", body = Page), TenantErrors, QueryErrors))]
+    security(("apiKey" = []), ("portalSession" = [])), params(EndpointsQuery),
+    responses((status = 200, description = "A page of endpoints", body = Page<EndpointView>), TenantErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
-    QueryParams(query): QueryParams<ListQuery>,
-) -> Result<Json<Page>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Invalid::one("limit", format!("1 to {MAX_PAGE}")).into());
-    }
-    let event_type = match &query.event_type {
-        Some(name) => Some(EventType::parse(name).map_err(|m| Invalid::one("event_type", m))?),
-        None => None,
-    };
+    Query(query): Query<EndpointsQuery>,
+) -> Result<Json<Page<EndpointView>>, ApiError> {
+    let limit = Limit::of(query.limit);
+    let lister = Lister::new(Listed::Endpoints, &[auth.tenant().as_str()]);
+    let after = lister.open(query.cursor.as_ref())?;
     let mut endpoints = state.store.list_endpoints(auth.tenant()).await?;
     endpoints.retain(|ep| auth.sees(ep));
     endpoints.sort_by(|a, b| a.id.cmp(&b.id));
     let matching: Vec<&Endpoint> = endpoints
         .iter()
-        .filter(|ep| query.cursor.as_deref().is_none_or(|after| ep.id.as_str() > after))
+        .filter(|ep| after.as_deref().is_none_or(|after| ep.id.as_str() > after))
         .filter(|ep| query.status.is_none_or(|s| ep.status == s))
-        .filter(|ep| event_type.as_ref().is_none_or(|t| ep.event_types.iter().any(|p| p.matches(t))))
+        .filter(|ep| query.event_type.as_ref().is_none_or(|t| ep.event_types.iter().any(|p| p.matches(t))))
         .collect();
-    let next_cursor = (matching.len() > limit).then(|| matching[limit - 1].id.to_string());
-    let data = matching.into_iter().take(limit).map(EndpointView::from).collect();
-    Ok(Json(Page { data, next_cursor }))
-}
-
-/// The endpoint as a creation request, so a patch (or a test send's overrides) can be validated
-/// as a whole by the same rules.
-pub(crate) fn as_request(ep: &Endpoint) -> Value {
-    json!({
-        "url": ep.url.to_string(),
-        "description": ep.description,
-        "event_types": ep.event_types,
-        "retry": ep.retry,
-        "disable_after_hours": ep.limits.disable_after_hours,
-        "method": ep.options.method,
-        "auth": ep.options.auth,
-        "headers": ep.options.headers,
-        "metadata": ep.options.metadata,
-        "timeout_ms": ep.options.timeout_ms,
-        "rate_limit_per_second": ep.options.rate_limit_per_second,
-        "rate_limit_key": ep.options.rate_limit_key,
-        "format": ep.presentation.format,
-        "template": ep.presentation.template,
-        "query": ep.presentation.query,
-        "thread_key": ep.presentation.thread_key,
-        "cards": ep.presentation.cards,
-        "sign": ep.presentation.sign,
-        "envelope": ep.presentation.envelope,
-        "delete_payload": ep.presentation.delete_payload,
-    })
+    let next = (matching.len() > limit).then(|| matching[limit - 1].id.as_str());
+    let data = matching.iter().take(limit).map(|ep| EndpointView::from(*ep)).collect();
+    Ok(Json(lister.page(data, next)))
 }
 
 /// `PATCH /v1/endpoints/{id}`: any creation field (`null` clears an optional one), plus
-/// `enabled`. The result is validated as a whole, like a creation.
+/// `enabled`. The patch is applied to the endpoint as a creation request and the result is
+/// validated as a whole, like a creation.
 #[utoipa::path(patch, path = "/v1/endpoints/{id}", operation_id = "update_endpoint", tag = TAG,
     summary = "Update an endpoint", security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
-    request_body(content = Object, description = "Any creation field (`null` clears an optional one), and `enabled`"),
+    request_body = EndpointPatch,
     responses((status = 200, description = "The endpoint as changed", body = EndpointView),
-        TenantErrors, BodyErrors, NotFound))]
+        TenantErrors, BodyErrors, NotFound, WriteConflict))]
 pub async fn update(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
-    JsonBody(patch): JsonBody<serde_json::Map<String, Value>>,
+    PathParams(id): PathParams<EndpointId>,
+    JsonBody(patch): JsonBody<EndpointPatch>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let tenant = auth.tenant().clone();
     let mut endpoint = auth.endpoint(&state, &id).await?;
-    let mut patch = patch;
-    let enabled = match patch.remove("enabled") {
-        None => None,
-        Some(Value::Bool(b)) => Some(b),
-        Some(_) => return Err(Invalid::one("enabled", "true or false").into()),
-    };
-    if !patch.is_empty() {
-        let mut merged = as_request(&endpoint);
-        if let Value::Object(fields) = &mut merged {
-            fields.extend(patch);
-        }
-        let request: NewEndpointRequest =
-            serde_json::from_value(merged).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?;
+    let enabled = patch.enabled;
+    if patch.changes_settings() {
+        let request = patch.apply(NewEndpointRequest::from_endpoint(&endpoint))?;
         let new = NewEndpoint::parse(request, state.url_rules())?;
         if auth.portal().is_some_and(|claims| !claims.covers(&new.options.metadata)) {
             // The customer would lose sight of its own endpoint.
@@ -366,14 +251,13 @@ pub async fn update(
         endpoint.options = new.options;
         endpoint.presentation = new.presentation;
         endpoint.limits = new.limits;
-        if !state.store.update_endpoint_settings(&endpoint).await? {
-            return Err(ApiError::NotFound("endpoint"));
-        }
+        // What is shown is what the write returned (`ALL_NEW`), never an older replica's copy.
+        endpoint = state.store.update_endpoint_settings(&endpoint).await?.ok_or(ApiError::NotFound("endpoint"))?;
     }
     if let Some(enabled) = enabled {
-        state.store.set_endpoint_enabled(&tenant, &id, enabled).await?;
+        endpoint =
+            state.store.set_endpoint_enabled(&tenant, &id, enabled).await?.ok_or(ApiError::NotFound("endpoint"))?;
     }
-    let endpoint = state.store.get_endpoint(&tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
     tracing::info!(tenant_id = %tenant, endpoint_id = %id, "endpoint updated");
     Ok(Json(EndpointView::from(&endpoint)))
 }
@@ -381,13 +265,12 @@ pub async fn update(
 /// Delete an endpoint.
 #[utoipa::path(delete, path = "/v1/endpoints/{id}", operation_id = "delete_endpoint", tag = TAG,
     security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
-    responses((status = 204, description = "Deleted"), TenantErrors, NotFound))]
+    responses((status = 204, description = "Deleted"), TenantErrors, NotFound, WriteConflict))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EndpointId>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let tenant = auth.tenant();
     auth.endpoint(&state, &id).await?;
     if !state.store.delete_endpoint(tenant, &id).await? {
@@ -423,9 +306,8 @@ fn secret_view(ep: &Endpoint) -> SecretView {
 pub async fn secret(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EndpointId>,
 ) -> Result<Json<SecretView>, ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let endpoint = auth.endpoint(&state, &id).await?;
     Ok(Json(secret_view(&endpoint)))
 }
@@ -448,14 +330,13 @@ pub struct RotateRequest {
     summary = "Rotate the signing secret", security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)),
     request_body(content = Option<RotateRequest>, description = "Optional: an empty body takes the default grace"),
     responses((status = 200, description = "The new secret, and the old one while it still signs", body = SecretView),
-        TenantErrors, BodyErrors, NotFound))]
+        TenantErrors, BodyErrors, NotFound, WriteConflict))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EndpointId>,
     OptionalJsonBody(request): OptionalJsonBody<RotateRequest>,
 ) -> Result<Json<SecretView>, ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let grace = request.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
     if grace > MAX_GRACE_SECONDS {
         return Err(Invalid::one("grace_seconds", format!("0 to {MAX_GRACE_SECONDS} seconds (7 days)")).into());
@@ -464,9 +345,10 @@ pub async fn rotate_secret(
     let endpoint = auth.endpoint(&state, &id).await?;
     let new = SigningSecret::generate();
     let until = OffsetDateTime::now_utc() + time::Duration::seconds(i64::try_from(grace).unwrap_or(0));
-    state.store.rotate_endpoint_secret(tenant, &id, &new, &endpoint.secret, until).await?;
+    // A rotation that lost to another is a 409; an endpoint deleted meanwhile a 404. The answer
+    // is the item as written (`ALL_NEW`).
+    let endpoint = state.store.rotate_endpoint_secret(tenant, &id, &new, &endpoint.secret, until).await?;
     tracing::info!(tenant_id = %tenant, endpoint_id = %id, grace_seconds = grace, "signing secret rotated");
-    let endpoint = state.store.get_endpoint(tenant, &id).await?.ok_or(ApiError::NotFound("endpoint"))?;
     Ok(Json(secret_view(&endpoint)))
 }
 
@@ -485,7 +367,8 @@ pub struct AttemptsQuery {
     #[param(inline)]
     status: Option<AttemptOutcome>,
     /// `next_cursor` of the previous page.
-    cursor: Option<String>,
+    #[param(value_type = Option<String>)]
+    cursor: Option<Cursor>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
@@ -502,12 +385,6 @@ pub struct AttemptView {
     attempt: Attempt,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct AttemptPage {
-    data: Vec<AttemptView>,
-    next_cursor: Option<String>,
-}
-
 const DEFAULT_HISTORY: time::Duration = time::Duration::days(7);
 
 /// Every attempt made for this endpoint in the window, oldest event first. Attempts are kept
@@ -516,14 +393,13 @@ const DEFAULT_HISTORY: time::Duration = time::Duration::days(7);
 #[utoipa::path(get, path = "/v1/endpoints/{id}/attempts", operation_id = "list_endpoint_attempts", tag = TAG,
     summary = "List an endpoint's attempts in a window, oldest event first", security(("apiKey" = []), ("portalSession" = [])),
     params(("id" = EndpointId, Path), AttemptsQuery),
-    responses((status = 200, description = "A page of attempts", body = AttemptPage), TenantErrors, QueryErrors, NotFound))]
+    responses((status = 200, description = "A page of attempts", body = Page<AttemptView>), TenantErrors, QueryErrors, NotFound))]
 pub async fn attempts(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
-    QueryParams(query): QueryParams<AttemptsQuery>,
-) -> Result<Json<AttemptPage>, ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
+    PathParams(id): PathParams<EndpointId>,
+    Query(query): Query<AttemptsQuery>,
+) -> Result<Json<Page<AttemptView>>, ApiError> {
     let tenant = auth.tenant();
     auth.endpoint(&state, &id).await?;
     let until = query.until.unwrap_or_else(OffsetDateTime::now_utc);
@@ -531,7 +407,9 @@ pub async fn attempts(
     if since > until {
         return Err(Invalid::one("since", "must not be after until").into());
     }
-    let page = state.store.endpoint_event_ids(tenant, &id, since, until, query.cursor.as_deref()).await?;
+    let lister = Lister::new(Listed::EndpointAttempts, &[tenant.as_str(), id.as_str()]);
+    let after = lister.open(query.cursor.as_ref())?;
+    let page = state.store.endpoint_event_ids(tenant, &id, since, until, after.as_deref()).await?;
     let mut data = Vec::new();
     for event_id in page.ids {
         for attempt in state.store.list_attempts(tenant, &event_id).await? {
@@ -545,5 +423,5 @@ pub async fn attempts(
             }
         }
     }
-    Ok(Json(AttemptPage { data, next_cursor: page.next }))
+    Ok(Json(lister.page(data, page.next.as_deref())))
 }

@@ -2,24 +2,20 @@
 //! only those types; a type with a `schema` (JSON Schema 2020-12) accepts only payloads that
 //! match it.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::{EventType, FieldError, Invalid, PayloadSchema, check_payload};
-use hookline_shared::openapi::{BodyErrors, NotFound, QueryErrors, TenantErrors};
+use hookline_shared::edge::{Limit, List as Listed, Lister, Page, PageQuery};
+use hookline_shared::openapi::{BodyErrors, NotFound, QueryErrors, TenantErrors, WriteConflict};
 use hookline_shared::store::{
     EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES,
 };
-use hookline_shared::web::{ApiError, AppState, ErrorBody, JsonBody, PathParams, TenantAuth};
+use hookline_shared::web::{ApiError, AppState, ErrorBody, ErrorCode, JsonBody, PathParams, Query, TenantAuth};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-
-use crate::events::{PageQuery, Paged, paging, query_params};
 
 const TAG: &str = "event types";
 
@@ -92,7 +88,7 @@ fn check_contents(
         ("update_event_type" = (operation_id = "update_event_type", parameters(("name" = "$response.body#/name")))),
         ("delete_event_type" = (operation_id = "delete_event_type", parameters(("name" = "$response.body#/name")))),
     )),
-        (status = 409, description = "`event_type_exists`, or `event_type_limit` (1000 types)", body = ErrorBody),
+        (status = 409, description = "`event_type_exists`, or `event_type_limit` (1000 types), or `conflict` (the item changed while the request ran)", body = ErrorBody),
         TenantErrors, BodyErrors))]
 pub async fn create(
     State(state): State<AppState>,
@@ -121,11 +117,11 @@ pub async fn create(
             Ok((StatusCode::CREATED, Json(definition)))
         }
         EventTypeCreated::AlreadyExists => Err(ApiError::Conflict {
-            code: "event_type_exists",
+            code: ErrorCode::EventTypeExists,
             message: format!("the event type `{}` is already registered", definition.name),
         }),
         EventTypeCreated::LimitReached => Err(ApiError::Conflict {
-            code: "event_type_limit",
+            code: ErrorCode::EventTypeLimit,
             message: format!("a tenant can register at most {MAX_EVENT_TYPES} event types"),
         }),
     }
@@ -136,25 +132,17 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/event-types", operation_id = "list_event_types", tag = TAG,
     summary = "List event types by name, with their examples and schemas", security(("apiKey" = []), ("portalSession" = [])),
     params(PageQuery),
-    responses((status = 200, description = "A page of event types", body = Paged<EventTypeDefinition>),
+    responses((status = 200, description = "A page of event types", body = Page<EventTypeDefinition>),
         TenantErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<Paged<EventTypeDefinition>>, ApiError> {
-    let params = query_params(query, &["limit", "cursor"])?;
-    let mut errors = Vec::new();
-    let (limit, cursor) = paging(&params, &mut errors);
-    if !errors.is_empty() {
-        return Err(Invalid(errors).into());
-    }
-    let page = state.store.list_event_types(auth.tenant(), limit, cursor.as_ref()).await?;
-    Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
-}
-
-fn path_name(name: &str) -> Result<EventType, ApiError> {
-    EventType::parse(name).map_err(|_| ApiError::NotFound("event type"))
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Page<EventTypeDefinition>>, ApiError> {
+    let lister = Lister::new(Listed::EventTypes, &[auth.tenant().as_str()]);
+    let after = lister.open(query.cursor.as_ref())?;
+    let page = state.store.list_event_types(auth.tenant(), Limit::of(query.limit), after.as_deref()).await?;
+    Ok(Json(lister.page(page.items, page.next.as_deref())))
 }
 
 /// Get an event type with its schema.
@@ -164,9 +152,8 @@ fn path_name(name: &str) -> Result<EventType, ApiError> {
 pub async fn get(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(name): PathParams<String>,
+    PathParams(name): PathParams<EventType>,
 ) -> Result<Json<EventTypeDefinition>, ApiError> {
-    let name = path_name(&name)?;
     let definition = state.store.get_event_type(auth.tenant(), &name).await?.ok_or(ApiError::NotFound("event type"))?;
     Ok(Json(definition))
 }
@@ -198,16 +185,15 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Box<R
 #[utoipa::path(patch, path = "/v1/event-types/{name}", operation_id = "update_event_type", tag = TAG,
     security(("apiKey" = [])), params(("name" = EventType, Path)), request_body = EventTypePatch,
     responses((status = 200, description = "The event type as changed", body = EventTypeDefinition),
-        TenantErrors, BodyErrors, NotFound))]
+        TenantErrors, BodyErrors, NotFound, WriteConflict))]
 pub async fn update(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(name): PathParams<String>,
+    PathParams(name): PathParams<EventType>,
     JsonBody(patch): JsonBody<EventTypePatch>,
 ) -> Result<Json<EventTypeDefinition>, ApiError> {
     // The catalogue is the sender's, shared by all its customers.
     let tenant = auth.tenant_wide()?;
-    let name = path_name(&name)?;
     let current = state.store.get_event_type(tenant, &name).await?.ok_or(ApiError::NotFound("event type"))?;
     let mut errors = Vec::new();
     // A field left out keeps its value; `null` clears it.
@@ -233,15 +219,14 @@ pub async fn update(
 /// subscriptions; events already accepted are delivered as usual.
 #[utoipa::path(delete, path = "/v1/event-types/{name}", operation_id = "delete_event_type", tag = TAG,
     summary = "Remove an event type from the catalogue", security(("apiKey" = [])), params(("name" = EventType, Path)),
-    responses((status = 204, description = "Removed"), TenantErrors, NotFound))]
+    responses((status = 204, description = "Removed"), TenantErrors, NotFound, WriteConflict))]
 pub async fn delete(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(name): PathParams<String>,
+    PathParams(name): PathParams<EventType>,
 ) -> Result<StatusCode, ApiError> {
     // The catalogue is the sender's, shared by all its customers.
     let tenant = auth.tenant_wide()?;
-    let name = path_name(&name)?;
     match state.store.delete_event_type(tenant, &name).await? {
         EventTypeChanged::Done => {
             tracing::info!(tenant_id = %tenant, event_type = %name, "event type deleted");

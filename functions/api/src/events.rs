@@ -1,121 +1,21 @@
 //! Events and their delivery log.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use hookline_shared::domain::{Attempt, Delivery, DeliveryStatus, Event, EventType, FieldError, Invalid};
+use hookline_shared::domain::{Attempt, Delivery, DeliveryStatus, Event, EventType, Invalid};
+use hookline_shared::edge::{Cursor, Limit, List as Listed, Lister, Page};
 use hookline_shared::ids::{EndpointId, EventId};
-use hookline_shared::openapi::{NotFound, QueryErrors, TenantErrors};
-use hookline_shared::store::{Cursor, EventFilter, EventSummary, MAX_PAGE_SIZE};
-use hookline_shared::web::{ApiError, AppState, PathParams, TenantAuth};
-use serde::Serialize;
+use hookline_shared::openapi::{NotFound, QueryErrors, TenantErrors, WriteConflict};
+use hookline_shared::store::{EventFilter, EventSummary};
+use hookline_shared::web::{ApiError, AppState, PathParams, Query, TenantAuth};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-
-use crate::{List, path_id};
 
 const TAG: &str = "events";
-
-/// The page size when the caller gives none.
-const DEFAULT_PAGE_SIZE: usize = 50;
-
-/// A page of a listing: `{"data": [...], "next_cursor": "..." | null}`. Pass `next_cursor` as
-/// `?cursor=` for the next page; `null` means there is none.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Paged<T> {
-    pub data: Vec<T>,
-    /// Opaque; pass it as `cursor` for the next page. `null`: this was the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// The query of a paged listing.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // describes the query `paging` reads
-pub(crate) struct PageQuery {
-    /// Items per page: 1 to 100, default 50.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<usize>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-/// The query of `GET /v1/events`.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // describes the query `list` reads
-pub(crate) struct EventsQuery {
-    /// Only events of this type.
-    #[param(value_type = Option<EventType>)]
-    event_type: Option<String>,
-    /// Events made at or after this time (RFC 3339).
-    #[param(value_type = Option<String>, format = DateTime)]
-    since: Option<String>,
-    /// Events made at or before this time (RFC 3339); not before `since`.
-    #[param(value_type = Option<String>, format = DateTime)]
-    until: Option<String>,
-    /// Events with at least one delivery in this status.
-    status: Option<DeliveryStatus>,
-    /// Items per page: 1 to 100, default 50.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<usize>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-/// The query of `GET /v1/events/{id}/attempts`.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // describes the query `attempts` reads
-pub(crate) struct EventAttemptsQuery {
-    /// Only this endpoint's attempts.
-    endpoint_id: Option<EndpointId>,
-}
-
-/// The query string as a map, refusing parameters the route does not know (a misspelt filter
-/// would otherwise silently list everything).
-pub(crate) fn query_params(
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    known: &[&str],
-) -> Result<HashMap<String, String>, ApiError> {
-    let Query(params) = query.map_err(|e| ApiError::BadRequest { code: "invalid_query", message: e.body_text() })?;
-    let mut unknown: Vec<_> = params.keys().filter(|k| !known.contains(&k.as_str())).collect();
-    if unknown.is_empty() {
-        return Ok(params);
-    }
-    unknown.sort();
-    let message = format!("unknown query parameter; known: {}", known.join(", "));
-    Err(Invalid(unknown.into_iter().map(|k| FieldError::new(k.as_str(), message.as_str())).collect()).into())
-}
-
-/// `limit` (1 to 100, default 50) and `cursor` (as a previous page returned it).
-pub(crate) fn paging(params: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> (usize, Option<Cursor>) {
-    let limit = match params.get("limit") {
-        None => DEFAULT_PAGE_SIZE,
-        Some(text) => match text.parse::<usize>() {
-            Ok(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => limit,
-            _ => {
-                errors.push(FieldError::new("limit", format!("an integer from 1 to {MAX_PAGE_SIZE}")));
-                DEFAULT_PAGE_SIZE
-            }
-        },
-    };
-    let cursor = match params.get("cursor") {
-        None => None,
-        Some(text) => match Cursor::parse(text) {
-            Ok(cursor) => Some(cursor),
-            Err(e) => {
-                errors.push(FieldError::new("cursor", e.to_string()));
-                None
-            }
-        },
-    };
-    (limit, cursor)
-}
 
 /// An event with where each of its deliveries stands.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -160,9 +60,8 @@ async fn visible_event(
 pub async fn get(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EventId>,
 ) -> Result<Json<EventView>, ApiError> {
-    let id = path_id("event", EventId::parse(&id))?;
     let (event, visible) = visible_event(&state, &auth, &id).await?;
     let mut deliveries = state.store.list_deliveries(auth.tenant(), &id).await?;
     deliveries.retain(|d| visible.as_ref().is_none_or(|v| v.contains(&d.endpoint_id)));
@@ -177,49 +76,50 @@ pub async fn get(
     }))
 }
 
-/// `GET /v1/events`: the tenant's events, newest first, without payloads. Filters:
-/// `event_type`, `since` and `until` (RFC 3339, inclusive, by the time in the event's id) and
-/// `status` (events with at least one delivery in that status).
+/// `GET /v1/events` query. `since` and `until` are RFC 3339, inclusive, by the time in the
+/// event's id; `status` keeps events with at least one delivery in that status.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events of this type.
+    event_type: Option<EventType>,
+    /// Events made at or after this time.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    since: Option<OffsetDateTime>,
+    /// Events made at or before this time; not before `since`.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    until: Option<OffsetDateTime>,
+    /// Events with at least one delivery in this status.
+    status: Option<DeliveryStatus>,
+    /// Items per page: 1 to 100, default 50.
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 100)]
+    limit: Option<Limit>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>)]
+    cursor: Option<Cursor>,
+}
+
+/// `GET /v1/events`: the tenant's events, newest first, without payloads.
 #[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = TAG,
     summary = "List events, newest first, without payloads", security(("apiKey" = []), ("portalSession" = [])),
     params(EventsQuery),
-    responses((status = 200, description = "A page of events", body = Paged<EventSummary>), TenantErrors, QueryErrors))]
+    responses((status = 200, description = "A page of events", body = Page<EventSummary>), TenantErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<Paged<EventSummary>>, ApiError> {
-    let params = query_params(query, &["event_type", "since", "until", "status", "limit", "cursor"])?;
-    let mut errors = Vec::new();
-    let (limit, cursor) = paging(&params, &mut errors);
-    let mut filter = EventFilter::default();
-    if let Some(text) = params.get("event_type") {
-        filter.event_type = EventType::parse(text).map_err(|m| errors.push(FieldError::new("event_type", m))).ok();
-    }
-    for (field, slot) in [("since", &mut filter.since), ("until", &mut filter.until)] {
-        if let Some(text) = params.get(field) {
-            *slot = OffsetDateTime::parse(text, &Rfc3339)
-                .map_err(|_| {
-                    errors.push(FieldError::new(field, "an RFC 3339 timestamp such as 2024-05-01T12:00:00Z"));
-                })
-                .ok();
-        }
-    }
-    if let (Some(since), Some(until)) = (filter.since, filter.until)
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<Page<EventSummary>>, ApiError> {
+    if let (Some(since), Some(until)) = (query.since, query.until)
         && since > until
     {
-        errors.push(FieldError::new("until", "is before `since`"));
+        return Err(Invalid::one("until", "is before `since`").into());
     }
-    if let Some(text) = params.get("status") {
-        filter.status = DeliveryStatus::parse(text);
-        if filter.status.is_none() {
-            errors.push(FieldError::new("status", "one of pending, delivered, failed, paused"));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Invalid(errors).into());
-    }
-    let mut page = state.store.list_events(auth.tenant(), &filter, limit, cursor.as_ref()).await?;
+    let lister = Lister::new(Listed::Events, &[auth.tenant().as_str()]);
+    let after = lister.open(query.cursor.as_ref())?;
+    let filter =
+        EventFilter { event_type: query.event_type, since: query.since, until: query.until, status: query.status };
+    let mut page = state.store.list_events(auth.tenant(), &filter, Limit::of(query.limit), after.as_deref()).await?;
     if let Some(visible) = auth.visible_endpoints(&state).await? {
         // A portal session's page keeps the events with a delivery in its scope (so it can be
         // shorter than `limit` while a next cursor remains).
@@ -232,7 +132,16 @@ pub async fn list(
         }
         page.items = kept;
     }
-    Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
+    Ok(Json(lister.page(page.items, page.next.as_deref())))
+}
+
+/// `GET /v1/events/{id}/attempts` query.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventAttemptsQuery {
+    /// Only this endpoint's attempts.
+    endpoint_id: Option<EndpointId>,
 }
 
 /// Every attempt made for the event, by endpoint, oldest first; `?endpoint_id=` keeps one
@@ -240,20 +149,15 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/events/{id}/attempts", operation_id = "list_event_attempts", tag = TAG,
     summary = "List an event's attempts", security(("apiKey" = []), ("portalSession" = [])),
     params(("id" = EventId, Path), EventAttemptsQuery),
-    responses((status = 200, description = "Every attempt, by endpoint, oldest first", body = List<Attempt>),
+    responses((status = 200, description = "Every attempt, by endpoint, oldest first", body = Page<Attempt>),
         TenantErrors, QueryErrors, NotFound))]
 pub async fn attempts(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<List<Attempt>>, ApiError> {
-    let id = path_id("event", EventId::parse(&id))?;
-    let params = query_params(query, &["endpoint_id"])?;
-    let endpoint = params
-        .get("endpoint_id")
-        .map(|text| EndpointId::parse(text).map_err(|e| Invalid::one("endpoint_id", e.to_string())))
-        .transpose()?;
+    PathParams(id): PathParams<EventId>,
+    Query(query): Query<EventAttemptsQuery>,
+) -> Result<Json<Page<Attempt>>, ApiError> {
+    let endpoint = query.endpoint_id;
     // The event item is the tenant check: attempts live under the tenant's key too, but an
     // unknown event must be a 404, not an empty list.
     let (_, visible) = visible_event(&state, &auth, &id).await?;
@@ -262,7 +166,7 @@ pub async fn attempts(
     if let Some(endpoint) = endpoint {
         data.retain(|a| a.endpoint_id == endpoint);
     }
-    Ok(Json(List { data }))
+    Ok(Json(Page::whole(data)))
 }
 
 /// `GET /v1/events/{id}/deliveries/{endpoint_id}/attempts`: the attempts of one delivery, oldest
@@ -270,15 +174,14 @@ pub async fn attempts(
 #[utoipa::path(get, path = "/v1/events/{id}/deliveries/{endpoint_id}/attempts", operation_id = "list_delivery_attempts",
     tag = TAG, summary = "List one delivery's attempts", security(("apiKey" = []), ("portalSession" = [])),
     params(("id" = EventId, Path), ("endpoint_id" = EndpointId, Path)),
-    responses((status = 200, description = "The delivery's attempts, oldest first", body = List<Attempt>),
+    responses((status = 200, description = "The delivery's attempts, oldest first", body = Page<Attempt>),
         TenantErrors, NotFound))]
 pub async fn delivery_attempts(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams((id, endpoint_id)): PathParams<(String, String)>,
-) -> Result<Json<List<Attempt>>, ApiError> {
-    let id = path_id("event", EventId::parse(&id))?;
-    let endpoint = path_id("delivery", EndpointId::parse(&endpoint_id))?;
+    PathParams((id, endpoint_id)): PathParams<(EventId, EndpointId)>,
+) -> Result<Json<Page<Attempt>>, ApiError> {
+    let endpoint = endpoint_id;
     let (_, visible) = visible_event(&state, &auth, &id).await?;
     if visible.is_some_and(|v| !v.contains(&endpoint)) {
         return Err(ApiError::NotFound("delivery"));
@@ -287,7 +190,7 @@ pub async fn delivery_attempts(
     state.store.get_delivery(tenant, &id, &endpoint).await?.ok_or(ApiError::NotFound("delivery"))?;
     let mut data = state.store.list_attempts(tenant, &id).await?;
     data.retain(|a| a.endpoint_id == endpoint);
-    Ok(Json(List { data }))
+    Ok(Json(Page::whole(data)))
 }
 
 /// `DELETE /v1/events/{id}/payload`: forgets the payload but keeps the event and its log.
@@ -296,13 +199,12 @@ pub async fn delivery_attempts(
 #[utoipa::path(delete, path = "/v1/events/{id}/payload", operation_id = "expunge_event_payload", tag = TAG,
     summary = "Expunge an event's payload (keeps the event and its log)", security(("apiKey" = [])),
     params(("id" = EventId, Path)),
-    responses((status = 204, description = "Expunged (repeating it is harmless)"), TenantErrors, NotFound))]
+    responses((status = 204, description = "Expunged (repeating it is harmless)"), TenantErrors, NotFound, WriteConflict))]
 pub async fn expunge_payload(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EventId>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id("event", EventId::parse(&id))?;
     // The payload is the sender's and may go to other customers' endpoints too.
     let tenant = auth.tenant_wide()?;
     if !state.store.expunge_event_payload(tenant, &id).await? {

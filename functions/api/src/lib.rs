@@ -12,7 +12,7 @@ mod test_send;
 
 use axum::Json;
 use axum::Router;
-use hookline_shared::web::{ApiError, AppState};
+use hookline_shared::web::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -70,15 +70,4 @@ pub struct Health {
     responses((status = 200, description = "Up", body = Health)))]
 async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
-}
-
-/// A list response: `{"data": [...]}`, the shape every list route shares.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct List<T> {
-    pub data: Vec<T>,
-}
-
-/// An id from the path. A malformed id names nothing, so it is a 404 like an unknown one.
-fn path_id<T>(what: &'static str, parsed: Result<T, hookline_shared::ids::IdError>) -> Result<T, ApiError> {
-    parsed.map_err(|_| ApiError::NotFound(what))
 }

@@ -158,15 +158,16 @@ pub async fn serve_tenant(State(state): State<AppState>, auth: TenantAuth) -> Re
     let tenant = auth.tenant();
     let mut webhooks = Map::new();
     let mut budget = INLINE_BUDGET;
-    let mut cursor = None;
+    let mut after: Option<String> = None;
     loop {
-        let page = state.store.list_event_types(tenant, hookline_shared::store::MAX_PAGE_SIZE, cursor.as_ref()).await?;
+        let page =
+            state.store.list_event_types(tenant, hookline_shared::store::MAX_PAGE_SIZE, after.as_deref()).await?;
         for definition in &page.items {
             webhooks.insert(definition.name.to_string(), webhook(definition, &mut budget));
         }
-        match page.next_cursor.map(|c| hookline_shared::store::Cursor::parse(&c)) {
-            Some(Ok(next)) => cursor = Some(next),
-            _ => break,
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
     }
     let mut document = document();

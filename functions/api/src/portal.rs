@@ -10,7 +10,7 @@ use hookline_shared::openapi::{BodyErrors, TenantErrors};
 use hookline_shared::portal::{
     self, DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, MetadataFilter, PortalClaims,
 };
-use hookline_shared::web::{Access, ApiError, AppState, TenantAuth};
+use hookline_shared::web::{Access, ApiError, AppState, OptionalJsonBody, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -53,17 +53,9 @@ pub struct CreatedPortalSession {
 pub async fn create(
     State(_state): State<AppState>,
     auth: TenantAuth,
-    body: axum::body::Bytes,
+    OptionalJsonBody(request): OptionalJsonBody<NewPortalSession>,
 ) -> Result<(StatusCode, Json<CreatedPortalSession>), ApiError> {
     let tenant = auth.tenant_wide()?;
-    let request: NewPortalSession = if body.iter().all(u8::is_ascii_whitespace) {
-        NewPortalSession::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ApiError::Unprocessable { message: e.to_string() },
-            _ => ApiError::BadRequest { code: "invalid_json", message: format!("the body is not valid JSON: {e}") },
-        })?
-    };
     let mut errors = Vec::new();
     let ttl = request.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
     if !(MIN_TTL_SECONDS..=MAX_TTL_SECONDS).contains(&ttl) {

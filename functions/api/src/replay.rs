@@ -14,15 +14,13 @@ use axum::http::StatusCode;
 use hookline_shared::delivery::cache::ENDPOINT_TTL;
 use hookline_shared::domain::{Delivery, DeliveryStatus, EndpointStatus, FieldError, Invalid};
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
-use hookline_shared::openapi::{AdminErrors, BodyErrors, NotFound, RateLimited, TenantErrors};
+use hookline_shared::openapi::{AdminErrors, BodyErrors, NotFound, RateLimited, TenantErrors, WriteConflict};
 use hookline_shared::queue::{DeliveryJob, QueueError};
 use hookline_shared::store::HealthChange;
-use hookline_shared::web::{AdminAuth, ApiError, AppState, ErrorBody, JsonBody, PathParams, TenantAuth};
+use hookline_shared::web::{AdminAuth, ApiError, AppState, ErrorBody, ErrorCode, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-use crate::path_id;
 
 /// The widest window a recovery covers: the deliveries queue's retention, and the longest a
 /// retry policy may run.
@@ -56,15 +54,14 @@ pub struct Resent {
     tag = "replays", summary = "Send a finished or paused delivery again", security(("apiKey" = []), ("portalSession" = [])),
     params(("id" = EventId, Path), ("endpoint_id" = EndpointId, Path)),
     responses((status = 202, description = "Queued", body = Resent),
-        (status = 409, description = "`delivery_pending` (still being retried) or `payload_expunged`", body = ErrorBody),
+        (status = 409, description = "`delivery_pending` (still being retried) or `payload_expunged`, or `conflict` (the item changed while the request ran)", body = ErrorBody),
         TenantErrors, NotFound, RateLimited))]
 pub async fn resend(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams((id, endpoint_id)): PathParams<(String, String)>,
+    PathParams((id, endpoint_id)): PathParams<(EventId, EndpointId)>,
 ) -> Result<(StatusCode, Json<Resent>), ApiError> {
-    let event_id = path_id("event", EventId::parse(&id))?;
-    let endpoint_id = path_id("delivery", EndpointId::parse(&endpoint_id))?;
+    let event_id = id;
     let tenant = auth.tenant().clone();
     // Out of a portal session's scope, the delivery does not exist.
     auth.endpoint(&state, &endpoint_id).await.map_err(|_| ApiError::NotFound("delivery"))?;
@@ -76,7 +73,7 @@ pub async fn resend(
     }
     if event.payload_expunged() {
         return Err(ApiError::Conflict {
-            code: "payload_expunged",
+            code: ErrorCode::PayloadExpunged,
             message: "the event's payload was expunged: there is nothing to send".to_owned(),
         });
     }
@@ -111,7 +108,7 @@ pub(crate) async fn take_replay_quota(state: &AppState, tenant: &TenantId, amoun
 
 fn pending_conflict() -> ApiError {
     ApiError::Conflict {
-        code: "delivery_pending",
+        code: ErrorCode::DeliveryPending,
         message: "the delivery is pending: it is still being delivered or retried".to_owned(),
     }
 }
@@ -209,14 +206,13 @@ fn recovery_window(request: &RecoverRequest) -> Result<(OffsetDateTime, OffsetDa
     summary = "Re-enable an endpoint and re-queue its failed or paused deliveries in a window",
     security(("apiKey" = []), ("portalSession" = [])), params(("id" = EndpointId, Path)), request_body = RecoverRequest,
     responses((status = 202, description = "What was re-queued", body = Recovered),
-        TenantErrors, BodyErrors, NotFound, RateLimited))]
+        TenantErrors, BodyErrors, NotFound, RateLimited, WriteConflict))]
 pub async fn recover(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EndpointId>,
     JsonBody(request): JsonBody<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Recovered>), ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let (since, until) = recovery_window(&request)?;
     let tenant = auth.tenant().clone();
     let endpoint = auth.endpoint(&state, &id).await?;

@@ -1,23 +1,18 @@
 //! Tenants, managed by the operator with the admin token.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::{FieldError, Invalid};
+use hookline_shared::edge::{Limit, List as Listed, Lister, Page, PageQuery};
 use hookline_shared::ids::TenantId;
-use hookline_shared::openapi::{AdminErrors, BodyErrors, NotFound, QueryErrors};
+use hookline_shared::openapi::{AdminErrors, BodyErrors, NotFound, QueryErrors, WriteConflict};
 use hookline_shared::store::{
-    ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, Quotas, Tenant, TenantStatus, TenantUpdate,
+    ApiKeyId, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, Quotas, Tenant, TenantStatus, TenantUpdate,
 };
-use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, OptionalJsonBody, PathParams};
+use hookline_shared::web::{AdminAuth, ApiError, AppState, JsonBody, OptionalJsonBody, PathParams, Query};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
-
-use crate::events::{PageQuery, Paged, paging, query_params};
-use crate::{List, path_id};
 
 const TAG: &str = "tenants";
 
@@ -67,7 +62,7 @@ fn valid_name(name: &str) -> Result<&str, FieldError> {
         ("list_api_keys" = (operation_id = "list_api_keys", parameters(("id" = "$response.body#/id")))),
         ("suspend_tenant" = (operation_id = "suspend_tenant", parameters(("id" = "$response.body#/id")))),
         ("resume_tenant" = (operation_id = "resume_tenant", parameters(("id" = "$response.body#/id")))),
-    )), AdminErrors, BodyErrors))]
+    )), AdminErrors, BodyErrors, WriteConflict))]
 pub async fn create(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -90,20 +85,17 @@ pub async fn create(
 /// `GET /v1/tenants?limit=&cursor=`: every tenant, oldest first.
 #[utoipa::path(get, path = "/v1/tenants", operation_id = "list_tenants", tag = TAG, summary = "List tenants, oldest first",
     security(("adminToken" = [])), params(PageQuery),
-    responses((status = 200, description = "A page of tenants", body = Paged<Tenant>), AdminErrors, QueryErrors))]
+    responses((status = 200, description = "A page of tenants", body = Page<Tenant>), AdminErrors, QueryErrors))]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<Paged<Tenant>>, ApiError> {
-    let params = query_params(query, &["limit", "cursor"])?;
-    let mut errors = Vec::new();
-    let (limit, cursor) = paging(&params, &mut errors);
-    if !errors.is_empty() {
-        return Err(Invalid(errors).into());
-    }
-    let page = state.store.list_tenants(limit, cursor.as_ref()).await?;
-    Ok(Json(Paged { data: page.items, next_cursor: page.next_cursor }))
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Page<Tenant>>, ApiError> {
+    // The operator's list: its cursors belong to no tenant.
+    let lister = Lister::new(Listed::Tenants, &[]);
+    let after = lister.open(query.cursor.as_ref())?;
+    let page = state.store.list_tenants(Limit::of(query.limit), after.as_deref()).await?;
+    Ok(Json(lister.page(page.items, page.next.as_deref())))
 }
 
 /// Get a tenant.
@@ -113,9 +105,8 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
 ) -> Result<Json<Tenant>, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     let tenant = state.store.get_tenant(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
     Ok(Json(tenant))
 }
@@ -175,14 +166,13 @@ fn quota(
 /// Rename a tenant or set its quotas.
 #[utoipa::path(patch, path = "/v1/tenants/{id}", operation_id = "update_tenant", tag = TAG,
     security(("adminToken" = [])), params(("id" = TenantId, Path)), request_body = UpdateTenantRequest,
-    responses((status = 200, description = "The tenant as changed", body = Tenant), AdminErrors, BodyErrors, NotFound))]
+    responses((status = 200, description = "The tenant as changed", body = Tenant), AdminErrors, BodyErrors, NotFound, WriteConflict))]
 pub async fn update(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
     JsonBody(request): JsonBody<UpdateTenantRequest>,
 ) -> Result<Json<Tenant>, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     let mut errors = Vec::new();
     let mut update = TenantUpdate::default();
     if let Some(name) = &request.name {
@@ -231,14 +221,13 @@ pub struct RotateKeyRequest {
 #[utoipa::path(post, path = "/v1/tenants/{id}/api-key/rotate", operation_id = "rotate_api_key", tag = TAG,
     summary = "Rotate the API key", security(("adminToken" = [])), params(("id" = TenantId, Path)),
     request_body(content = Option<RotateKeyRequest>, description = "Optional: an empty body takes the default grace"),
-    responses((status = 200, description = "The new key, shown once", body = RotatedKey), AdminErrors, BodyErrors, NotFound))]
+    responses((status = 200, description = "The new key, shown once", body = RotatedKey), AdminErrors, BodyErrors, NotFound, WriteConflict))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
     OptionalJsonBody(request): OptionalJsonBody<RotateKeyRequest>,
 ) -> Result<Json<RotatedKey>, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     let grace = request.grace_seconds.map_or(KEY_ROTATION_GRACE, std::time::Duration::from_secs);
     if grace > MAX_KEY_ROTATION_GRACE {
         let max = MAX_KEY_ROTATION_GRACE.as_secs();
@@ -257,32 +246,30 @@ pub async fn rotate_key(
 /// current key has none); never the keys.
 #[utoipa::path(get, path = "/v1/tenants/{id}/api-keys", operation_id = "list_api_keys", tag = TAG,
     summary = "List a tenant's working keys (ids, never keys)", security(("adminToken" = [])), params(("id" = TenantId, Path)),
-    responses((status = 200, description = "The working keys", body = List<ApiKeyInfo>, links(
-        ("revoke_api_key" = (operation_id = "revoke_api_key", parameters(("id" = "$request.path.id"),
-            ("key_id" = "$response.body#/data/0/id")))),
+    responses((status = 200, description = "The working keys", body = Page<ApiKeyInfo>, links(
+        ("revoke_api_key" = (operation_id = "revoke_api_key",
+            parameters(("id" = "$request.path.id"), ("key_id" = "$response.body#/data/0/id")))),
     )), AdminErrors, NotFound))]
 pub async fn list_keys(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
-) -> Result<Json<List<ApiKeyInfo>>, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
+    PathParams(id): PathParams<TenantId>,
+) -> Result<Json<Page<ApiKeyInfo>>, ApiError> {
     let keys = state.store.list_api_keys(&id).await?.ok_or(ApiError::NotFound("tenant"))?;
-    Ok(Json(List { data: keys }))
+    Ok(Json(Page::whole(keys)))
 }
 
 /// `DELETE /v1/tenants/{id}/api-keys/{key_id}`: revokes one key at once (a leaked one). If
 /// it was the current key, `rotate` issues a new one.
 #[utoipa::path(delete, path = "/v1/tenants/{id}/api-keys/{key_id}", operation_id = "revoke_api_key", tag = TAG,
     summary = "Revoke one API key at once", security(("adminToken" = [])),
-    params(("id" = TenantId, Path), ("key_id" = String, Path, description = "`key_` and 24 hex digits, from the key list")),
-    responses((status = 204, description = "Revoked"), AdminErrors, NotFound))]
+    params(("id" = TenantId, Path), ("key_id" = ApiKeyId, Path, description = "From the key list")),
+    responses((status = 204, description = "Revoked"), AdminErrors, NotFound, WriteConflict))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams((id, key_id)): PathParams<(String, String)>,
+    PathParams((id, key_id)): PathParams<(TenantId, ApiKeyId)>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     match state.store.revoke_api_key(&id, &key_id).await? {
         None => Err(ApiError::NotFound("tenant")),
         Some(false) => Err(ApiError::NotFound("api key")),
@@ -299,11 +286,11 @@ pub async fn revoke_key(
 #[utoipa::path(post, path = "/v1/tenants/{id}/suspend", operation_id = "suspend_tenant", tag = TAG,
     summary = "Suspend a tenant: keys refused (403), deliveries paused", security(("adminToken" = [])),
     params(("id" = TenantId, Path)),
-    responses((status = 200, description = "The tenant, suspended", body = Tenant), AdminErrors, NotFound))]
+    responses((status = 200, description = "The tenant, suspended", body = Tenant), AdminErrors, NotFound, WriteConflict))]
 pub async fn suspend(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
 ) -> Result<Json<Tenant>, ApiError> {
     set_suspended(state, id, true).await
 }
@@ -312,17 +299,16 @@ pub async fn suspend(
 /// recovery (`POST /v1/endpoints/{id}/recover`).
 #[utoipa::path(post, path = "/v1/tenants/{id}/resume", operation_id = "resume_tenant", tag = TAG,
     summary = "Resume a suspended tenant", security(("adminToken" = [])), params(("id" = TenantId, Path)),
-    responses((status = 200, description = "The tenant, active", body = Tenant), AdminErrors, NotFound))]
+    responses((status = 200, description = "The tenant, active", body = Tenant), AdminErrors, NotFound, WriteConflict))]
 pub async fn resume(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
 ) -> Result<Json<Tenant>, ApiError> {
     set_suspended(state, id, false).await
 }
 
-async fn set_suspended(state: AppState, id: String, suspended: bool) -> Result<Json<Tenant>, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
+async fn set_suspended(state: AppState, id: TenantId, suspended: bool) -> Result<Json<Tenant>, ApiError> {
     let tenant = state.store.set_tenant_suspended(&id, suspended).await?.ok_or(ApiError::NotFound("tenant"))?;
     tracing::info!(tenant_id = %id, suspended, "tenant status changed");
     Ok(Json(tenant))
@@ -332,13 +318,12 @@ async fn set_suspended(state: AppState, id: String, suspended: bool) -> Result<J
 /// message records stay in the table, unreachable (records expire through the TTL).
 #[utoipa::path(delete, path = "/v1/tenants/{id}", operation_id = "delete_tenant", tag = TAG,
     summary = "Delete a tenant and its keys", security(("adminToken" = [])), params(("id" = TenantId, Path)),
-    responses((status = 204, description = "Deleted"), AdminErrors, NotFound))]
+    responses((status = 204, description = "Deleted"), AdminErrors, NotFound, WriteConflict))]
 pub async fn delete(
     State(state): State<AppState>,
     _admin: AdminAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<TenantId>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id("tenant", TenantId::parse(&id))?;
     if !state.store.delete_tenant(&id).await? {
         return Err(ApiError::NotFound("tenant"));
     }

@@ -8,20 +8,17 @@ use axum::Json;
 use axum::extract::State;
 use hookline_shared::delivery::{HttpResult, Sender, request};
 use hookline_shared::domain::{
-    Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, Invalid, NewEndpoint,
+    Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, HeadersRequest, Invalid, NewEndpoint,
     NewEndpointRequest, PayloadSchema,
 };
 use hookline_shared::ids::{EndpointId, EventId};
-use hookline_shared::openapi::{BodyErrors, NotFound, RateLimited, TenantErrors};
+use hookline_shared::openapi::{BodyErrors, NotFound, RateLimited, TenantErrors, WriteConflict};
 use hookline_shared::store::{RateSlot, StoreError};
 use hookline_shared::web::{ApiError, AppState, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-
-use crate::endpoints::as_request;
-use crate::path_id;
 
 /// The event type of a test send that names none.
 pub const DEFAULT_EVENT_TYPE: &str = "hookline.test";
@@ -49,21 +46,11 @@ pub struct TestSendRequest {
     payload: Option<Box<RawValue>>,
     /// Query parameters (templates) instead of the endpoint's, for this send only.
     #[serde(default)]
-    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
-    query: Option<Value>,
+    query: Option<std::collections::BTreeMap<String, String>>,
     /// Custom headers instead of the endpoint's, for this send only (at most 5; as the endpoint's
     /// `headers`).
     #[serde(default)]
-    #[schema(value_type = Option<Vec<TestHeader>>)]
-    headers: Option<Value>,
-}
-
-/// A custom header of a test send.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // describes `headers` entries, checked by the endpoint's own rules
-struct TestHeader {
-    name: String,
-    value: String,
+    headers: Option<HeadersRequest>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -116,14 +103,13 @@ struct AuthCheck {
     params(("id" = EndpointId, Path)), request_body = TestSendRequest,
     responses((status = 200, description = "What the receiver answered", body = TestSendReport, links(
         ("list_event_attempts" = (operation_id = "list_event_attempts", parameters(("id" = "$response.body#/event_id")))),
-    )), TenantErrors, BodyErrors, NotFound, RateLimited))]
+    )), TenantErrors, BodyErrors, NotFound, RateLimited, WriteConflict))]
 pub async fn send(
     State(state): State<AppState>,
     auth: TenantAuth,
-    PathParams(id): PathParams<String>,
+    PathParams(id): PathParams<EndpointId>,
     JsonBody(body): JsonBody<TestSendRequest>,
 ) -> Result<Json<TestSendReport>, ApiError> {
-    let id = path_id("endpoint", EndpointId::parse(&id))?;
     let tenant = auth.tenant().clone();
     let endpoint = auth.endpoint(&state, &id).await?;
     let mut errors = Vec::new();
@@ -259,22 +245,20 @@ pub async fn send(
 fn with_overrides(
     state: &AppState,
     mut endpoint: Endpoint,
-    query: Option<Value>,
-    headers: Option<Value>,
+    query: Option<std::collections::BTreeMap<String, String>>,
+    headers: Option<HeadersRequest>,
     errors: &mut Vec<FieldError>,
 ) -> Result<Endpoint, ApiError> {
     if query.is_none() && headers.is_none() {
         return Ok(endpoint);
     }
-    let mut request = as_request(&endpoint);
+    let mut request = NewEndpointRequest::from_endpoint(&endpoint);
     if let Some(query) = query {
-        request["query"] = query;
+        request.query = Some(query);
     }
     if let Some(headers) = headers {
-        request["headers"] = headers;
+        request.headers = Some(headers);
     }
-    let request: NewEndpointRequest =
-        serde_json::from_value(request).map_err(|e| ApiError::Unprocessable { message: e.to_string() })?;
     match NewEndpoint::parse(request, state.url_rules()) {
         Ok(checked) => {
             endpoint.options = checked.options;

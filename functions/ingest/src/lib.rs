@@ -12,7 +12,7 @@ use hookline_shared::fanout::{Outgoing, enqueue_deliveries, fan_out};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::openapi::{BodyErrors, RateLimited, TenantErrors};
 use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas, StoreError};
-use hookline_shared::web::{ApiError, AppState, ErrorBody, JsonBody, TenantKey};
+use hookline_shared::web::{ApiError, AppState, ErrorBody, ErrorCode, JsonBody, TenantKey};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -146,7 +146,7 @@ async fn publish_once(
     {
         // As Stripe does: a key names one request, so another event under it is a client bug.
         return Err(ApiError::Conflict {
-            code: "idempotency_key_reused",
+            code: ErrorCode::IdempotencyKeyReused,
             message: "this idempotency key was used for an event with another type or payload".into(),
         });
     }
@@ -164,7 +164,7 @@ async fn publish_once(
         }
         IdempotencyClaim::Taken { .. } => {
             return Err(ApiError::Conflict {
-                code: "idempotency_in_progress",
+                code: ErrorCode::IdempotencyInProgress,
                 message: "a request with this idempotency key is still being processed; retry in a few seconds".into(),
             });
         }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use sha2::Digest;
 
 use super::{
-    DeliveryOptions, DeliveryOptionsRequest, EndpointAuth, EventType, EventTypePattern, FieldError, HeadersRequest,
-    HttpMethod, Invalid, RetryPolicy,
+    DeliveryOptions, EndpointAuth, EventType, EventTypePattern, FieldError, HttpMethod, Invalid, NewEndpointRequest,
+    RetryPolicy,
 };
 use crate::ids::{EndpointId, TenantId};
 use crate::render::{DeletePayload, Envelope, Format, Template};
@@ -302,70 +302,6 @@ impl Endpoint {
     }
 }
 
-/// The request body of `POST /v1/endpoints`, before validation.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewEndpointRequest {
-    /// HTTPS (HTTP only where the deployment allows it); public addresses only.
-    #[schema(format = "uri", max_length = 2048)]
-    pub url: String,
-    #[serde(default)]
-    #[schema(max_length = 1024)]
-    pub description: Option<String>,
-    /// Default: `["*"]`.
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<EventTypePattern>>, max_items = 100)]
-    pub event_types: Option<Vec<String>>,
-    #[serde(default)]
-    pub retry: Option<RetryPolicy>,
-    /// Absent: the default; `null`: never.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 720)]
-    pub disable_after_hours: Option<Option<u32>>,
-    #[serde(default)]
-    pub method: Option<HttpMethod>,
-    #[serde(default)]
-    pub auth: Option<EndpointAuth>,
-    #[serde(default)]
-    pub headers: Option<HeadersRequest>,
-    /// At most 20 pairs; keys of at most 64 characters, values of at most 256.
-    #[serde(default)]
-    pub metadata: Option<BTreeMap<String, String>>,
-    /// Default 15000.
-    #[serde(default)]
-    #[schema(minimum = 1000, maximum = 30000)]
-    pub timeout_ms: Option<u64>,
-    /// Requests per second through `rate_limit_key` (chat formats default to 1).
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 1000)]
-    pub rate_limit_per_second: Option<u64>,
-    /// Shares one limit between endpoints; for chat formats, alone, it names the room.
-    #[serde(default)]
-    #[schema(max_length = 128)]
-    pub rate_limit_key: Option<String>,
-    #[serde(default)]
-    pub format: Option<Format>,
-    #[serde(default)]
-    #[schema(value_type = Option<Template>)]
-    pub template: Option<String>,
-    /// At most 20 parameters, each a template.
-    #[serde(default)]
-    #[schema(value_type = Option<BTreeMap<String, Template>>)]
-    pub query: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    #[schema(value_type = Option<Template>)]
-    pub thread_key: Option<String>,
-    #[serde(default)]
-    pub sign: Option<bool>,
-    #[serde(default)]
-    #[schema(value_type = Option<Template>)]
-    pub cards: Option<String>,
-    #[serde(default)]
-    pub envelope: Option<Envelope>,
-    #[serde(default)]
-    pub delete_payload: Option<DeletePayload>,
-}
-
 /// A validated endpoint, ready to be given an id and a secret.
 #[derive(Debug)]
 pub struct NewEndpoint {
@@ -468,12 +404,6 @@ fn parse_presentation(req: PresentationFields, errors: &mut Vec<FieldError>) -> 
     }
 }
 
-/// A field that was given, even as `null` (`Some(None)`), unlike one left out (`None`, with
-/// `#[serde(default)]`).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// Checks `disable_after_hours` (absent: 120; `null`: never), adding a problem to `errors`.
 fn parse_limits(disable_after_hours: Option<Option<u32>>, errors: &mut Vec<FieldError>) -> DeliveryLimits {
     let disable_after_hours = disable_after_hours.unwrap_or(Some(DEFAULT_DISABLE_AFTER_HOURS));
@@ -488,11 +418,11 @@ impl NewEndpoint {
         let presentation_fields = PresentationFields::take(&mut req);
         let mut errors = Vec::new();
         let url = EndpointUrl::parse(&req.url, rules).map_err(|m| errors.push(FieldError::new("url", m))).ok();
-        let description = req.description.unwrap_or_default();
+        let description = req.description.take().unwrap_or_default();
         if description.chars().count() > MAX_DESCRIPTION_LEN {
             errors.push(FieldError::new("description", format!("at most {MAX_DESCRIPTION_LEN} characters")));
         }
-        let raw_types = req.event_types.unwrap_or_else(|| vec!["*".to_owned()]);
+        let raw_types = req.event_types.take().unwrap_or_else(|| vec!["*".to_owned()]);
         if raw_types.is_empty() || raw_types.len() > MAX_EVENT_TYPES {
             errors.push(FieldError::new("event_types", format!("list 1 to {MAX_EVENT_TYPES} event types, or `*`")));
         }
@@ -503,7 +433,7 @@ impl NewEndpoint {
                 Err(m) => errors.push(FieldError::new(format!("event_types[{i}]"), m)),
             }
         }
-        let retry = match req.retry.unwrap_or_default().validate("retry") {
+        let retry = match req.retry.take().unwrap_or_default().validate("retry") {
             Ok(r) => Some(r),
             Err(Invalid(e)) => {
                 errors.extend(e);
@@ -527,16 +457,7 @@ impl NewEndpoint {
                 "a key needs `rate_limit_per_second` (except for chat formats)",
             ));
         }
-        let options = DeliveryOptionsRequest {
-            method: req.method,
-            auth: req.auth,
-            headers: req.headers,
-            metadata: req.metadata,
-            timeout_ms: req.timeout_ms,
-            rate_limit_per_second: req.rate_limit_per_second,
-            rate_limit_key: req.rate_limit_key,
-        };
-        let options = DeliveryOptions::parse(options, is_https).map_err(|Invalid(e)| errors.extend(e)).ok();
+        let options = DeliveryOptions::parse(&req, is_https).map_err(|Invalid(e)| errors.extend(e)).ok();
         match (url, retry, options) {
             (Some(url), Some(retry), Some(options)) if errors.is_empty() => {
                 Ok(Self { url, description, event_types, retry, options, presentation, limits })

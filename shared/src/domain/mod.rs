@@ -3,6 +3,7 @@
 
 mod delivery;
 mod endpoint;
+mod endpoint_request;
 mod event;
 mod event_type;
 mod options;
@@ -13,13 +14,14 @@ mod schema;
 pub use delivery::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
 pub use endpoint::{
     CHAT_RATE_LIMIT_PER_SECOND, DeliveryLimits, Endpoint, EndpointHealth, EndpointStatus, EndpointUrl, NewEndpoint,
-    NewEndpointRequest, Presentation, PreviousSecret, RateLimit, UrlRules, redact_query_credentials,
+    Presentation, PreviousSecret, RateLimit, UrlRules, redact_query_credentials,
 };
+pub use endpoint_request::{EndpointPatch, NewEndpointRequest};
 pub use event::{Event, NewEvent, NewEventRequest, event_fingerprint};
 pub use event_type::{EventType, EventTypePattern};
 pub use options::{
-    CustomHeader, CustomHeaderRequest, DeliveryOptions, DeliveryOptionsRequest, EndpointAuth, HeadersRequest,
-    HttpMethod, MAX_RATE_LIMIT_PER_SECOND, MAX_TIMEOUT_MS,
+    CustomHeader, CustomHeaderRequest, DeliveryOptions, EndpointAuth, HeadersRequest, HttpMethod,
+    MAX_RATE_LIMIT_PER_SECOND, MAX_TIMEOUT_MS,
 };
 pub use payload::{MAX_PAYLOAD_DEPTH, check_payload};
 pub use retry::RetryPolicy;

@@ -148,6 +148,43 @@ pub enum EndpointAuth {
     Bearer { token: String },
 }
 
+/// An endpoint's credential as the API shows it: its kind and non-secret parts
+/// ([`EndpointAuth::redacted`]), for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the JSON `redacted` builds
+struct ShownAuth {
+    #[schema(value_type = String, pattern = "^(none|api_key|basic|bearer)$")]
+    r#type: String,
+    /// The header an `api_key` credential is sent in.
+    header: Option<String>,
+    /// A `basic` credential's user name.
+    username: Option<String>,
+}
+
+/// The `auth` field's schema: [`EndpointAuth`] in a request, [`ShownAuth`] in a response (the
+/// view shows the request's fields with credentials redacted).
+pub struct AuthField;
+
+impl utoipa::PartialSchema for AuthField {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::Ref;
+        use utoipa::openapi::schema::AnyOfBuilder;
+        AnyOfBuilder::new()
+            .description(Some("In a request, the credential; shown, its kind and non-secret parts only."))
+            .item(Ref::from_schema_name("EndpointAuth"))
+            .item(Ref::from_schema_name("ShownAuth"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AuthField {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema;
+        schemas.push(("EndpointAuth".to_owned(), EndpointAuth::schema()));
+        schemas.push(("ShownAuth".to_owned(), ShownAuth::schema()));
+    }
+}
+
 impl EndpointAuth {
     /// The same credentials if they are valid, or every problem, named under `field`
     /// (`auth.header`, `auth.value`, …).
@@ -313,13 +350,15 @@ impl fmt::Debug for CustomHeader {
     }
 }
 
-/// One custom header of a request, before validation.
-#[derive(Clone, Deserialize, utoipa::ToSchema)]
+/// One custom header of a request, before validation. Shown, a header whose value is hidden
+/// (emptied) has no `value`.
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomHeaderRequest {
     /// Letters, digits and ``! # $ % & ' * + - . ^ _ ` | ~``; some names and prefixes are refused.
     #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")]
     pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     /// Printable ASCII.
     #[schema(max_length = 1000, pattern = "^[ -~]*$")]
     pub value: String,
@@ -333,8 +372,22 @@ impl fmt::Debug for CustomHeaderRequest {
 
 /// A request's custom headers: `[{"name": "X-Team", "value": "core"}]`, or the object
 /// `{"X-Team": "core"}`; either way in the order given, so errors name `headers[i]`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct HeadersRequest(pub Vec<CustomHeaderRequest>);
+
+impl HeadersRequest {
+    /// The stored headers as a request would give them.
+    pub fn from_stored(headers: &[CustomHeader]) -> Self {
+        Self(headers.iter().map(|h| CustomHeaderRequest { name: h.name.clone(), value: h.value.clone() }).collect())
+    }
+
+    /// Empties every value, for showing the headers without them (they are write-only).
+    pub fn hide_values(&mut self) {
+        for header in &mut self.0 {
+            header.value.clear();
+        }
+    }
+}
 
 impl utoipa::PartialSchema for HeadersRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
@@ -395,26 +448,6 @@ impl<'de> Deserialize<'de> for HeadersRequest {
     }
 }
 
-/// The delivery options of an endpoint request, before validation. Every field is optional;
-/// it has no `deny_unknown_fields` because it is `#[serde(flatten)]`ed into the endpoint request.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct DeliveryOptionsRequest {
-    #[serde(default)]
-    pub method: Option<HttpMethod>,
-    #[serde(default)]
-    pub auth: Option<EndpointAuth>,
-    #[serde(default)]
-    pub headers: Option<HeadersRequest>,
-    #[serde(default)]
-    pub metadata: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
-    #[serde(default)]
-    pub rate_limit_per_second: Option<u64>,
-    #[serde(default)]
-    pub rate_limit_key: Option<String>,
-}
-
 /// Checked delivery options, as stored (fields missing from a stored record take their defaults).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -444,15 +477,15 @@ impl Default for DeliveryOptions {
 
 impl DeliveryOptions {
     /// Checks a request, reporting every bad field. Custom headers are only for https endpoints.
-    pub fn parse(req: DeliveryOptionsRequest, is_https: bool) -> Result<Self, Invalid> {
+    pub fn parse(req: &super::NewEndpointRequest, is_https: bool) -> Result<Self, Invalid> {
         let mut errors = Vec::new();
 
         let method = req.method.unwrap_or_default();
-        let auth = req.auth.unwrap_or_default();
+        let auth = req.auth.clone().unwrap_or_default();
         auth.check("auth", &mut errors);
-        let headers = parse_headers(req.headers.unwrap_or_default().0, is_https, &auth, &mut errors);
+        let headers = parse_headers(req.headers.clone().unwrap_or_default().0, is_https, &auth, &mut errors);
 
-        let metadata = req.metadata.unwrap_or_default();
+        let metadata = req.metadata.clone().unwrap_or_default();
         if metadata.len() > MAX_METADATA_KEYS {
             errors.push(FieldError::new("metadata", format!("at most {MAX_METADATA_KEYS} keys")));
         }
@@ -523,7 +556,7 @@ impl DeliveryOptions {
             metadata,
             timeout_ms,
             rate_limit_per_second,
-            rate_limit_key: req.rate_limit_key,
+            rate_limit_key: req.rate_limit_key.clone(),
         })
     }
 
@@ -651,12 +684,13 @@ mod tests {
 
     use super::*;
 
-    fn request(value: serde_json::Value) -> DeliveryOptionsRequest {
+    fn request(mut value: serde_json::Value) -> crate::domain::NewEndpointRequest {
+        value["url"] = json!("https://example.com");
         serde_json::from_value(value).unwrap()
     }
 
     fn parse(value: serde_json::Value) -> Result<DeliveryOptions, Invalid> {
-        DeliveryOptions::parse(request(value), true)
+        DeliveryOptions::parse(&request(value), true)
     }
 
     fn fields(value: serde_json::Value) -> Vec<String> {
@@ -712,15 +746,21 @@ mod tests {
     #[test]
     fn headers_may_be_an_object() {
         // Document order (a `json!` map would sort its keys, so parse the text).
-        let req = serde_json::from_str(r#"{"headers": {"X-B": "2", "X-A": "1"}}"#).unwrap();
-        let options = DeliveryOptions::parse(req, true).unwrap();
+        let text = r#"{"url": "https://example.com", "headers": {"X-B": "2", "X-A": "1"}}"#;
+        let req: crate::domain::NewEndpointRequest = serde_json::from_str(text).unwrap();
+        let options = DeliveryOptions::parse(&req, true).unwrap();
         let pairs: Vec<_> = options.headers.iter().map(|h| (h.name(), h.value())).collect();
         assert_eq!(pairs, [("X-B", "2"), ("X-A", "1")]);
-        let req = serde_json::from_str(r#"{"headers": {"X-Ok": "1", "Host": "evil"}}"#).unwrap();
-        let err = DeliveryOptions::parse(req, true).unwrap_err();
+        let text = r#"{"url": "https://example.com", "headers": {"X-Ok": "1", "Host": "evil"}}"#;
+        let req: crate::domain::NewEndpointRequest = serde_json::from_str(text).unwrap();
+        let err = DeliveryOptions::parse(&req, true).unwrap_err();
         assert_eq!(err.0[0].field, "headers[1].name");
-        assert!(serde_json::from_value::<DeliveryOptionsRequest>(json!({ "headers": "X-A: 1" })).is_err());
-        assert!(serde_json::from_value::<DeliveryOptionsRequest>(json!({ "headers": [{ "name": "X" }] })).is_err());
+        let url = "https://example.com";
+        let request = |headers| {
+            serde_json::from_value::<crate::domain::NewEndpointRequest>(json!({ "url": url, "headers": headers }))
+        };
+        assert!(request(json!("X-A: 1")).is_err());
+        assert!(request(json!([{ "name": "X" }])).is_err());
     }
 
     #[test]
@@ -829,10 +869,10 @@ mod tests {
     #[test]
     fn custom_headers_need_https() {
         let req = request(headers(&[("X-Team", "core")]));
-        let err = DeliveryOptions::parse(req.clone(), false).unwrap_err();
+        let err = DeliveryOptions::parse(&req, false).unwrap_err();
         assert_eq!(err.0.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["headers"]);
-        assert!(DeliveryOptions::parse(req, true).is_ok());
-        assert!(DeliveryOptions::parse(request(json!({ "headers": [] })), false).is_ok());
+        assert!(DeliveryOptions::parse(&req, true).is_ok());
+        assert!(DeliveryOptions::parse(&request(json!({ "headers": [] })), false).is_ok());
     }
 
     #[test]
@@ -846,7 +886,7 @@ mod tests {
             ("X-D", "4"),
         ]);
         value["timeout_ms"] = json!(500);
-        let err = DeliveryOptions::parse(request(value), false).unwrap_err();
+        let err = DeliveryOptions::parse(&request(value), false).unwrap_err();
         let got: Vec<_> = err.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             got,
@@ -1089,30 +1129,6 @@ mod tests {
     fn stored_options_deserialize_with_defaults_for_missing_fields() {
         let stored: DeliveryOptions = serde_json::from_value(json!({ "method": "PATCH" })).unwrap();
         assert_eq!(stored, DeliveryOptions { method: HttpMethod::Patch, ..DeliveryOptions::default() });
-    }
-
-    #[test]
-    fn the_request_flattens_into_another() {
-        #[derive(Deserialize)]
-        struct Outer {
-            url: String,
-            #[serde(flatten)]
-            options: DeliveryOptionsRequest,
-        }
-        let outer: Outer = serde_json::from_value(json!({
-            "url": "https://example.com",
-            "method": "PUT",
-            "auth": { "type": "bearer", "token": "t" },
-            "headers": { "X-A": "1" },
-            "timeout_ms": 2000
-        }))
-        .unwrap();
-        assert_eq!(outer.url, "https://example.com");
-        let options = DeliveryOptions::parse(outer.options, true).unwrap();
-        assert_eq!(options.method, HttpMethod::Put);
-        assert_eq!(options.auth, EndpointAuth::Bearer { token: "t".into() });
-        assert_eq!(options.headers[0].name(), "X-A");
-        assert_eq!(options.timeout_ms, 2000);
     }
 
     /// One test per client-address or proxy header, in the case a tenant might write it.

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 
 use time::OffsetDateTime;
 
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::quotas::ENDPOINT_COUNT;
@@ -32,6 +32,11 @@ struct Settings {
     presentation: Presentation,
     #[serde(default)]
     limits: DeliveryLimits,
+}
+
+/// An endpoint item as read back; a malformed one names its key in the error.
+fn read_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
+    from_item(tenant, item).map_err(|e| e.in_item(item))
 }
 
 /// What creating an endpoint came to.
@@ -296,7 +301,7 @@ impl Store {
                 },
             }
         }
-        Err(StoreError::Aws { op: "TransactWriteItems", message: "the endpoint count kept changing; retry".into() })
+        Err(StoreError::Conflict { op: "TransactWriteItems" })
     }
 
     /// An update of the tenant item's `endpoint_count` by `delta`, under `condition`.
@@ -326,12 +331,13 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
-        out.item.map(|item| from_item(tenant, &item)).transpose()
+        out.item.map(|item| read_item(tenant, &item)).transpose()
     }
 
     /// Replaces an existing endpoint's settings, leaving its status, health and secrets to
-    /// their own writers. Returns false if the endpoint does not exist.
-    pub async fn update_endpoint_settings(&self, ep: &Endpoint) -> Result<bool, StoreError> {
+    /// their own writers. Returns the endpoint as written (`ALL_NEW`, so what the caller is
+    /// shown is this write, not an older replica), or `None` if it does not exist.
+    pub async fn update_endpoint_settings(&self, ep: &Endpoint) -> Result<Option<Endpoint>, StoreError> {
         let _forget = self.forget_endpoint_list(&ep.tenant_id);
         let item = to_item(ep)?;
         let settings = item.get("settings").cloned().ok_or_else(|| StoreError::Corrupt("no settings".into()))?;
@@ -342,6 +348,7 @@ impl Store {
             .key("pk", s(tenant_pk(&ep.tenant_id)))
             .key("sk", s(format!("EP#{}", ep.id)))
             .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew)
             .expression_attribute_values(":settings", settings);
         let (mut set, mut remove) = (vec!["settings = :settings".to_owned()], Vec::new());
         let mut request = request;
@@ -361,19 +368,20 @@ impl Store {
         }
         let result = request.update_expression(expression).send().await;
         match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Ok(out) => read_item(&ep.tenant_id, &out.attributes.unwrap_or_default()).map(Some),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
             Err(err) => Err(StoreError::aws("UpdateItem")(err)),
         }
     }
 
     /// Enables (clearing the disabled reason) or disables an endpoint by the tenant's choice.
+    /// Returns the endpoint as written (`ALL_NEW`), or `None` if it does not exist.
     pub async fn set_endpoint_enabled(
         &self,
         tenant: &TenantId,
         id: &EndpointId,
         enabled: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<Endpoint>, StoreError> {
         let _forget = self.forget_endpoint_list(tenant);
         let request = self
             .client
@@ -382,6 +390,7 @@ impl Store {
             .key("pk", s(tenant_pk(tenant)))
             .key("sk", s(format!("EP#{id}")))
             .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew)
             .expression_attribute_names("#status", "status");
         let request = if enabled {
             request
@@ -396,11 +405,16 @@ impl Store {
                 .expression_attribute_values(":disabled", s("disabled"))
                 .expression_attribute_values(":reason", s("disabled by the tenant"))
         };
-        request.send().await.map_err(StoreError::aws("UpdateItem"))?;
-        Ok(())
+        match request.send().await {
+            Ok(out) => read_item(tenant, &out.attributes.unwrap_or_default()).map(Some),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        }
     }
 
     /// Installs a new signing secret; the old one keeps signing until `previous_until`.
+    /// Returns the endpoint as written (`ALL_NEW`). Another rotation that got there first is a
+    /// `Conflict`; an endpoint deleted meanwhile is `Gone`.
     pub async fn rotate_endpoint_secret(
         &self,
         tenant: &TenantId,
@@ -408,10 +422,11 @@ impl Store {
         new: &SigningSecret,
         previous: &SigningSecret,
         previous_until: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Endpoint, StoreError> {
         let _forget = self.forget_endpoint_list(tenant);
         let sk = format!("EP#{id}");
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
@@ -429,10 +444,24 @@ impl Store {
             )
             .expression_attribute_values(":old_hash", s(secret_hash(previous)))
             .expression_attribute_values(":until", ts(previous_until))
+            .return_values(ReturnValue::AllNew)
+            // On a failed condition, the item as it is tells a lost race from a deletion.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(StoreError::aws("UpdateItem"))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(out) => read_item(tenant, &out.attributes.unwrap_or_default()),
+            Err(err) => match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e)) => {
+                    if e.item().is_some_and(|item| !item.is_empty()) {
+                        Err(StoreError::Conflict { op: "UpdateItem" })
+                    } else {
+                        Err(StoreError::Gone { op: "UpdateItem" })
+                    }
+                }
+                _ => Err(StoreError::aws("UpdateItem")(err)),
+            },
+        }
     }
 
     /// Deletes an endpoint and takes it off the tenant's `endpoint_count`, in one transaction.
@@ -462,7 +491,7 @@ impl Store {
                 Transaction::ConditionFailed(_) => return self.delete_endpoint_item(tenant, id).await,
             }
         }
-        Err(StoreError::Aws { op: "TransactWriteItems", message: "the endpoint count kept changing; retry".into() })
+        Err(StoreError::Conflict { op: "TransactWriteItems" })
     }
 
     async fn delete_endpoint_item(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_s, get_ts, n, opt_s, parse, s, ts};
-use super::events::{Cursor, Page};
+use super::events::Page;
 use super::quotas::{EVENT_TYPES, SCHEMA_TYPES};
 use super::tenants::Transaction;
 use super::{Store, StoreError, tenant_pk};
@@ -230,16 +230,18 @@ impl Store {
     }
 
     /// One page of the tenant's event types, by name: at most `limit` types, fewer if their
-    /// examples and schemas pass the page's byte budget (always at least one).
+    /// examples and schemas pass the page's byte budget (always at least one). `after` is the
+    /// last name of the previous page.
     pub async fn list_event_types(
         &self,
         tenant: &TenantId,
         limit: usize,
-        after: Option<&Cursor>,
+        after: Option<&str>,
     ) -> Result<Page<EventTypeDefinition>, StoreError> {
         let pk = tenant_pk(tenant);
-        let start =
-            after.map(|c| -> Item { [("pk".to_owned(), s(pk.clone())), ("sk".to_owned(), s(c.sort_key()))].into() });
+        let start = after.map(|name| -> Item {
+            [("pk".to_owned(), s(pk.clone())), ("sk".to_owned(), s(format!("ETYPE#{name}")))].into()
+        });
         // One more than asked, to know whether another page follows.
         let out = self
             .client
@@ -266,10 +268,10 @@ impl Store {
             }
             items.push(definition);
         }
-        let next_cursor = (items.len() < found.len() || more_in_table)
-            .then(|| items.last().map(|t| Cursor::encode(&etype_sk(&t.name))))
+        let next = (items.len() < found.len() || more_in_table)
+            .then(|| items.last().map(|t| t.name.as_str().to_owned()))
             .flatten();
-        Ok(Page { items, next_cursor })
+        Ok(Page { items, next })
     }
 
     /// The names of every type the tenant registered, from the tenant item (no examples read).

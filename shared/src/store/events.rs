@@ -2,8 +2,6 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -28,40 +26,13 @@ const STATUS_READ_CONCURRENCY: usize = 10;
 /// text `null` can only mean "expunged".
 pub const EXPUNGED_PAYLOAD: &str = "null";
 
-/// Where a listing goes on: the sort key of the last item a page covered, base64url-encoded so
-/// callers treat it as opaque. A cursor only positions a Query inside the caller's own
-/// partition, so a forged one can at worst skip items.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cursor(String);
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("not a cursor this API returned")]
-pub struct InvalidCursor;
-
-impl Cursor {
-    pub fn parse(text: &str) -> Result<Self, InvalidCursor> {
-        let bytes = URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).map_err(|_| InvalidCursor)?;
-        let sk = String::from_utf8(bytes).map_err(|_| InvalidCursor)?;
-        if sk.is_empty() || sk.len() > 1024 {
-            return Err(InvalidCursor);
-        }
-        Ok(Self(sk))
-    }
-
-    pub(super) fn encode(sk: &str) -> String {
-        URL_SAFE_NO_PAD.encode(sk)
-    }
-
-    pub(super) fn sort_key(&self) -> &str {
-        &self.0
-    }
-}
-
-/// One page of a listing and the cursor of the next (`None`: this was the last page).
+/// One page of a listing and where the next one starts: the id (or name) of the last item
+/// this page covered, never a storage key; `None`: this was the last page. The API hands it out
+/// sealed in a cursor (`edge::page`).
 #[derive(Debug)]
 pub struct Page<T> {
     pub items: Vec<T>,
-    pub next_cursor: Option<String>,
+    pub next: Option<String>,
 }
 
 /// Items of one partition whose sort keys lie in `lo..=hi`.
@@ -101,6 +72,11 @@ pub struct EventSummary {
     pub payload_expunged: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// An event item's sort key as a listing position: the event's id.
+pub(super) fn event_position(sk: &str) -> String {
+    sk.trim_start_matches("EVT#").to_owned()
 }
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -346,7 +322,10 @@ impl Store {
                 return Ok(());
             }
         }
-        Err(StoreError::Aws { op: "BatchWriteItem", message: format!("{} items still unprocessed", pending.len()) })
+        Err(StoreError::Unavailable {
+            op: "BatchWriteItem",
+            message: format!("{} items still unprocessed", pending.len()),
+        })
     }
 
     pub async fn get_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, StoreError> {
@@ -440,12 +419,12 @@ impl Store {
         tenant: &TenantId,
         filter: &EventFilter,
         limit: usize,
-        after: Option<&Cursor>,
+        after: Option<&str>,
     ) -> Result<Page<EventSummary>, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
         let range = event_range(tenant, filter.since, filter.until);
         let mut data = Vec::new();
-        let mut after: Option<String> = after.map(|c| c.0.clone());
+        let mut after: Option<String> = after.map(|id| format!("EVT#{id}"));
         for _ in 0..MAX_LIST_ROUNDS {
             let page = self
                 .query_range(&range, true, limit, after.as_deref(), |query| {
@@ -479,15 +458,15 @@ impl Store {
                 if data.len() == limit {
                     // The rest of this Query's items were not looked at: go on after this one.
                     let next = if i + 1 == examined { page.last_key } else { Some(sk) };
-                    return Ok(Page { items: data, next_cursor: next.as_deref().map(Cursor::encode) });
+                    return Ok(Page { items: data, next: next.as_deref().map(event_position) });
                 }
             }
             match page.last_key {
                 Some(key) => after = Some(key),
-                None => return Ok(Page { items: data, next_cursor: None }),
+                None => return Ok(Page { items: data, next: None }),
             }
         }
-        Ok(Page { items: data, next_cursor: after.as_deref().map(Cursor::encode) })
+        Ok(Page { items: data, next: after.as_deref().map(event_position) })
     }
 
     /// For each event, whether any of its deliveries is in `status`.
@@ -537,14 +516,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_refuse_garbage() {
-        let encoded = Cursor::encode("EVT#evt_01ARZ3NDEKTSV4RRFFQ69G5FAV");
-        assert_eq!(Cursor::parse(&encoded).unwrap().0, "EVT#evt_01ARZ3NDEKTSV4RRFFQ69G5FAV");
-        assert_eq!(Cursor::parse("not base64!"), Err(InvalidCursor));
-        assert_eq!(Cursor::parse(""), Err(InvalidCursor));
-    }
 
     #[test]
     fn time_bounds_enclose_the_ids_made_between_them() {

@@ -40,30 +40,74 @@ use time::OffsetDateTime;
 pub use deliveries::{DeliveryUpdate, RecordOutcome};
 pub use endpoints::{EndpointCreation, HealthChange};
 pub use event_types::{EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES};
-pub use events::{
-    ClaimState, Cursor, EXPUNGED_PAYLOAD, EventFilter, EventSummary, IdempotencyClaim, InvalidCursor, MAX_PAGE_SIZE,
-    Page,
-};
+pub use events::{ClaimState, EXPUNGED_PAYLOAD, EventFilter, EventSummary, IdempotencyClaim, MAX_PAGE_SIZE, Page};
 pub use in_flight::{Admission, HeldLease, Lease, LeaseRequest};
 pub use limits::{RateSlot, now_ms};
 pub use quotas::{IngestPolicy, Quotas};
 pub use replay::EventIdPage;
 pub use tenants::{
-    ApiKey, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantState, TenantStatus,
-    TenantUpdate,
+    ApiKey, ApiKeyId, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantState,
+    TenantStatus, TenantUpdate,
 };
 
+/// What went wrong with the table, by what it means for the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Throttled, or DynamoDB did not answer: the same request may work later (503).
+    #[error("DynamoDB {op} is throttled or unavailable: {message}")]
+    Unavailable { op: &'static str, message: String },
+    /// A condition the write relied on no longer held: another request changed the item
+    /// first (409).
+    #[error("DynamoDB {op}: the item changed under the request")]
+    Conflict { op: &'static str },
+    /// The item the write was for is gone (404).
+    #[error("DynamoDB {op}: the item no longer exists")]
+    Gone { op: &'static str },
+    /// Any other refusal: a request of ours DynamoDB would not take (500).
     #[error("DynamoDB {op} failed: {message}")]
     Aws { op: &'static str, message: String },
+    /// A stored item does not read back (500).
     #[error("a stored item is malformed: {0}")]
     Corrupt(String),
+    /// As `Corrupt`, with the item's key (never a secret: keys hold ids and hashes).
+    #[error("the stored item {key} is malformed: {problem}")]
+    CorruptItem { key: String, problem: String },
 }
+
+/// Error codes that mean "try again later".
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+];
 
 impl StoreError {
     fn aws<E: std::error::Error + ProvideErrorMetadata + 'static>(op: &'static str) -> impl FnOnce(E) -> Self {
-        move |err| Self::Aws { op, message: DisplayErrorContext(&err).to_string() }
+        move |err| match err.code() {
+            Some(
+                "ConditionalCheckFailedException" | "TransactionConflictException" | "TransactionCanceledException",
+            ) => Self::Conflict { op },
+            Some(code) if !RETRYABLE_CODES.contains(&code) => {
+                Self::Aws { op, message: DisplayErrorContext(&err).to_string() }
+            }
+            // A retryable code, or none at all: the request did not get an answer (timeout,
+            // connection refused, dispatch failure).
+            _ => Self::Unavailable { op, message: DisplayErrorContext(&err).to_string() },
+        }
+    }
+
+    /// Names the item a `Corrupt` error came from.
+    fn in_item(self, item: &attrs::Item) -> Self {
+        match self {
+            Self::Corrupt(problem) => {
+                let part = |name: &str| attrs::opt_s(item, name).unwrap_or("?").to_owned();
+                Self::CorruptItem { key: format!("{}/{}", part("pk"), part("sk")), problem }
+            }
+            other => other,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use super::{Store, StoreError, event_pk, tenant_pk};
 use crate::domain::{Attempt, Delivery, DeliveryStatus};
 use crate::ids::{EndpointId, EventId, TenantId};
 
-/// Event ids from one Query of a window, and the sort key to go on after (`None`: the window
+/// Event ids from one Query of a window, and the event id to go on after (`None`: the window
 /// is done).
 #[derive(Debug)]
 pub struct EventIdPage {
@@ -158,7 +158,7 @@ impl Store {
 
     /// The ids of the tenant's events made from `since` to `until` (inclusive, by the time in
     /// their ids) that have a delivery to `endpoint`, oldest first, one Query at a time:
-    /// pass the page's `next` as `after` for the next one. Events whose payload was expunged
+    /// pass the page's `next` (an event id, never a storage key) as `after` for the next one. Events whose payload was expunged
     /// are left out (there is nothing left to send).
     pub async fn endpoint_event_ids(
         &self,
@@ -174,7 +174,9 @@ impl Store {
         }
         let pk = tenant_pk(tenant);
         // A page's last key lies inside the window; anything else starts from its beginning.
+        let after = after.map(|id| format!("EVT#{id}"));
         let start = after
+            .as_deref()
             .filter(|sk| lo.as_str() <= *sk && *sk <= hi.as_str())
             .map(|sk| Item::from([("pk".to_owned(), s(pk.clone())), ("sk".to_owned(), s(sk))]));
         let out = self
@@ -204,7 +206,9 @@ impl Store {
                 parse("sk", EventId::parse(id))
             })
             .collect::<Result<_, _>>()?;
-        let next = out.last_evaluated_key.and_then(|key| key.get("sk").and_then(|v| v.as_s().ok()).cloned());
+        let next = out
+            .last_evaluated_key
+            .and_then(|key| key.get("sk").and_then(|v| v.as_s().ok()).map(|sk| super::events::event_position(sk)));
         Ok(EventIdPage { ids, next })
     }
 

@@ -7,12 +7,12 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_s, get_ts, n, opt_n, s, ts};
-use super::events::{Cursor, Page, SkRange};
+use super::events::{Page, SkRange};
 use super::quotas::{ENDPOINT_COUNT, EVENTS_PER_MINUTE, MAX_ENDPOINTS, Quotas, REPLAYS_PER_MINUTE};
 use super::{Store, StoreError, tenant_pk};
 use crate::ids::TenantId;
@@ -58,6 +58,7 @@ pub enum TenantState {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyInfo {
     /// `key_` and the first 24 hex digits of the key's SHA-256: enough to name it, not to use it.
+    #[schema(value_type = ApiKeyId)]
     pub id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -68,6 +69,44 @@ pub struct ApiKeyInfo {
 
 const KEY_ID_PREFIX: &str = "key_";
 const KEY_ID_HEX_DIGITS: usize = 24;
+
+/// An API key's id as a path names it (`key_` and 24 lowercase hex digits); anything else
+/// names no key.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ApiKeyId(String);
+
+impl TryFrom<String> for ApiKeyId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let hex = value.strip_prefix(KEY_ID_PREFIX).unwrap_or_default();
+        if hex.len() == KEY_ID_HEX_DIGITS && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(Self(value))
+        } else {
+            Err(format!("`{value}` is not an API key id"))
+        }
+    }
+}
+
+impl ApiKeyId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl utoipa::PartialSchema for ApiKeyId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::string_schema("An API key's id: `key_` and 24 hex digits.", Some("^key_[0-9a-f]{24}$"), None)
+    }
+}
+
+impl utoipa::ToSchema for ApiKeyId {}
+
+impl std::fmt::Display for ApiKeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 fn key_id(hash: &str) -> String {
     format!("{KEY_ID_PREFIX}{}", &hash[..KEY_ID_HEX_DIGITS.min(hash.len())])
@@ -302,14 +341,15 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
-        out.item.map(|item| tenant_from_item(id.clone(), &item)).transpose()
+        out.item.map(|item| tenant_from_item(id.clone(), &item).map_err(|e| e.in_item(&item))).transpose()
     }
 
     /// A page of tenants, oldest first (a Query of the `TENANTS` partition).
-    pub async fn list_tenants(&self, limit: usize, after: Option<&Cursor>) -> Result<Page<Tenant>, StoreError> {
+    /// `after` is the last tenant id of the previous page.
+    pub async fn list_tenants(&self, limit: usize, after: Option<&str>) -> Result<Page<Tenant>, StoreError> {
         let range = SkRange { pk: TENANTS_PK.to_owned(), lo: "TEN#".to_owned(), hi: "TEN#~".to_owned() };
-        let after = after.map(|c| c.sort_key());
-        let page = self.query_range(&range, false, limit, after, |q| q).await?;
+        let after = after.map(|id| format!("TEN#{id}"));
+        let page = self.query_range(&range, false, limit, after.as_deref(), |q| q).await?;
         let items = page
             .items
             .iter()
@@ -319,7 +359,8 @@ impl Store {
                 tenant_from_item(id, item)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor: page.last_key.as_deref().map(Cursor::encode) })
+        let next = page.last_key.map(|sk| sk.trim_start_matches("TEN#").to_owned());
+        Ok(Page { items, next })
     }
 
     /// Renames the tenant and sets or removes quotas, on the tenant item and its list entry
@@ -416,7 +457,7 @@ impl Store {
     /// Revokes one key at once: its key item and the tenant's reference go in one
     /// transaction. `None` if there is no such tenant, `Some(false)` if it has no working key
     /// with this id.
-    pub async fn revoke_api_key(&self, id: &TenantId, key: &str) -> Result<Option<bool>, StoreError> {
+    pub async fn revoke_api_key(&self, id: &TenantId, key: &ApiKeyId) -> Result<Option<bool>, StoreError> {
         if self.read_tenant(id, true).await?.is_none() {
             return Ok(None);
         }
@@ -425,7 +466,7 @@ impl Store {
             .key_refs(id)
             .await?
             .into_iter()
-            .find(|(hash, expires)| key_id(hash) == key && expires.is_none_or(|at| at > now))
+            .find(|(hash, expires)| key_id(hash) == key.as_str() && expires.is_none_or(|at| at > now))
         else {
             return Ok(Some(false));
         };
@@ -494,10 +535,8 @@ impl Store {
                 Ok(Some(RotatedKey { api_key: key, previous_key_expires_at: current.map(|_| expires_at) }))
             }
             Transaction::ConditionFailed(failed) if failed.first() == Some(&true) => Ok(None),
-            Transaction::ConditionFailed(_) => Err(StoreError::Aws {
-                op: "TransactWriteItems",
-                message: "another rotation of the same key won; retry".to_owned(),
-            }),
+            // Another rotation of the same key won.
+            Transaction::ConditionFailed(_) => Err(StoreError::Conflict { op: "TransactWriteItems" }),
         }
     }
 
