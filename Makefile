@@ -11,7 +11,8 @@ MAKEFLAGS += --no-print-directory
 
 PYTHON ?= python3
 VENV := .venv
-PY_PINS := moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 openapi-spec-validator==0.9.0
+PY_PINS := moto[server]==5.2.5 cfn-lint==1.58.0 aws-sam-cli==1.170.0 cargo-lambda==1.9.2 openapi-spec-validator==0.9.0 \
+	schemathesis==4.32.5 openapi-python-client==0.29.1
 PINS_HASH := $(shell printf '%s' '$(PY_PINS)' | sha256sum | cut -c1-12)
 VENV_STAMP := $(VENV)/.installed-$(PINS_HASH)
 
@@ -32,10 +33,12 @@ export SAM_CLI_TELEMETRY := 0
 # `cargo lambda` finds its subcommand binary as `cargo-lambda` on PATH.
 VENV_PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv browser test dev chaos fairness build bench deploy lint-template fmt lint clean
+.PHONY: help venv browser test api-checks fuzz-api client-flow dev chaos fairness build bench deploy lint-template fmt lint clean
 
 help:
 	@echo 'make test           lint the template, then cargo test against a local moto server (and headless Chromium)'
+	@echo 'make fuzz-api       schemathesis on every operation of a local Hookline (loopback-only egress): no 5xx, answers as documented'
+	@echo 'make client-flow    a client generated from GET /openapi.json drives a full flow against a local Hookline'
 	@echo 'make dev            run Hookline locally (hookline-dev) on PORT=$(PORT) against moto'
 	@echo 'make chaos          CHAOS_EVENTS=10000 events through flaky receivers while workers are SIGKILLed'
 	@echo 'make fairness       tenant A floods hanging endpoints while tenant B sends steadily: B'"'"'s latency vs B alone'
@@ -66,13 +69,31 @@ browser:
 		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(BROWSER_PACKAGES); \
 	fi
 
-test: $(VENV_STAMP) browser
+test: $(VENV_STAMP) browser api-checks
 	scripts/lint-template
 	scripts/with-moto $(VENV)/bin/python scripts/check_moto_fixes.py
 	scripts/with-moto cargo test --workspace --all-targets $(CARGO_TEST_ARGS)
 
+# The API as its document describes it, each against make dev's server (target/debug/hookline-dev)
+# on a free 127.0.0.1 port over a private moto, in loopback-only egress mode
+# (scripts/with-hookline). About a minute each.
+api-checks: fuzz-api client-flow
+
+# schemathesis, all methods and phases (stateful included), bounded by FUZZ_EXAMPLES per
+# operation; its JUnit report goes to target/schemathesis/.
+FUZZ_EXAMPLES ?= 10
+fuzz-api: $(VENV_STAMP)
+	cargo build -p hookline-local --bin hookline-dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) scripts/with-moto scripts/with-hookline $(VENV)/bin/python scripts/checks/fuzz_api.py
+
+# openapi-python-client generates target/hookline-client from GET /openapi.json; the script
+# drives it through a tenant's whole life (scripts/checks/client_flow.py).
+client-flow: $(VENV_STAMP)
+	cargo build -p hookline-local --bin hookline-dev
+	scripts/with-moto scripts/with-hookline $(VENV)/bin/python scripts/checks/client_flow.py
+
 dev: $(VENV_STAMP)
-	HOOKLINE_ADMIN_TOKEN=dev-admin-token HOOKLINE_DEV_ALLOW_LOOPBACK=1 PORT=$(PORT) \
+	HOOKLINE_ADMIN_TOKEN=dev-admin-token HOOKLINE_EGRESS=loopback-only PORT=$(PORT) \
 		scripts/with-moto cargo run -p hookline-local --bin hookline-dev
 
 CHAOS_EVENTS ?= 10000

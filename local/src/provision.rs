@@ -26,7 +26,7 @@ pub struct LocalResources {
 
 impl LocalResources {
     /// The configuration of local development over these resources: both lanes, the
-    /// dead-letter queue, a day of retention, loopback receivers allowed. Callers that differ
+    /// dead-letter queue, a day of retention, loopback receivers only (`Egress::LoopbackOnly`). Callers that differ
     /// say so with struct update syntax.
     pub fn config(&self, admin_token: &str) -> Config {
         Config {
@@ -36,7 +36,7 @@ impl LocalResources {
             dead_letter_queue_url: Some(self.dead_letter_queue_url.clone()),
             admin_token: Some(admin_token.to_owned()),
             retention: std::time::Duration::from_secs(86_400),
-            dev_allow_loopback: true,
+            egress: hookline_shared::guard::Egress::LoopbackOnly,
             allow_http: false,
             dashboard_frame_ancestors: Default::default(),
             recover_budget: hookline_shared::config::DEFAULT_RECOVER_BUDGET,

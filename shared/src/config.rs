@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::guard::Egress;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("the environment variable {0} is not set")]
@@ -28,9 +30,12 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// `HOOKLINE_RETENTION_DAYS` (default 30): how long events and attempts are kept.
     pub retention: Duration,
-    /// `HOOKLINE_DEV_ALLOW_LOOPBACK=1`: local development may deliver to loopback over plain
-    /// http. `template.yaml` never sets it.
-    pub dev_allow_loopback: bool,
+    /// `HOOKLINE_EGRESS` (`public-only` by default, `public-and-loopback`, `loopback-only`):
+    /// where deliveries and test sends may go. Without it, the older
+    /// `HOOKLINE_DEV_ALLOW_LOOPBACK=1` means `public-and-loopback`. Any mode that reaches
+    /// loopback also accepts plain-http endpoints (local receivers). `template.yaml` sets
+    /// neither.
+    pub egress: Egress,
     /// `HOOKLINE_ALLOW_HTTP=true` (the template's `AllowHttpEndpoints`, default false): the
     /// deployment accepts plain http endpoint URLs. Credentials and custom headers still go
     /// only to https.
@@ -119,7 +124,7 @@ impl std::fmt::Debug for Config {
             .field("dead_letter_queue_url", &self.dead_letter_queue_url)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("retention", &self.retention)
-            .field("dev_allow_loopback", &self.dev_allow_loopback)
+            .field("egress", &self.egress)
             .field("allow_http", &self.allow_http)
             .field("dashboard_frame_ancestors", &self.dashboard_frame_ancestors)
             .field("recover_budget", &self.recover_budget)
@@ -142,12 +147,8 @@ impl Config {
                 reason: "a number of days from 1 to 365".into(),
             })?,
         };
-        let flag = |name: &'static str| match lookup(name).as_deref() {
-            None | Some("" | "0" | "false") => Ok(false),
-            Some("1" | "true") => Ok(true),
-            Some(_) => Err(ConfigError::Invalid { name, reason: "use 1 or 0 (true or false)".into() }),
-        };
-        let dev_allow_loopback = flag("HOOKLINE_DEV_ALLOW_LOOPBACK")?;
+        let flag = |name: &'static str| flag(&lookup, name);
+        let egress = read_egress(&lookup)?;
         let allow_http = flag("HOOKLINE_ALLOW_HTTP")?;
         let dashboard_frame_ancestors = match lookup("HOOKLINE_DASHBOARD_FRAME_ANCESTORS") {
             None => FrameAncestors::default(),
@@ -172,11 +173,31 @@ impl Config {
             dead_letter_queue_url: lookup("HOOKLINE_DLQ_URL").filter(|u| !u.is_empty()),
             admin_token: lookup("HOOKLINE_ADMIN_TOKEN").filter(|t| !t.is_empty()),
             retention: Duration::from_secs(retention_days * 24 * 60 * 60),
-            dev_allow_loopback,
+            egress,
             allow_http,
             dashboard_frame_ancestors,
             recover_budget,
         })
+    }
+}
+
+fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match lookup(name).as_deref() {
+        None | Some("" | "0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(_) => Err(ConfigError::Invalid { name, reason: "use 1 or 0 (true or false)".into() }),
+    }
+}
+
+/// `HOOKLINE_EGRESS`, or without it the older `HOOKLINE_DEV_ALLOW_LOOPBACK` flag.
+pub fn read_egress(lookup: &impl Fn(&str) -> Option<String>) -> Result<Egress, ConfigError> {
+    match lookup("HOOKLINE_EGRESS").filter(|v| !v.is_empty()) {
+        Some(text) => Egress::parse(&text).ok_or(ConfigError::Invalid {
+            name: "HOOKLINE_EGRESS",
+            reason: "public-only (the default), public-and-loopback or loopback-only".into(),
+        }),
+        None if flag(lookup, "HOOKLINE_DEV_ALLOW_LOOPBACK")? => Ok(Egress::PublicAndLoopback),
+        None => Ok(Egress::PublicOnly),
     }
 }
 
@@ -199,7 +220,7 @@ mod tests {
     #[test]
     fn defaults_are_safe() {
         let c = config(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q")]).unwrap();
-        assert!(!c.dev_allow_loopback);
+        assert_eq!(c.egress, Egress::PublicOnly);
         assert!(!c.allow_http);
         assert_eq!(c.retention, Duration::from_secs(30 * 86_400));
         assert!(c.admin_token.is_none());
@@ -286,12 +307,33 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_egress_mode_and_the_older_loopback_flag() {
+        let egress = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q")];
+            vars.extend_from_slice(extra);
+            config(&vars).map(|c| c.egress)
+        };
+        assert_eq!(egress(&[("HOOKLINE_EGRESS", "loopback-only")]), Ok(Egress::LoopbackOnly));
+        assert_eq!(egress(&[("HOOKLINE_EGRESS", "public-only")]), Ok(Egress::PublicOnly));
+        assert_eq!(egress(&[("HOOKLINE_DEV_ALLOW_LOOPBACK", "1")]), Ok(Egress::PublicAndLoopback));
+        // The explicit mode wins over the older flag.
+        assert_eq!(
+            egress(&[("HOOKLINE_EGRESS", "loopback-only"), ("HOOKLINE_DEV_ALLOW_LOOPBACK", "1")]),
+            Ok(Egress::LoopbackOnly)
+        );
+        assert!(matches!(
+            egress(&[("HOOKLINE_EGRESS", "loopback")]),
+            Err(ConfigError::Invalid { name: "HOOKLINE_EGRESS", .. })
+        ));
+    }
+
+    #[test]
     fn reads_the_http_parameter_as_the_template_passes_it() {
         for (value, allowed) in [("true", true), ("false", false)] {
             let c = config(&[("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_ALLOW_HTTP", value)])
                 .unwrap();
             assert_eq!(c.allow_http, allowed, "{value}");
-            assert!(!c.dev_allow_loopback, "allowing http does not allow loopback");
+            assert_eq!(c.egress, Egress::PublicOnly, "allowing http does not allow loopback");
         }
     }
 }

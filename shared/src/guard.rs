@@ -1,28 +1,99 @@
-//! The address guard: which IP addresses Hookline may open a connection to.
+//! The address guard: where Hookline may open a connection to.
 //!
-//! Checked on the resolved address at connect time (through [`GuardedResolver`]) and on IP-literal
-//! hosts before sending, so a DNS name pointing at the metadata service is refused like the
-//! literal address would be.
+//! Checked on the URL's host before anything is resolved ([`Egress::check_host`]: IP literals,
+//! and in loopback-only mode every name but `localhost`), then on each resolved address at
+//! connect time (through [`GuardedResolver`]), so a DNS name pointing at the metadata service
+//! is refused like the literal address would be.
 
+use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::Host;
 
-/// What the deployment lets deliveries reach.
+/// Where a deployment lets deliveries (and test sends) go: `HOOKLINE_EGRESS`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AddressPolicy {
-    /// Local development only: loopback (127.0.0.0/8, ::1) is reachable.
-    pub allow_loopback: bool,
+pub enum Egress {
+    /// Production (`public-only`, the default): public addresses only.
+    #[default]
+    PublicOnly,
+    /// Local development against receivers anywhere (`public-and-loopback`, or the older
+    /// `HOOKLINE_DEV_ALLOW_LOOPBACK=1`): public addresses and loopback.
+    PublicAndLoopback,
+    /// `make dev`, the tests and fuzzing (`loopback-only`): IP literals in 127.0.0.0/8, `::1`,
+    /// and the name `localhost` (answered here). Every other host is refused before any DNS
+    /// lookup, so a fuzzed host name never becomes a query.
+    LoopbackOnly,
 }
 
-impl AddressPolicy {
-    pub fn permits(self, ip: IpAddr) -> bool {
-        match classify(ip) {
-            Reach::Public => true,
-            Reach::Loopback => self.allow_loopback,
-            Reach::Forbidden => false,
+impl Egress {
+    /// The value of `HOOKLINE_EGRESS` that selects each mode.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "public-only" => Some(Self::PublicOnly),
+            "public-and-loopback" => Some(Self::PublicAndLoopback),
+            "loopback-only" => Some(Self::LoopbackOnly),
+            _ => None,
         }
     }
+
+    /// Loopback receivers are reachable: local development's plain-http allowances apply.
+    pub fn reaches_loopback(self) -> bool {
+        self != Self::PublicOnly
+    }
+
+    pub fn permits(self, ip: IpAddr) -> bool {
+        match self {
+            // Only the two loopback forms themselves: `::ffff:127.0.0.1` and the translation
+            // prefixes reach loopback too, but through forms no local receiver needs.
+            Self::LoopbackOnly => match ip {
+                IpAddr::V4(v4) => v4.is_loopback(),
+                IpAddr::V6(v6) => v6 == Ipv6Addr::LOCALHOST,
+            },
+            Self::PublicOnly | Self::PublicAndLoopback => match classify(ip) {
+                Reach::Public => true,
+                Reach::Loopback => self == Self::PublicAndLoopback,
+                Reach::Forbidden => false,
+            },
+        }
+    }
+
+    /// Judges a URL's host before it is resolved: an IP literal here and now, a name only
+    /// in loopback-only mode (elsewhere its addresses are judged by [`GuardedResolver`]).
+    pub fn check_host(self, host: Option<Host<&str>>) -> Result<(), Refused> {
+        let ip: IpAddr = match host {
+            Some(Host::Ipv4(ip)) => ip.into(),
+            Some(Host::Ipv6(ip)) => ip.into(),
+            Some(Host::Domain(name)) if self == Self::LoopbackOnly && !is_localhost(name) => {
+                return Err(Refused::OutsideLoopback(name.to_owned()));
+            }
+            Some(Host::Domain(_)) => return Ok(()),
+            None if self == Self::LoopbackOnly => return Err(Refused::OutsideLoopback(String::new())),
+            None => return Ok(()),
+        };
+        if self.permits(ip) { Ok(()) } else { Err(Refused::Address(BlockedAddress(ip))) }
+    }
+}
+
+/// Exactly `localhost`, in any case: the one name loopback-only mode answers, and never
+/// through DNS. `localhost.` and `*.localhost` are refused there (they are names a resolver
+/// could be asked about).
+fn is_localhost(name: &str) -> bool {
+    name.eq_ignore_ascii_case("localhost")
+}
+
+/// Why a host was refused before anything was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Address(BlockedAddress),
+    #[error(
+        "refused {0:?}: this deployment delivers to 127.0.0.0/8, ::1 and localhost only (HOOKLINE_EGRESS=loopback-only)"
+    )]
+    OutsideLoopback(String),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -111,11 +182,34 @@ pub struct DnsFailure {
     source: std::io::Error,
 }
 
+/// How names become addresses: the system resolver in production, a recording one in tests.
+pub trait Lookup: fmt::Debug + Send + Sync {
+    fn lookup(&self, host: String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>;
+}
+
+/// The operating system's resolver (`getaddrinfo`).
+#[derive(Debug)]
+pub struct SystemLookup;
+
+impl Lookup for SystemLookup {
+    fn lookup(&self, host: String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>> {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) })
+    }
+}
+
 /// A DNS resolver for `reqwest` that refuses a name if any address it resolves to is refused, so
-/// a name cannot smuggle a private address behind a public one.
+/// a name cannot smuggle a private address behind a public one. In loopback-only mode it asks
+/// nobody: `localhost` is loopback and every other name is refused.
 #[derive(Clone, Debug)]
 pub struct GuardedResolver {
-    pub policy: AddressPolicy,
+    pub egress: Egress,
+    pub lookup: Arc<dyn Lookup>,
+}
+
+impl GuardedResolver {
+    pub fn new(egress: Egress) -> Self {
+        Self { egress, lookup: Arc::new(SystemLookup) }
+    }
 }
 
 /// Names that mean this machine by definition (RFC 6761 `localhost` and `*.localhost`, and the
@@ -135,25 +229,35 @@ pub fn is_loopback_name(host: &str) -> bool {
 #[error("refused to resolve {0}: the name means this machine")]
 pub struct BlockedName(pub String);
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
+        let egress = self.egress;
+        let lookup = Arc::clone(&self.lookup);
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            if is_loopback_name(&host) {
-                if !policy.allow_loopback {
-                    return Err(Box::new(BlockedName(host)) as Box<dyn std::error::Error + Send + Sync>);
-                }
-                let loopback: [SocketAddr; 2] = [(Ipv4Addr::LOCALHOST, 0).into(), (Ipv6Addr::LOCALHOST, 0).into()];
-                let addrs: Addrs = Box::new(loopback.into_iter());
-                return Ok(addrs);
+            let loopback = || -> Addrs {
+                let addrs: [SocketAddr; 2] = [(Ipv4Addr::LOCALHOST, 0).into(), (Ipv6Addr::LOCALHOST, 0).into()];
+                Box::new(addrs.into_iter())
+            };
+            if egress == Egress::LoopbackOnly {
+                return if is_localhost(&host) {
+                    Ok(loopback())
+                } else {
+                    Err(Box::new(Refused::OutsideLoopback(host)) as BoxError)
+                };
             }
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|source| DnsFailure { name: host.clone(), source })?
-                .collect();
-            if let Some(bad) = addrs.iter().find(|a| !policy.permits(a.ip())) {
-                return Err(Box::new(BlockedAddress(bad.ip())) as Box<dyn std::error::Error + Send + Sync>);
+            if is_loopback_name(&host) {
+                if !egress.reaches_loopback() {
+                    return Err(Box::new(BlockedName(host)) as BoxError);
+                }
+                return Ok(loopback());
+            }
+            let addrs: Vec<SocketAddr> =
+                lookup.lookup(host.clone()).await.map_err(|source| DnsFailure { name: host.clone(), source })?;
+            if let Some(bad) = addrs.iter().find(|a| !egress.permits(a.ip())) {
+                return Err(Box::new(BlockedAddress(bad.ip())) as BoxError);
             }
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
@@ -162,14 +266,14 @@ impl Resolve for GuardedResolver {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     // These addresses are only classified here; no test ever connects to them.
     fn check(addr: &str, strict: bool, dev: bool) {
         let ip: IpAddr = addr.parse().unwrap();
-        assert_eq!(AddressPolicy { allow_loopback: false }.permits(ip), strict, "{addr} (flag off)");
-        assert_eq!(AddressPolicy { allow_loopback: true }.permits(ip), dev, "{addr} (flag on)");
+        assert_eq!(Egress::PublicOnly.permits(ip), strict, "{addr} (public only)");
+        assert_eq!(Egress::PublicAndLoopback.permits(ip), dev, "{addr} (public and loopback)");
     }
 
     #[test]
@@ -267,10 +371,11 @@ mod tests {
         }
     }
 
-    fn resolve(policy: AddressPolicy, name: &str) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    fn resolve(egress: Egress, name: &str) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
         let name: Name = name.parse().unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async { GuardedResolver { policy }.resolve(name).await.map(|a| a.map(|a| a.ip()).collect()) })
+        runtime
+            .block_on(async { GuardedResolver::new(egress).resolve(name).await.map(|a| a.map(|a| a.ip()).collect()) })
     }
 
     #[test]
@@ -278,15 +383,113 @@ mod tests {
         // A lookup of `localhost.` may go to a real DNS server, which could answer anything; the
         // refusal names the name, not an address, so no lookup was made.
         for name in ["localhost.", "localhost", "evil.localhost", "evil.localhost.", "LOCALHOST."] {
-            let err = resolve(AddressPolicy { allow_loopback: false }, name).unwrap_err();
+            let err = resolve(Egress::PublicOnly, name).unwrap_err();
             assert!(err.downcast_ref::<BlockedName>().is_some(), "{name}: {err}");
         }
     }
 
     #[test]
     fn loopback_names_mean_loopback_in_local_development() {
-        let addrs = resolve(AddressPolicy { allow_loopback: true }, "localhost.").unwrap();
+        let addrs = resolve(Egress::PublicAndLoopback, "localhost.").unwrap();
         assert_eq!(addrs, [IpAddr::from(Ipv4Addr::LOCALHOST), IpAddr::from(Ipv6Addr::LOCALHOST)]);
+    }
+
+    /// A resolver that answers every name with loopback and remembers what it was asked.
+    #[derive(Debug, Default)]
+    pub(crate) struct RecordingLookup(pub std::sync::Mutex<Vec<String>>);
+
+    impl Lookup for RecordingLookup {
+        fn lookup(&self, host: String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>> {
+            self.0.lock().unwrap().push(host);
+            Box::pin(async { Ok(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0))]) })
+        }
+    }
+
+    fn resolve_recorded(egress: Egress, name: &str) -> (Result<Vec<IpAddr>, BoxError>, Vec<String>) {
+        let lookup = Arc::new(RecordingLookup::default());
+        let resolver = GuardedResolver { egress, lookup: lookup.clone() };
+        let name: Name = name.parse().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let result = runtime.block_on(async { resolver.resolve(name).await.map(|a| a.map(|a| a.ip()).collect()) });
+        let asked = lookup.0.lock().unwrap().clone();
+        (result, asked)
+    }
+
+    /// Judges `text` as the host of an http URL, as the sender does.
+    fn check_loopback_only(text: &str) -> Result<(), Refused> {
+        let url = url::Url::parse(&format!("http://{text}/")).unwrap();
+        Egress::LoopbackOnly.check_host(url.host())
+    }
+
+    #[test]
+    fn loopback_only_admits_127_slash_8_ipv6_loopback_and_localhost() {
+        for text in ["127.0.0.1", "127.0.0.2", "127.255.255.254", "[::1]", "localhost", "LocalHost"] {
+            assert!(check_loopback_only(text).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn loopback_only_refuses_every_other_host_before_resolution() {
+        // Only classified here; nothing connects to them.
+        for text in [
+            "example.com",
+            "hookline-fuzz.example",
+            "localhost.",
+            "LOCALHOST.",
+            "api.localhost",
+            "localhost.localdomain",
+            "ip6-localhost",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "8.8.8.8",
+            "[::]",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:169.254.169.254]",
+            "[::ffff:0:127.0.0.1]",
+            "[::127.0.0.1]",
+            "[64:ff9b::7f00:1]",
+            "[64:ff9b::a9fe:a9fe]",
+            "[64:ff9b:1::7f00:1]",
+            "[2002:7f00:1::1]",
+            "[2002:a9fe:a9fe::1]",
+            "[fe80::1]",
+            "[fd00::1]",
+            "[2606:4700::1111]",
+        ] {
+            assert!(check_loopback_only(text).is_err(), "{text}");
+        }
+        assert!(Egress::LoopbackOnly.check_host(None).is_err(), "a URL without a host");
+    }
+
+    #[test]
+    fn loopback_only_resolves_localhost_itself_and_asks_nobody_about_other_names() {
+        for name in ["example.com", "hookline-fuzz.example", "localhost.", "a.localhost", "xn--nxasmq6b.example"] {
+            let (result, asked) = resolve_recorded(Egress::LoopbackOnly, name);
+            let err = result.unwrap_err();
+            assert!(matches!(err.downcast_ref::<Refused>(), Some(Refused::OutsideLoopback(_))), "{name}: {err}");
+            assert!(asked.is_empty(), "{name} was looked up: {asked:?}");
+        }
+        let (result, asked) = resolve_recorded(Egress::LoopbackOnly, "localhost");
+        assert_eq!(result.unwrap(), [IpAddr::from(Ipv4Addr::LOCALHOST), IpAddr::from(Ipv6Addr::LOCALHOST)]);
+        assert!(asked.is_empty(), "{asked:?}");
+        // The recorder does see lookups where they happen (and loopback is then refused).
+        let (result, asked) = resolve_recorded(Egress::PublicOnly, "example.com");
+        assert!(result.unwrap_err().downcast_ref::<BlockedAddress>().is_some());
+        assert_eq!(asked, ["example.com"]);
+    }
+
+    #[test]
+    fn egress_modes_are_named_in_the_environment() {
+        assert_eq!(Egress::parse("loopback-only"), Some(Egress::LoopbackOnly));
+        assert_eq!(Egress::parse("public-only"), Some(Egress::PublicOnly));
+        assert_eq!(Egress::parse("public-and-loopback"), Some(Egress::PublicAndLoopback));
+        assert_eq!(Egress::parse("loopback"), None);
+        assert!(!Egress::PublicOnly.reaches_loopback());
+        assert!(Egress::LoopbackOnly.reaches_loopback());
     }
 
     #[test]

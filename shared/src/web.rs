@@ -460,8 +460,8 @@ impl AppState {
     /// What endpoint URLs this deployment accepts.
     pub fn url_rules(&self) -> crate::domain::UrlRules {
         crate::domain::UrlRules {
-            allow_http: self.config.allow_http || self.config.dev_allow_loopback,
-            secrets_over_http: self.config.dev_allow_loopback,
+            allow_http: self.config.allow_http || self.config.egress.reaches_loopback(),
+            secrets_over_http: self.config.egress.reaches_loopback(),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod lambda;
+pub mod conformance;
 pub mod dynamo_calls;
 pub mod faults;
 mod calls;
@@ -24,6 +25,7 @@ use hookline_local::template::Resources;
 use hookline_shared::aws::Clients;
 use hookline_shared::config::Config;
 use hookline_shared::delivery::PolicySettings;
+pub use hookline_shared::guard::Egress;
 use hookline_shared::web::{AppState, with_fallbacks};
 use rand::Rng;
 use reqwest::StatusCode;
@@ -48,6 +50,9 @@ pub struct Hookline {
     pub slow_poller: Poller,
     /// The DynamoDB requests the deliver function made.
     pub deliver_calls: DynamoCalls,
+    /// `GET /openapi.json`, against which [`Hookline::call`] and [`Hookline::call_full`]
+    /// check every answer.
+    pub document: std::sync::Arc<conformance::Document>,
 }
 
 /// A tenant's id and API key.
@@ -58,8 +63,9 @@ pub struct Tenant {
 
 /// How a test's Hookline differs from the default.
 pub struct Options {
-    /// Local development's flag: plain http and loopback receivers allowed.
-    pub dev_allow_loopback: bool,
+    /// Where deliveries may go: loopback only unless a test says otherwise (plain http and
+    /// loopback receivers allowed).
+    pub egress: Egress,
     /// The deployment parameter `AllowHttpEndpoints`.
     pub allow_http: bool,
     pub policy: PolicySettings,
@@ -67,7 +73,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { dev_allow_loopback: true, allow_http: false, policy: PolicySettings::default() }
+        Self { egress: Egress::LoopbackOnly, allow_http: false, policy: PolicySettings::default() }
     }
 }
 
@@ -99,11 +105,7 @@ impl Hookline {
         encryption_key();
         let prefix = format!("t{:016x}", rand::rng().random::<u64>());
         let resources = provision(&clients, &Resources::from_template().unwrap(), &prefix).await.unwrap();
-        let config = Config {
-            dev_allow_loopback: options.dev_allow_loopback,
-            allow_http: options.allow_http,
-            ..resources.config(ADMIN_TOKEN)
-        };
+        let config = Config { egress: options.egress, allow_http: options.allow_http, ..resources.config(ADMIN_TOKEN) };
         let deliver_calls = DynamoCalls::default();
         let deliver_clients = Clients { dynamodb: deliver_calls.attach(&clients.dynamodb), sqs: clients.sqs.clone() };
         let handler = deliver::Handler::with_settings(&config, &deliver_clients, options.policy).unwrap();
@@ -119,13 +121,33 @@ impl Hookline {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, http: reqwest::Client::new(), clients, resources, poller, slow_poller, deliver_calls }
+        let http = reqwest::Client::new();
+        let document = http.get(format!("{url}/openapi.json")).send().await.unwrap().bytes().await.unwrap();
+        let document: Value = serde_json::from_slice(&document).unwrap();
+        let document = std::sync::Arc::new(conformance::Document::new(document));
+        Self { url, http, clients, resources, poller, slow_poller, deliver_calls, document }
     }
 
     /// Sends a request with an optional bearer token and a raw body; returns status and JSON.
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        let (status, _, bytes) = self.send_checked(method, path, token, body).await;
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("{path} answered {status} with non-JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+        });
+        (status, value)
+    }
+
+    /// Sends a request and fails the test if the answer is not what the OpenAPI document
+    /// says this operation answers with this status.
+    async fn send_checked(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, bytes::Bytes) {
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(verb, format!("{}{path}", self.url));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -134,11 +156,16 @@ impl Hookline {
         }
         let response = request.send().await.unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap();
-        let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!("{path} answered {status} with non-JSON ({e}): {}", String::from_utf8_lossy(&bytes))
-        });
-        (status, value)
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if let Err(mismatch) = self.document.check(method, path, status.as_u16(), content_type, &bytes) {
+            panic!(
+                "the answer differs from the OpenAPI document: {mismatch}\nbody: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        (status, headers, bytes)
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
@@ -257,18 +284,7 @@ impl Hookline {
         token: Option<&str>,
         body: Option<&str>,
     ) -> (StatusCode, reqwest::header::HeaderMap, Option<Value>) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_owned());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap();
+        let (status, headers, bytes) = self.send_checked(method, path, token, body).await;
         let value = (!bytes.is_empty()).then(|| {
             serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 panic!("{path} answered {status} with non-JSON ({e}): {}", String::from_utf8_lossy(&bytes))
@@ -326,7 +342,7 @@ impl Hookline {
             self.clients.dynamodb.config().to_builder().interceptor(calls.clone()).build(),
         );
         let clients = Clients { dynamodb, sqs: self.clients.sqs.clone() };
-        let config = Config { dev_allow_loopback: true, ..self.resources.config(ADMIN_TOKEN) };
+        let config = self.resources.config(ADMIN_TOKEN);
         let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(AppState::new(config, &clients)));
         let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -268,7 +268,7 @@ async fn the_dashboard_is_served_with_a_strict_policy_and_the_configured_framing
         _ => None,
     })
     .unwrap();
-    config.dev_allow_loopback = true;
+    config.egress = hookline_shared::guard::Egress::LoopbackOnly;
     let framed = hookline.serve_api_with(config).await;
     let page = http.get(format!("{framed}/dashboard")).send().await.unwrap();
     assert!(header(&page, "content-security-policy").contains("frame-ancestors 'self' https://portal.example.com;"));
@@ -634,7 +634,7 @@ async fn serve_with_host_page(hookline: &Hookline, frame_ancestors: Option<&str>
     let config = hookline_shared::config::Config::from_lookup(|name| match name {
         "HOOKLINE_TABLE" => Some(hookline.resources.table.clone()),
         "HOOKLINE_QUEUE_URL" => Some(hookline.resources.queue_url.clone()),
-        "HOOKLINE_DEV_ALLOW_LOOPBACK" => Some("1".into()),
+        "HOOKLINE_EGRESS" => Some("loopback-only".into()),
         "HOOKLINE_DASHBOARD_FRAME_ANCESTORS" => frame_ancestors.map(str::to_owned),
         _ => None,
     })

@@ -114,7 +114,9 @@ fn every_function_in_the_template_is_a_workspace_binary() {
 
 #[test]
 fn the_template_never_turns_on_local_delivery_to_loopback() {
+    // Production stays public-only: neither the older flag nor the egress mode is set.
     assert!(!TEMPLATE.contains("HOOKLINE_DEV_ALLOW_LOOPBACK"));
+    assert!(!TEMPLATE.contains("HOOKLINE_EGRESS"));
 }
 
 /// Plain http endpoints are a deployment's choice, off unless the operator turns it on, and

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use hookline_shared::delivery::PolicySettings;
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
 use hookline_shared::queue::{DeliveryJob, Queue};
-use hookline_tests::{Hookline, Options, Receiver, Reply};
+use hookline_tests::{Egress, Hookline, Options, Receiver, Reply};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -167,7 +167,7 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_its_deliveries_paused(
 
 #[tokio::test]
 async fn private_addresses_are_blocked_at_connect_time_without_the_dev_flag() {
-    let hookline = Hookline::start_with(Options { dev_allow_loopback: false, ..Default::default() }).await;
+    let hookline = Hookline::start_with(Options { egress: Egress::PublicOnly, ..Default::default() }).await;
     let tenant = hookline.create_tenant("shop").await;
     let receiver = Receiver::start().await;
     let port = receiver.url.trim_start_matches("http://127.0.0.1:").split('/').next().unwrap().to_owned();
@@ -344,7 +344,7 @@ async fn a_slow_receiver_does_not_hold_back_a_fast_one_and_responses_are_capture
 
 #[tokio::test]
 async fn every_loopback_form_is_blocked_without_the_dev_flag_and_nothing_is_sent() {
-    let hookline = Hookline::start_with(Options { dev_allow_loopback: false, ..Default::default() }).await;
+    let hookline = Hookline::start_with(Options { egress: Egress::PublicOnly, ..Default::default() }).await;
     let tenant = hookline.create_tenant("shop").await;
     let receiver = Receiver::start().await;
     let port = receiver.url.trim_start_matches("http://127.0.0.1:").split('/').next().unwrap().to_owned();

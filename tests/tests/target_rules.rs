@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use hookline_shared::config::Config;
-use hookline_tests::{ADMIN_TOKEN, Hookline, Receiver};
+use hookline_tests::{ADMIN_TOKEN, Egress, Hookline, Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -270,7 +270,7 @@ async fn an_idempotency_key_reused_for_another_event_is_a_conflict() {
 }
 
 fn deployment_config(hookline: &Hookline, allow_http: bool) -> Config {
-    Config { slow_queue_url: None, dev_allow_loopback: false, allow_http, ..hookline.resources.config(ADMIN_TOKEN) }
+    Config { slow_queue_url: None, egress: Egress::PublicOnly, allow_http, ..hookline.resources.config(ADMIN_TOKEN) }
 }
 
 /// FastComments accepts http receivers. A deployment that sets `AllowHttpEndpoints` accepts

@@ -52,6 +52,10 @@ async fn visible_event(
     security(("apiKey" = []), ("portalSession" = [])), params(("id" = EventId, Path)),
     responses((status = 200, description = "The event", body = EventView, links(
         ("list_event_attempts" = (operation_id = "list_event_attempts", parameters(("id" = "$response.body#/id")))),
+        ("list_delivery_attempts" = (operation_id = "list_delivery_attempts", parameters(("id" = "$response.body#/id"),
+            ("endpoint_id" = "$response.body#/deliveries/0/endpoint_id")))),
+        ("resend_delivery" = (operation_id = "resend_delivery", parameters(("id" = "$response.body#/id"),
+            ("endpoint_id" = "$response.body#/deliveries/0/endpoint_id")))),
     )), TenantErrors, NotFound))]
 pub async fn get(
     State(state): State<AppState>,

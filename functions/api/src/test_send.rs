@@ -11,7 +11,6 @@ use hookline_shared::domain::{
     Attempt, AttemptError, Endpoint, EndpointAuth, Event, EventType, FieldError, HeadersRequest, Invalid, NewEndpoint,
     NewEndpointRequest, PayloadSchema,
 };
-use hookline_shared::guard::AddressPolicy;
 use hookline_shared::ids::{EndpointId, EventId};
 use hookline_shared::openapi::{BodyErrors, NotFound, RateLimited, TenantErrors, WriteConflict};
 use hookline_shared::store::{RateSlot, StoreError};
@@ -133,8 +132,7 @@ pub async fn send(
                 .map_err(|e| ApiError::Unavailable(Box::new(e)))?,
         },
     };
-    let sender = Sender::new(AddressPolicy { allow_loopback: state.config.dev_allow_loopback })
-        .map_err(|e| ApiError::Unavailable(Box::new(e)))?;
+    let sender = Sender::new(state.config.egress).map_err(|e| ApiError::Unavailable(Box::new(e)))?;
     let requests = if body.check_auth { 2 } else { 1 };
     crate::replay::take_replay_quota(&state, &tenant, requests).await?;
 

@@ -12,7 +12,6 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures::StreamExt;
 use hookline_shared::config::Config;
 use hookline_shared::delivery::{Deliverer, Handover, Lane, Outcome, PolicySettings, Sender};
-use hookline_shared::guard::AddressPolicy;
 use hookline_shared::queue::{DeliveryJob, Queue, ROUND_ATTRIBUTE};
 use hookline_shared::store::Store;
 use tracing::Instrument;
@@ -47,7 +46,7 @@ impl Handler {
         Self { deliverer: self.deliverer.with_slow_lane(), slow_queue: Some(slow_queue), ..self }
     }
 
-    /// Builds the handler for a deployment: loopback is reachable only with the dev flag.
+    /// Builds the handler for a deployment: its egress mode decides where deliveries may go.
     pub fn from_config(config: &Config, clients: &hookline_shared::aws::Clients) -> anyhow::Result<Self> {
         Self::with_settings(config, clients, PolicySettings::default())
     }
@@ -62,7 +61,7 @@ impl Handler {
             anyhow::bail!("HOOKLINE_DLQ_URL is not set: the deliver function sends malformed messages there");
         };
         let store = Store::new(clients.dynamodb.clone(), &config.table, config.retention);
-        let sender = Sender::new(AddressPolicy { allow_loopback: config.dev_allow_loopback })?;
+        let sender = Sender::new(config.egress)?;
         let queue = Queue::new(clients.sqs.clone(), &config.queue_url);
         // Operational events go on the same deliveries queue as every other event's.
         let deliverer = Deliverer::with_settings(store, sender, settings).with_operational_events(queue.clone());

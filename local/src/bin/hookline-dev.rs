@@ -10,6 +10,7 @@ use hookline_local::poller::Poller;
 use hookline_local::provision::provision;
 use hookline_local::template::Resources;
 use hookline_shared::config::Config;
+use hookline_shared::guard::Egress;
 use hookline_shared::web::{AppState, with_fallbacks};
 use tokio::sync::watch;
 
@@ -20,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let port: u16 = std::env::var("PORT").ok().map(|p| p.parse()).transpose()?.unwrap_or(3000);
     let admin_token = std::env::var("HOOKLINE_ADMIN_TOKEN").unwrap_or_else(|_| "dev-admin-token".to_owned());
-    let allow_loopback = matches!(std::env::var("HOOKLINE_DEV_ALLOW_LOOPBACK").as_deref(), Ok("1" | "true"));
+    let egress = hookline_shared::config::read_egress(&|name| std::env::var(name).ok())?;
 
     // A fresh key per run: the local AWS server's data lives no longer than this process.
     if hookline_shared::crypto::install_from_env().is_err() {
@@ -28,11 +29,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let clients = local_clients(&endpoint_from_env()?).await;
     let resources = provision(&clients, &Resources::from_template()?, "hookline-dev").await?;
-    let config = Config {
-        retention: Duration::from_secs(30 * 24 * 60 * 60),
-        dev_allow_loopback: allow_loopback,
-        ..resources.config(&admin_token)
-    };
+    let config = Config { retention: Duration::from_secs(30 * 24 * 60 * 60), egress, ..resources.config(&admin_token) };
     let handler = deliver::Handler::from_config(&config, &clients)?;
     let state = AppState::new(config, &clients);
     let app = with_fallbacks(ingest::routes().merge(api::routes()).with_state(state));
@@ -47,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    print_banner(&url, &admin_token, allow_loopback);
+    print_banner(&url, &admin_token, egress);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;
@@ -59,13 +56,13 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(url: &str, admin_token: &str, allow_loopback: bool) {
+fn print_banner(url: &str, admin_token: &str, egress: Egress) {
     println!(
         r#"
 Hookline is running at {url}
   dashboard:   {url}/dashboard   (sign in with a tenant's api_key)
   admin token: {admin_token}   (local development only; set HOOKLINE_ADMIN_TOKEN to change it)
-  delivery to 127.0.0.1: {loopback}
+  deliveries go to: {egress}
 
 Try it:
   curl -s -X POST {url}/v1/tenants -H 'authorization: Bearer {admin_token}' -d '{{"name":"demo"}}'
@@ -78,6 +75,10 @@ Try it:
 
 Ctrl-C stops the server and the local AWS server.
 "#,
-        loopback = if allow_loopback { "allowed (HOOKLINE_DEV_ALLOW_LOOPBACK=1)" } else { "refused" },
+        egress = match egress {
+            Egress::LoopbackOnly => "127.0.0.0/8, ::1 and localhost only (HOOKLINE_EGRESS=loopback-only)",
+            Egress::PublicAndLoopback => "public addresses and loopback (HOOKLINE_EGRESS=public-and-loopback)",
+            Egress::PublicOnly => "public addresses only",
+        },
     );
 }

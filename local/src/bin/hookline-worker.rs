@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         dead_letter_queue_url: Some(var("HOOKLINE_DLQ_URL")?),
         admin_token: None,
         retention: Duration::from_secs(86_400),
-        dev_allow_loopback: true,
+        egress: hookline_shared::guard::Egress::LoopbackOnly,
         allow_http: false,
         dashboard_frame_ancestors: Default::default(),
         recover_budget: hookline_shared::config::DEFAULT_RECOVER_BUDGET,

@@ -4,11 +4,9 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
-use url::Host;
-
 use super::request::OutgoingRequest;
 use crate::domain::{AttemptError, ErrorKind};
-use crate::guard::{AddressPolicy, BlockedAddress, BlockedName, GuardedResolver};
+use crate::guard::{BlockedAddress, BlockedName, Egress, GuardedResolver, Refused};
 
 /// How much of a response body an attempt keeps.
 pub const BODY_EXCERPT_BYTES: usize = 4096;
@@ -59,38 +57,40 @@ fn elapsed_ms(started: Instant) -> u64 {
 #[error("could not build the HTTP client: {0}")]
 pub struct ClientError(#[from] reqwest::Error);
 
-/// The HTTP client deliveries go through. Build one per process and share it: it pools
-/// connections.
+/// The HTTP client deliveries and test sends go through. Build one per process and share it:
+/// it pools connections.
 #[derive(Clone, Debug)]
 pub struct Sender {
     client: reqwest::Client,
-    policy: AddressPolicy,
+    egress: Egress,
 }
 
 impl Sender {
-    pub fn new(policy: AddressPolicy) -> Result<Self, ClientError> {
+    pub fn new(egress: Egress) -> Result<Self, ClientError> {
+        Self::with_resolver(GuardedResolver::new(egress))
+    }
+
+    /// A sender whose names go through `resolver` (tests record what is looked up).
+    pub fn with_resolver(resolver: GuardedResolver) -> Result<Self, ClientError> {
+        let egress = resolver.egress;
         let client = reqwest::Client::builder()
             // A proxy from the environment (`HTTPS_PROXY`, `ALL_PROXY`, …) would connect in our
             // place, and the address guard would never see the target's address.
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(GuardedResolver { policy })
+            .dns_resolver(resolver)
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
-        Ok(Self { client, policy })
+        Ok(Self { client, egress })
     }
 
     pub async fn send(&self, request: OutgoingRequest) -> HttpResult {
         let started = Instant::now();
-        // The resolver guards names; IP-literal hosts never reach it, so they are checked here.
-        let literal = match request.url.host() {
-            Some(Host::Ipv4(ip)) => Some(ip.into()),
-            Some(Host::Ipv6(ip)) => Some(ip.into()),
-            _ => None,
-        };
-        if let Some(ip) = literal.filter(|ip| !self.policy.permits(*ip)) {
-            return HttpResult::failed(ErrorKind::Blocked, BlockedAddress(ip).to_string(), started);
+        // IP-literal hosts never reach the resolver, and in loopback-only mode a name must be
+        // refused before anyone is asked about it, so the host is judged here first.
+        if let Err(refused) = self.egress.check_host(request.url.host()) {
+            return HttpResult::failed(ErrorKind::Blocked, refused.to_string(), started);
         }
         let sent = self
             .client
@@ -184,6 +184,9 @@ fn classify(err: &reqwest::Error) -> (ErrorKind, String) {
         if let Some(blocked) = inner.downcast_ref::<BlockedName>() {
             return (ErrorKind::Blocked, blocked.to_string());
         }
+        if let Some(refused) = inner.downcast_ref::<Refused>() {
+            return (ErrorKind::Blocked, refused.to_string());
+        }
         source = inner.source();
     }
     let detail = chain(err);
@@ -267,7 +270,7 @@ mod tests {
                     let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
                 }
             });
-            let sender = Sender::new(AddressPolicy { allow_loopback: true }).unwrap();
+            let sender = Sender::new(Egress::PublicAndLoopback).unwrap();
             let request = |url: &str| OutgoingRequest {
                 method: reqwest::Method::POST,
                 url: url.parse().unwrap(),
@@ -285,6 +288,41 @@ mod tests {
             let result = sender.send(request(&format!("https://localhost:{port}/hook"))).await;
             assert_ne!(result.status, Some(204), "{result:?}");
         });
+    }
+
+    fn post(url: &str) -> OutgoingRequest {
+        OutgoingRequest {
+            method: reqwest::Method::POST,
+            url: url.parse().unwrap(),
+            headers: http::HeaderMap::new(),
+            body: bytes::Bytes::from_static(b"{}"),
+            timeout: Duration::from_secs(5),
+            truncated: false,
+        }
+    }
+
+    /// In loopback-only mode a name other than `localhost` is refused before the resolver is
+    /// asked: the recording lookup (which would answer with a closed loopback port) hears
+    /// nothing. Test sends build the same [`Sender`]. Only forms that would reach loopback if
+    /// the check failed are sent; the rest are judged in `guard.rs` without a sender.
+    #[test]
+    fn loopback_only_sends_refuse_names_and_special_forms_without_a_lookup() {
+        let lookup = std::sync::Arc::new(crate::guard::tests::RecordingLookup::default());
+        let resolver = GuardedResolver { egress: Egress::LoopbackOnly, lookup: lookup.clone() };
+        let sender = Sender::with_resolver(resolver).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for url in [
+            "http://hookline-fuzz.example:9/hook",
+            "https://example.com:9/",
+            "http://localhost.:9/",
+            "http://api.localhost:9/",
+            "http://[::ffff:127.0.0.1]:9/",
+        ] {
+            let result = runtime.block_on(sender.send(post(url)));
+            assert_eq!(result.status, None, "{url}");
+            assert_eq!(result.error.map(|e| e.kind), Some(ErrorKind::Blocked), "{url}");
+        }
+        assert!(lookup.0.lock().unwrap().is_empty(), "looked up: {:?}", lookup.0.lock().unwrap());
     }
 
     #[test]
