@@ -145,7 +145,7 @@ impl Hookline {
         path: &str,
         token: Option<&str>,
         body: Option<&str>,
-    ) -> (StatusCode, reqwest::header::HeaderMap, bytes::Bytes) {
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
         let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.http.request(verb, format!("{}{path}", self.url));
         if let Some(token) = token {
@@ -157,7 +157,7 @@ impl Hookline {
         let response = request.send().await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap();
+        let bytes = response.bytes().await.unwrap().to_vec();
         let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
         if let Err(mismatch) = self.document.check(method, path, status.as_u16(), content_type, &bytes) {
             panic!(
