@@ -39,6 +39,7 @@ impl LocalResources {
             dev_allow_loopback: true,
             allow_http: false,
             dashboard_frame_ancestors: Default::default(),
+            auth_cache_ttl: hookline_shared::warm::MAX_AUTH_TTL,
         }
     }
 }

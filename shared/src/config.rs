@@ -38,6 +38,10 @@ pub struct Config {
     /// `HOOKLINE_DASHBOARD_FRAME_ANCESTORS` (default `'none'`): who may embed the dashboard in
     /// a frame (the template's `DashboardFrameAncestors`).
     pub dashboard_frame_ancestors: FrameAncestors,
+    /// `HOOKLINE_AUTH_CACHE_SECONDS` (0 to 10, default 10): how long a warm instance acts on
+    /// what it read about an API key and its tenant (revocation, deletion, suspension, quotas
+    /// and event types reach every instance within it). 0 reads them on every request.
+    pub auth_cache_ttl: Duration,
 }
 
 /// The CSP `frame-ancestors` sources allowed to embed the dashboard: `'none'`, or `'self'`
@@ -111,6 +115,7 @@ impl std::fmt::Debug for Config {
             .field("dev_allow_loopback", &self.dev_allow_loopback)
             .field("allow_http", &self.allow_http)
             .field("dashboard_frame_ancestors", &self.dashboard_frame_ancestors)
+            .field("auth_cache_ttl", &self.auth_cache_ttl)
             .finish()
     }
 }
@@ -142,7 +147,20 @@ impl Config {
             Some(text) => FrameAncestors::parse(&text)
                 .map_err(|reason| ConfigError::Invalid { name: "HOOKLINE_DASHBOARD_FRAME_ANCESTORS", reason })?,
         };
+        let auth_cache_ttl = match lookup("HOOKLINE_AUTH_CACHE_SECONDS") {
+            None => crate::warm::MAX_AUTH_TTL,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs)
+                .filter(|ttl| *ttl <= crate::warm::MAX_AUTH_TTL)
+                .ok_or(ConfigError::Invalid {
+                    name: "HOOKLINE_AUTH_CACHE_SECONDS",
+                    reason: "0 to 10 seconds".into(),
+                })?,
+        };
         Ok(Self {
+            auth_cache_ttl,
             table: required("HOOKLINE_TABLE")?,
             queue_url: required("HOOKLINE_QUEUE_URL")?,
             slow_queue_url: lookup("HOOKLINE_SLOW_QUEUE_URL").filter(|u| !u.is_empty()),
@@ -182,6 +200,9 @@ mod tests {
         assert!(c.dead_letter_queue_url.is_none());
         assert_eq!(c.dashboard_frame_ancestors.as_str(), "'none'");
         assert!(c.slow_queue_url.is_none(), "no slow lane unless the template names one");
+        assert_eq!(c.auth_cache_ttl, Duration::from_secs(10));
+        let vars = [("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_AUTH_CACHE_SECONDS", "11")];
+        assert!(matches!(config(&vars), Err(ConfigError::Invalid { name: "HOOKLINE_AUTH_CACHE_SECONDS", .. })));
     }
 
     #[test]

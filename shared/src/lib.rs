@@ -19,4 +19,6 @@ pub mod render;
 pub mod signing;
 pub mod store;
 pub mod telemetry;
+pub mod warm;
+#[cfg(feature = "web")]
 pub mod web;

@@ -171,6 +171,15 @@ pub const OPERATIONS: &[Operation] = &[
         Some("TestReport"),
     ),
     op("post", "/v1/events", "Publish an event", ApiKey, Some("NewEvent"), 202, Some("Accepted")),
+    op(
+        "post",
+        "/v1/events/batch",
+        "Publish up to 100 events",
+        ApiKey,
+        Some("NewEventBatch"),
+        207,
+        Some("BatchResults"),
+    ),
     op("get", "/v1/events", "List events, newest first", ApiKey, None, 200, Some("EventPage")),
     op("get", "/v1/events/{id}", "Get an event with its deliveries", ApiKey, None, 200, Some("Event")),
     op("get", "/v1/events/{id}/attempts", "List an event's attempts", ApiKey, None, 200, Some("AttemptList")),
@@ -219,6 +228,21 @@ fn schemas() -> Value {
         obj(json!({"strategy": {"const": "linear"}, "interval_seconds": {"type": "integer"}, "max_attempts": {"type": "integer"}}), &[]),
         obj(json!({"strategy": {"const": "schedule"}, "schedule_seconds": {"type": "array", "items": {"type": "integer"}}}), &["schedule_seconds"]),
     ]});
+    let new_event_batch = obj(
+        json!({"events": {"type": "array", "minItems": 1, "maxItems": 100,
+            "items": {"$ref": "#/components/schemas/NewEvent"}, "description": "at most 1 MB in all"}}),
+        &["events"],
+    );
+    let item_error = obj(json!({"code": string, "message": string}), &["code", "message"]);
+    let batch_item = obj(
+        json!({"status": {"type": "integer", "description": "202, or the status the single route would answer"},
+            "id": string, "deliveries": {"type": "integer"}, "error": item_error}),
+        &["status"],
+    );
+    let batch_results = obj(
+        json!({"results": {"type": "array", "description": "one per event, in order", "items": batch_item}}),
+        &["results"],
+    );
     let auth = json!({"oneOf": [
         obj(json!({"type": {"const": "none"}}), &["type"]),
         obj(json!({"type": {"const": "api_key"}, "header": string, "value": string}), &["type", "header", "value"]),
@@ -333,6 +357,9 @@ fn schemas() -> Value {
     if let (Value::Object(all), Value::Object(portal)) = (&mut all, portal_schemas()) {
         all.extend(portal);
     }
+    // Apart from the map above, which is at `json!`'s recursion limit.
+    all["NewEventBatch"] = new_event_batch;
+    all["BatchResults"] = batch_results;
     all
 }
 
