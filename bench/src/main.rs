@@ -57,11 +57,8 @@ fn main() -> anyhow::Result<()> {
                 text.push_str(&previous[at..]);
             }
             std::fs::write(results_path(), text)?;
-            let results = scenarios::results_json(
-                &measured.date,
-                &measured.scenarios,
-                report::cpu_per_message(&measured),
-            );
+            let results =
+                scenarios::results_json(&measured.date, &measured.scenarios, report::cpu_per_message(&measured));
             std::fs::write(results_json_path(), format!("{}\n", serde_json::to_string_pretty(&results)?))?;
             Ok(())
         }),

@@ -16,9 +16,9 @@ use hookline_shared::web::{AppState, with_fallbacks};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::scenarios::EVENT_INTERVAL;
 use crate::procfs::{machine, peak_rss_kib, process_cpu_time};
 use crate::runtime_api::Function;
+use crate::scenarios::EVENT_INTERVAL;
 use crate::sink::Sink;
 
 /// Endpoints of the CPU and memory measurements' stack.

@@ -200,8 +200,7 @@ fn scenarios(m: &Measured, cpu: Duration) -> String {
         }
         let mut apis: Vec<_> = apis.into_iter().collect();
         apis.sort_by(|a, b| b.1.requests.cmp(&a.1.requests));
-        let list: Vec<String> =
-            apis.iter().map(|((_, op), c)| format!("{op} {:.3}", c.requests as f64 / d)).collect();
+        let list: Vec<String> = apis.iter().map(|((_, op), c)| format!("{op} {:.3}", c.requests as f64 / d)).collect();
         let _ = writeln!(
             text,
             "| {} | {:.3}: {} | {:.3} | {:.3} | {:.3} | {:.1} of 10 ({} batches, {} empty receives) | **{}** | {} | {} | {} |",

@@ -29,7 +29,14 @@ pub const SPECS: [Spec; 4] = [
     Spec { key: "a", title: "(a) fan-out 3, single POSTs", fan_out: 3, events: 120, per_post: 1, flaky: false },
     Spec { key: "b", title: "(b) fan-out 3, batched POSTs", fan_out: 3, events: 120, per_post: 10, flaky: false },
     Spec { key: "c", title: "(c) fan-out 1, single POSTs", fan_out: 1, events: 150, per_post: 1, flaky: false },
-    Spec { key: "d", title: "(d) fan-out 3, 30 % first attempts fail", fan_out: 3, events: 120, per_post: 1, flaky: true },
+    Spec {
+        key: "d",
+        title: "(d) fan-out 3, 30 % first attempts fail",
+        fan_out: 3,
+        events: 120,
+        per_post: 1,
+        flaky: true,
+    },
 ];
 
 /// The steady arrival rate: one event every this long (batched POSTs carry as many events as
