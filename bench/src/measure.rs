@@ -131,7 +131,9 @@ impl Api {
             .body(json!({"events": []}).to_string())
             .send()
             .await?;
-        Ok(response.status() != reqwest::StatusCode::NOT_FOUND)
+        // Without the route, the path falls to `/v1/events/{id}`, which has no POST: 405.
+        let status = response.status();
+        Ok(status != reqwest::StatusCode::NOT_FOUND && status != reqwest::StatusCode::METHOD_NOT_ALLOWED)
     }
 }
 

@@ -199,7 +199,7 @@ fn scenarios(m: &Measured, cpu: Duration) -> String {
             apis.entry(key.clone()).or_default().add(count);
         }
         let mut apis: Vec<_> = apis.into_iter().collect();
-        apis.sort_by(|a, b| b.1.requests.cmp(&a.1.requests));
+        apis.sort_by_key(|a| std::cmp::Reverse(a.1.requests));
         let list: Vec<String> = apis.iter().map(|((_, op), c)| format!("{op} {:.3}", c.requests as f64 / d)).collect();
         let _ = writeln!(
             text,

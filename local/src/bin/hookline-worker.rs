@@ -36,6 +36,8 @@ async fn main() -> anyhow::Result<()> {
         dev_allow_loopback: true,
         allow_http: false,
         dashboard_frame_ancestors: Default::default(),
+        // The worker delivers only; its HTTP caches are never used.
+        auth_cache_ttl: Duration::ZERO,
     };
     let mut settings = PolicySettings::default();
     if let Ok(ms) = var("HOOKLINE_BACKOFF_FLOOR_MS") {
