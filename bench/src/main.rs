@@ -1,6 +1,8 @@
 //! `make bench`: what one delivery costs Hookline, measured in one run against the local AWS
 //! server (moto) that `scripts/with-moto` starts.
 //!
+//! 0. the cost scenarios of issue 12 (`scenarios.rs`), priced from one table (`prices.rs`),
+//!    also written to `bench/results.json`;
 //! 1. AWS requests per delivered message, by API (an SDK interceptor counts them), and the
 //!    list-price cost per million deliveries they imply;
 //! 2. the deliver handler's CPU time per delivery against a bare `reqwest` POST;
@@ -15,8 +17,10 @@
 
 mod counter;
 mod measure;
+mod prices;
 mod procfs;
 mod report;
+mod scenarios;
 mod sink;
 
 use std::path::PathBuf;
@@ -28,6 +32,11 @@ const HISTORY_MARKER: &str = "<!-- history: kept by make bench -->";
 /// Where the table is written: `bench/RESULTS.md` in the source tree.
 fn results_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md")
+}
+
+/// The scenario figures as JSON, for tracking from run to run.
+fn results_json_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results.json")
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +56,9 @@ fn main() -> anyhow::Result<()> {
                 text.push_str(&previous[at..]);
             }
             std::fs::write(results_path(), text)?;
+            let results =
+                scenarios::results_json(&measured.date, &measured.scenarios, report::cpu_per_message(&measured));
+            std::fs::write(results_json_path(), format!("{}\n", serde_json::to_string_pretty(&results)?))?;
             Ok(())
         }),
         Some("sink") => runtime()?.block_on(sink::serve()),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::types::AttributeValue;
-use hookline_local::clients::{endpoint_from_env, local_clients, local_clients_with_interceptor};
+use hookline_local::clients::{endpoint_from_env, local_clients};
 use hookline_local::poller::Poller;
 use hookline_local::provision::{LocalResources, provision};
 use hookline_local::template::Resources;
@@ -16,13 +16,12 @@ use hookline_shared::web::{AppState, with_fallbacks};
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::counter::{Counts, RequestCounter, difference};
 use crate::procfs::{machine, peak_rss_kib, process_cpu_time};
+use crate::scenarios::EVENT_INTERVAL;
 use crate::sink::Sink;
 use hookline_local::runtime_api::Function;
 
-/// Events published in the end-to-end run, each to every endpoint.
-pub const EVENTS: u64 = 300;
+/// Endpoints of the CPU and memory measurements' stack.
 pub const ENDPOINTS: u64 = 3;
 /// Events whose deliveries the CPU measurement hands to the handler (the first batch warms up).
 pub const CPU_EVENTS: u64 = 200;
@@ -46,13 +45,7 @@ pub struct Measured {
     pub cpus: usize,
     pub cpu_model: String,
     pub date: String,
-    pub deliveries: u64,
-    pub messages_handled: u64,
-    pub sink_posts: u64,
-    pub ingest_counts: Counts,
-    pub deliver_counts: Counts,
-    pub ingest_wall: Duration,
-    pub deliver_wall: Duration,
+    pub scenarios: Vec<crate::scenarios::Run>,
     pub raw_send_message: Duration,
     pub raw_put_item: Duration,
     pub handler_cpu: Duration,
@@ -82,7 +75,8 @@ pub struct BinarySize {
 }
 
 /// Hookline's HTTP routes, served in-process, and a client for them.
-struct Api {
+#[derive(Clone)]
+pub struct Api {
     url: String,
     http: reqwest::Client,
 }
@@ -103,21 +97,53 @@ impl Api {
         Ok(value)
     }
 
-    async fn publish(&self, key: &str, n: u64, tag: &str) -> anyhow::Result<()> {
-        let accepted = self
-            .post(
-                "/v1/events",
-                key,
-                json!({"event_type": "order.created", "payload": payload(n), "idempotency_key": format!("{tag}-{n}")}),
-            )
-            .await?;
-        anyhow::ensure!(accepted["deliveries"].as_u64() == Some(ENDPOINTS), "unexpected 202: {accepted}");
+    pub async fn publish(&self, key: &str, n: u64, tag: &str, fan_out: u64) -> anyhow::Result<()> {
+        let accepted = self.post("/v1/events", key, event(n, tag)).await?;
+        anyhow::ensure!(accepted["deliveries"].as_u64() == Some(fan_out), "unexpected 202: {accepted}");
         Ok(())
+    }
+
+    /// One `POST /v1/events/batch` of the events numbered `range`; every item must be accepted.
+    pub async fn publish_batch(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+        tag: &str,
+        fan_out: u64,
+    ) -> anyhow::Result<()> {
+        let events: Vec<Value> = range.clone().map(|n| event(n, tag)).collect();
+        let answer = self.post("/v1/events/batch", key, json!({ "events": events })).await?;
+        let results = answer["results"].as_array().cloned().unwrap_or_default();
+        anyhow::ensure!(results.len() as u64 == range.end - range.start, "unexpected 207: {answer}");
+        for result in results {
+            anyhow::ensure!(result["deliveries"].as_u64() == Some(fan_out), "an item was refused: {result}");
+        }
+        Ok(())
+    }
+
+    /// Whether this build serves `POST /v1/events/batch` (an empty batch is refused, not 404).
+    pub async fn has_batch_route(&self, key: &str) -> anyhow::Result<bool> {
+        let response = self
+            .http
+            .post(format!("{}/v1/events/batch", self.url))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(json!({"events": []}).to_string())
+            .send()
+            .await?;
+        // Without the route, the path falls to `/v1/events/{id}`, which has no POST: 405.
+        let status = response.status();
+        Ok(status != reqwest::StatusCode::NOT_FOUND && status != reqwest::StatusCode::METHOD_NOT_ALLOWED)
     }
 }
 
+/// One event as posted: `order.created`, a padded payload and an idempotency key.
+fn event(n: u64, tag: &str) -> Value {
+    json!({"event_type": "order.created", "payload": payload(n), "idempotency_key": format!("{tag}-{n}")})
+}
+
 /// An order-like payload padded to [`PAYLOAD_BYTES`].
-fn payload(n: u64) -> Value {
+pub fn payload(n: u64) -> Value {
     let mut value = json!({"order_id": format!("ord_{n:010}"), "amount_cents": 4200, "currency": "EUR", "note": ""});
     let pad = PAYLOAD_BYTES.saturating_sub(value.to_string().len());
     value["note"] = Value::String("x".repeat(pad));
@@ -126,15 +152,28 @@ fn payload(n: u64) -> Value {
 
 /// One copy of Hookline: its own table and queues in moto, its HTTP routes served in-process
 /// on `clients`, a tenant and [`ENDPOINTS`] endpoints on the sink.
-struct Stack {
-    resources: LocalResources,
-    config: Config,
-    api: Api,
-    key: String,
+pub struct Stack {
+    pub resources: LocalResources,
+    pub config: Config,
+    pub api: Api,
+    pub key: String,
 }
 
 impl Stack {
     async fn start(plain: &Clients, clients: &Clients, prefix: &str, sink: &Sink) -> anyhow::Result<Self> {
+        Self::start_with(plain, clients, prefix, sink, ENDPOINTS, "hook").await
+    }
+
+    /// A stack with `fan_out` endpoints on the sink's `path` route (`hook` answers 200,
+    /// `flaky` fails some first attempts; their retries come 1 s later).
+    pub async fn start_with(
+        plain: &Clients,
+        clients: &Clients,
+        prefix: &str,
+        sink: &Sink,
+        fan_out: u64,
+        path: &str,
+    ) -> anyhow::Result<Self> {
         let resources = provision(plain, &Resources::from_template()?, prefix).await?;
         let config = Config { retention: Duration::from_secs(30 * 86_400), ..resources.config(ADMIN_TOKEN) };
         let app =
@@ -144,19 +183,20 @@ impl Stack {
         tokio::spawn(async move { axum::serve(listener, app).await });
         let tenant = api.post("/v1/tenants", ADMIN_TOKEN, json!({"name": "bench"})).await?;
         let key = tenant["api_key"].as_str().ok_or_else(|| anyhow::anyhow!("no api_key in {tenant}"))?.to_owned();
-        for i in 0..ENDPOINTS {
-            let url = format!("{}/hook/{i}", sink.url);
-            api.post("/v1/endpoints", &key, json!({"url": url, "event_types": ["order.*"]})).await?;
+        for i in 0..fan_out {
+            let url = format!("{}/{path}/{i}", sink.url);
+            let retry = json!({"schedule_seconds": [1, 1, 1, 1, 1]});
+            api.post("/v1/endpoints", &key, json!({"url": url, "event_types": ["order.*"], "retry": retry})).await?;
         }
         Ok(Self { resources, config, api, key })
     }
 
     async fn publish(&self, n: u64, tag: &str) -> anyhow::Result<()> {
-        self.api.publish(&self.key, n, tag).await
+        self.api.publish(&self.key, n, tag, ENDPOINTS).await
     }
 
     /// A poller for this stack's queue, feeding `handler`.
-    fn poller(&self, sqs: &aws_sdk_sqs::Client, handler: deliver::Handler) -> Poller {
+    pub fn poller(&self, sqs: &aws_sdk_sqs::Client, handler: deliver::Handler) -> Poller {
         Poller::new(sqs.clone(), self.resources.queue_url.clone(), self.resources.queue_arn.clone(), handler)
     }
 }
@@ -170,43 +210,23 @@ pub async fn run() -> anyhow::Result<Measured> {
     let encryption_key = hookline_shared::crypto::SecretBox::generate_key_base64();
     hookline_shared::crypto::install(hookline_shared::crypto::SecretBox::from_base64(&encryption_key)?);
     let plain = local_clients(&aws_endpoint).await;
-    let counter = RequestCounter::default();
-    let counted = local_clients_with_interceptor(&aws_endpoint, counter.clone()).await;
     let prefix = format!("bench{:08x}", rand::rng().random::<u32>());
     let sink = Sink::start()?;
-    // Separate tables per phase: moto's TransactWriteItems copies the whole table, so one
-    // phase's items would slow the next.
-    let e2e = Stack::start(&plain, &counted, &format!("{prefix}-e2e"), &sink).await?;
 
     eprintln!("bench: raw moto rates ({RAW_CALLS} sequential SendMessage, {RAW_CALLS} PutItem)");
     let raw = provision(&plain, &Resources::from_template()?, &format!("{prefix}-raw")).await?;
     let (raw_send_message, raw_put_item) = raw_rates(&plain, &raw).await?;
 
-    eprintln!("bench: end to end, {EVENTS} events to {ENDPOINTS} endpoints");
-    let start_counts = counter.snapshot();
-    let started = Instant::now();
-    for n in 0..EVENTS {
-        e2e.publish(n, "e2e").await?;
-    }
-    let ingest_wall = started.elapsed();
-    let ingested_counts = counter.snapshot();
-    let poller = e2e.poller(&counted.sqs, deliver::Handler::from_config(&e2e.config, &counted)?);
-    let deliveries = EVENTS * ENDPOINTS;
-    let deadline = Instant::now() + PATIENCE;
-    let started = Instant::now();
-    let mut messages_handled = 0u64;
-    let sink_posts = loop {
-        let stats = sink.stats().await?;
-        if messages_handled >= deliveries && stats.unique >= deliveries {
-            break stats.total;
+    // Separate tables and queues per scenario, so one's items and messages do not touch the next.
+    let mut scenarios = Vec::new();
+    for spec in &crate::scenarios::SPECS {
+        eprintln!("bench: scenario {}: {} events, one every {:?}", spec.title, spec.events, EVENT_INTERVAL);
+        let prefix = format!("{prefix}-{}", spec.key);
+        match crate::scenarios::run(spec, &plain, &aws_endpoint, &sink, &prefix).await? {
+            Some(run) => scenarios.push(run),
+            None => eprintln!("bench: scenario {}: skipped, this build has no POST /v1/events/batch", spec.key),
         }
-        anyhow::ensure!(Instant::now() < deadline, "deliveries did not arrive within {PATIENCE:?}");
-        messages_handled += poller.poll_once(Duration::from_secs(1)).await? as u64;
-    };
-    let deliver_wall = started.elapsed();
-    let delivered_counts = counter.snapshot();
-    let ingest_counts = difference(&ingested_counts, &start_counts);
-    let deliver_counts = difference(&delivered_counts, &ingested_counts);
+    }
 
     eprintln!("bench: deliver handler CPU, {} deliveries", CPU_EVENTS * ENDPOINTS);
     let quiet = Stack::start(&plain, &plain, &format!("{prefix}-cpu"), &sink).await?;
@@ -273,13 +293,7 @@ pub async fn run() -> anyhow::Result<Measured> {
         cpus,
         cpu_model,
         date,
-        deliveries,
-        messages_handled,
-        sink_posts,
-        ingest_counts,
-        deliver_counts,
-        ingest_wall,
-        deliver_wall,
+        scenarios,
         raw_send_message,
         raw_put_item,
         handler_cpu: cpu.handler_cpu,

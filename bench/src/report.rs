@@ -3,179 +3,27 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::counter::OpCount;
-use crate::measure::{COLD_STARTS, CPU_EVENTS, ENDPOINTS, EVENTS, MEMORY_BATCH, Measured, PAYLOAD_BYTES, RAW_CALLS};
+use crate::counter::{Counts, OpCount};
+use crate::measure::{COLD_STARTS, CPU_EVENTS, ENDPOINTS, MEMORY_BATCH, Measured, PAYLOAD_BYTES, RAW_CALLS};
+use crate::prices::*;
+use crate::scenarios::{EVENT_INTERVAL, Run};
 
-/// us-east-1 list prices, in dollars.
-const SQS_PER_REQUEST: f64 = 0.40 / 1e6;
-const DYNAMODB_PER_WRU: f64 = 1.25 / 1e6;
-const DYNAMODB_PER_RRU: f64 = 0.25 / 1e6;
-const LAMBDA_ARM_PER_GB_SECOND: f64 = 0.000_013_333_4;
-const LAMBDA_PER_REQUEST: f64 = 0.20 / 1e6;
-const API_GATEWAY_HTTP_PER_REQUEST: f64 = 1.00 / 1e6;
-const EVENTBRIDGE_API_DESTINATIONS_PER_MILLION: f64 = 1.20;
-const LAMBDA_MEMORY_GB: f64 = 0.25;
-/// The deliver function's SQS batch size (`template.yaml`).
-const BATCH_SIZE: f64 = 10.0;
+/// The deliver handler's CPU time per message, from section 2.
+pub fn cpu_per_message(m: &Measured) -> Duration {
+    m.handler_cpu / u32::try_from(m.handler_deliveries.max(1)).unwrap_or(u32::MAX)
+}
 
 pub fn render(m: &Measured) -> String {
     let mut t = Table::default();
-    let deliveries = m.deliveries as f64;
-    let per = |x: f64| x / deliveries;
+    let cpu = cpu_per_message(m);
+    let handler_cpu_per_delivery = cpu.as_secs_f64();
+    let scenario_table = scenarios(m, cpu);
 
-    // 1. Requests per delivery, by API.
-    let mut apis: Vec<(String, String)> = m.ingest_counts.keys().chain(m.deliver_counts.keys()).cloned().collect();
-    apis.sort();
-    apis.dedup();
-    let count = |counts: &crate::counter::Counts, key: &(String, String)| counts.get(key).cloned().unwrap_or_default();
-    let mut total = OpCount::default();
-    let (mut ingest_requests, mut deliver_requests) = (0, 0);
-    let mut rows = Vec::new();
-    for key in &apis {
-        let (i, d) = (count(&m.ingest_counts, key), count(&m.deliver_counts, key));
-        let mut sum = i.clone();
-        sum.add(&d);
-        ingest_requests += i.requests;
-        deliver_requests += d.requests;
-        total.add(&sum);
-        let mut result = format!("{:.3}", per(sum.requests as f64));
-        if sum.wru > 0.0 {
-            let _ = write!(result, " · {:.2} WRU", per(sum.wru));
-        }
-        if sum.rru > 0.0 {
-            let _ = write!(result, " · {:.2} RRU", per(sum.rru));
-        }
-        let mut how = format!(
-            "ingest {:.3} + deliver {:.3} ({} calls)",
-            per(i.requests as f64),
-            per(d.requests as f64),
-            sum.requests
-        );
-        let by_item = |phase: &str, c: &OpCount| {
-            let mut items: Vec<_> = c.items.iter().collect();
-            items.sort_by(|a, b| b.1.cmp(a.1));
-            let list: Vec<String> = items.iter().map(|(k, v)| format!("{k} {:.3}", per(**v as f64))).collect();
-            if list.is_empty() { String::new() } else { format!("; {phase} by item: {}", list.join(", ")) }
-        };
-        how.push_str(&by_item("ingest", &i));
-        how.push_str(&by_item("deliver", &d));
-        rows.push((sum.requests, format!("{} {}", key.0, key.1), result, how));
+    // 1. Requests per delivery, by API, in scenario (a).
+    if let Some(a) = m.scenarios.iter().find(|r| r.spec.key == "a") {
+        by_api(&mut t, a);
+        costs(&mut t, a, m, cpu);
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    t.section(
-        "1. AWS requests per delivered message, by API",
-        &format!(
-            "Counted by an SDK interceptor (`Intercept::read_before_transmit`, operation from `Metadata` in the config \
-             bag; every attempt counts) on the clients of Hookline's code (items: the sort key's first segment), in one run: 1 tenant, {ENDPOINTS} endpoints \
-             on a local sink (own process, answers 200), {EVENTS} events of {PAYLOAD_BYTES} B with an idempotency key \
-             published one at a time to the in-process ingest routes, then `Poller::poll_once` (the event source \
-             mapping: its ReceiveMessage + DeleteMessageBatch are billed to the account too) until all {} deliveries arrived ({} messages handled, {} \
-             POSTs at the sink). Divided by deliveries. Units estimated from the JSON bodies.",
-            m.deliveries, m.messages_handled, m.sink_posts
-        ),
-    );
-    for (_, api, result, how) in rows {
-        t.row(&api, &result, &how);
-    }
-    t.row(
-        "**all AWS requests**",
-        &format!("**{:.3}**", per(total.requests as f64)),
-        &format!("ingest {:.3} + deliver {:.3}", per(ingest_requests as f64), per(deliver_requests as f64)),
-    );
-
-    // Cost per million deliveries.
-    let handler_cpu_per_delivery = m.handler_cpu.as_secs_f64() / m.handler_deliveries.max(1) as f64;
-    let handler_wall_per_delivery = m.handler_wall.as_secs_f64() / m.handler_deliveries.max(1) as f64;
-    let million = 1e6;
-    let sqs = million * per(total.sqs_chunks as f64) * SQS_PER_REQUEST;
-    let writes = million * per(total.wru) * DYNAMODB_PER_WRU;
-    let reads = million * per(total.rru) * DYNAMODB_PER_RRU;
-    let deliver_requests_cost = million / BATCH_SIZE * LAMBDA_PER_REQUEST;
-    let deliver_duration = |seconds: f64| million * seconds * LAMBDA_MEMORY_GB * LAMBDA_ARM_PER_GB_SECOND;
-    let events_per_delivery = EVENTS as f64 / deliveries;
-    let ingest_requests_cost = million * events_per_delivery * LAMBDA_PER_REQUEST;
-    let total_cost = sqs
-        + writes
-        + reads
-        + deliver_requests_cost
-        + deliver_duration(handler_cpu_per_delivery)
-        + ingest_requests_cost;
-    let api_gateway = million * events_per_delivery * API_GATEWAY_HTTP_PER_REQUEST;
-    t.section(
-        "List-price cost per million deliveries (us-east-1)",
-        &format!(
-            "From the counts above; {ENDPOINTS} endpoints per event, full batches of {BATCH_SIZE} (the queue was filled \
-             first; a quiet queue gets smaller batches and empty long polls, which cost more per delivery)."
-        ),
-    );
-    t.row(
-        "SQS standard",
-        &dollars(sqs),
-        &format!(
-            "{:.3} billed requests/delivery × $0.40/M (a batch call is one request; each started 64 KB of request \
-             counts, all were < 64 KB)",
-            per(total.sqs_chunks as f64)
-        ),
-    );
-    t.row(
-        "DynamoDB on-demand writes",
-        &dollars(writes),
-        &format!(
-            "{:.2} WRU/delivery × $1.25/M (1 WRU per started KB per item written, 2 per item in TransactWriteItems; \
-             UpdateItem/DeleteItem/ConditionCheck items taken as ≤ 1 KB)",
-            per(total.wru)
-        ),
-    );
-    t.row(
-        "DynamoDB on-demand reads",
-        &dollars(reads),
-        &format!(
-            "{:.2} RRU/delivery × $0.25/M (1 RRU per started 4 KB read strongly consistent, 0.5 eventually consistent; \
-             sizes from the responses)",
-            per(total.rru)
-        ),
-    );
-    t.row(
-        "Lambda arm64, deliver",
-        &dollars(deliver_requests_cost + deliver_duration(handler_cpu_per_delivery)),
-        &format!(
-            "1 invocation per batch of 10 × $0.20/M = {} + {:.3} ms CPU/delivery (section 2) as billed duration × \
-             0.25 GB × $0.0000133334/GB-s = {}. CPU time is a floor: Lambda bills wall time; at this run's wall time \
-             against moto ({:.2} ms/delivery with 10 in flight) the duration would be {}",
-            dollars(deliver_requests_cost),
-            handler_cpu_per_delivery * 1e3,
-            dollars(deliver_duration(handler_cpu_per_delivery)),
-            handler_wall_per_delivery * 1e3,
-            dollars(deliver_duration(handler_wall_per_delivery)),
-        ),
-    );
-    t.row(
-        "Lambda arm64, ingest",
-        &dollars(ingest_requests_cost),
-        &format!(
-            "1 invocation per event = {events_per_delivery:.3}/delivery × $0.20/M; ingest's duration is not measured \
-             and not included"
-        ),
-    );
-    t.row(
-        "**Hookline total**",
-        &format!("**{}**", dollars(total_cost)),
-        "SQS + DynamoDB + Lambda (API Gateway below, CloudWatch Logs and data transfer not included)",
-    );
-    t.row(
-        "API Gateway HTTP API (separately)",
-        &dollars(api_gateway),
-        &format!("1 request per event = {events_per_delivery:.3}/delivery × $1.00/M"),
-    );
-    t.row(
-        "EventBridge API destinations",
-        &dollars(EVENTBRIDGE_API_DESTINATIONS_PER_MILLION),
-        &format!(
-            "$1.00/M events + $0.20/M invocations, one event per delivery; an event fanned out by rules to \
-             {ENDPOINTS} targets would be {} per M deliveries",
-            dollars(1.00 / ENDPOINTS as f64 + 0.20)
-        ),
-    );
 
     // 2. CPU.
     let bare_per_post = m.bare_cpu.as_secs_f64() / m.bare_posts.max(1) as f64;
@@ -273,36 +121,26 @@ pub fn render(m: &Measured) -> String {
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
     let send_rate = rate(RAW_CALLS, m.raw_send_message);
     let put_rate = rate(RAW_CALLS, m.raw_put_item);
-    let ingest_rate = rate(EVENTS, m.ingest_wall);
-    let deliver_rate = rate(m.deliveries, m.deliver_wall);
     t.section(
         "4. Local end-to-end throughput",
-        "Against moto on this machine (one Python process): a ratio to moto's own raw rates says how many raw calls' \
-         time one event or delivery takes; absolute numbers say nothing about AWS. Measured with the counting \
-         interceptor on.",
+        "Against moto on this machine (one Python process): absolute numbers say nothing about AWS. Each \
+         scenario publishes at a fixed rate while one poller delivers; the lag is from the last event's 202 to its \
+         last delivery's arrival.",
     );
-    t.row(
-        "events ingested",
-        &format!("{ingest_rate:.0}/s"),
-        &format!(
-            "{EVENTS} POST /v1/events one at a time in {:.2} s = {} of raw SendMessage, {} of raw PutItem",
-            m.ingest_wall.as_secs_f64(),
-            ratio(ingest_rate, send_rate),
-            ratio(ingest_rate, put_rate)
-        ),
-    );
-    t.row(
-        "deliveries completed",
-        &format!("{deliver_rate:.0}/s"),
-        &format!(
-            "{} deliveries by one poller (batches of 10, 10 in flight) in {:.2} s = {} of raw SendMessage, {} of raw \
-             PutItem",
-            m.deliveries,
-            m.deliver_wall.as_secs_f64(),
-            ratio(deliver_rate, send_rate),
-            ratio(deliver_rate, put_rate)
-        ),
-    );
+    for run in &m.scenarios {
+        t.row(
+            &format!("scenario {}", run.spec.title),
+            &format!("{:.1} events/s", rate(run.spec.events, run.publish_wall)),
+            &format!(
+                "{} events in {:.1} s ({} POSTs), {} deliveries; lag after the last publish {:.1} s",
+                run.spec.events,
+                run.publish_wall.as_secs_f64(),
+                run.posts,
+                run.deliveries,
+                run.drain_wall.as_secs_f64()
+            ),
+        );
+    }
     t.row(
         "raw SendMessage",
         &format!("{send_rate:.0}/s"),
@@ -320,12 +158,243 @@ pub fn render(m: &Measured) -> String {
     format!(
         "# Hookline benchmark\n\n\
          `make bench`, {date}. Machine: {cpus} CPUs (`nproc`), {model}. Local AWS server: moto (scripts/with-moto).\n\n\
+         {scenario_table}\n\
          {table}\n",
         date = m.date,
         cpus = m.cpus,
         model = m.cpu_model,
         table = t.text
     )
+}
+
+/// The scenarios side by side: requests per delivery by API, units, dollars, EventBridge.
+fn scenarios(m: &Measured, cpu: Duration) -> String {
+    let mut text = format!(
+        "## Cost per delivery, by scenario (list prices of {PRICES_DATE}, us-east-1)\n\n\
+         Events of {PAYLOAD_BYTES} B with an idempotency key arrive at a steady {:.0} events/s (one every {} ms; a \
+         batched POST every {} ms) while one poller receives (long poll 1 s, batches of ≤ 10) and runs the deliver \
+         handler; all to a local sink that answers 200 (or fails 30 % of first attempts in (d), retried 1 s later). \
+         $ per million deliveries = SQS + DynamoDB on-demand + Lambda (invocations: one per batch and one per POST; \
+         duration: the deliver handler's CPU time per message from section 2, {:.3} ms, at 0.25 GB; ingest's \
+         duration not included). API Gateway is shown apart. EventBridge: PutEvents $1.00/M per event + API \
+         destinations $0.20/M per invocation, retries being invocations. Provisioned: the same units on a \
+         provisioned table, auto scaling holding 70 % utilisation: ${:.4}/WCU-h, ${:.4}/RCU-h (us-east-1 list \
+         prices, unchanged by the 2024-11-01 cut) = ${:.3}/M WRU, ${:.3}/M RRU.\n\n\
+         | scenario | requests per delivery, by API | WRU | RRU | SQS requests | batch fill | $/M on-demand | $/M provisioned | API Gateway $/M | EventBridge $/M |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+        1.0 / EVENT_INTERVAL.as_secs_f64(),
+        EVENT_INTERVAL.as_millis(),
+        EVENT_INTERVAL.as_millis() * 10,
+        cpu.as_secs_f64() * 1e3,
+        DYNAMODB_PER_WCU_HOUR,
+        DYNAMODB_PER_RCU_HOUR,
+        provisioned_per_wru() * 1e6,
+        provisioned_per_rru() * 1e6,
+    );
+    for run in &m.scenarios {
+        let cost = run.cost(cpu);
+        let d = run.deliveries.max(1) as f64;
+        let mut apis: Counts = run.ingest.clone();
+        for (key, count) in &run.deliver {
+            apis.entry(key.clone()).or_default().add(count);
+        }
+        let mut apis: Vec<_> = apis.into_iter().collect();
+        apis.sort_by_key(|a| std::cmp::Reverse(a.1.requests));
+        let list: Vec<String> = apis.iter().map(|((_, op), c)| format!("{op} {:.3}", c.requests as f64 / d)).collect();
+        let _ = writeln!(
+            text,
+            "| {} | {:.3}: {} | {:.3} | {:.3} | {:.3} | {:.1} of 10 ({} batches, {} empty receives) | **{}** | {} | {} | {} |",
+            run.spec.title,
+            cost.requests,
+            list.join(", "),
+            cost.wru,
+            cost.rru,
+            cost.sqs_requests,
+            run.batch_fill(),
+            run.batches,
+            run.empty_receives,
+            dollars(cost.total),
+            dollars(cost.total_provisioned),
+            dollars(cost.api_gateway),
+            dollars(cost.eventbridge),
+        );
+    }
+    let a = m.scenarios.iter().find(|r| r.spec.key == "a");
+    if let (Some(a), Some(d)) = (a, m.scenarios.iter().find(|r| r.spec.key == "d")) {
+        let (per_a, cost_d) = (a.cost(cpu).total, d.cost(cpu));
+        let extra = (cost_d.total - per_a) * d.deliveries as f64 / d.failed_first.max(1) as f64;
+        let _ = writeln!(
+            text,
+            "\n(d): {} of {} first attempts failed and were retried; **{} per million deliveries**, and each retried \
+             attempt costs about **{} per million retries** over (a)'s per-delivery bill (d's bill less (a)'s per \
+             delivery, divided by the retries); EventBridge would bill a retry as one more invocation, $0.200/M.",
+            d.failed_first,
+            d.deliveries,
+            dollars(cost_d.total),
+            dollars(extra),
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\nBatches: at this rate the poller found the messages that arrived while it handled the previous batch. A \
+         quieter queue fills batches less (towards 1 message per receive, per invocation and per delete: SQS and \
+         Lambda requests per delivery rise, DynamoDB units do not change) and pays for empty long polls; a busier \
+         one fills them to 10 and the per-delivery SQS and invocation shares fall to their floor (receive + delete \
+         = 0.2 per message). The template's 1 s batching window (`MaximumBatchingWindowInSeconds`) is not emulated \
+         here; it fills quiet-queue batches more than this poller does."
+    );
+    text
+}
+
+/// Section 1: requests per delivery by API in one scenario, split by function and item kind.
+fn by_api(t: &mut Table, run: &Run) {
+    let per = |x: f64| x / run.deliveries.max(1) as f64;
+    let mut apis: Vec<(String, String)> = run.ingest.keys().chain(run.deliver.keys()).cloned().collect();
+    apis.sort();
+    apis.dedup();
+    let count = |counts: &Counts, key: &(String, String)| counts.get(key).cloned().unwrap_or_default();
+    let mut total = OpCount::default();
+    let (mut ingest_requests, mut deliver_requests) = (0, 0);
+    let mut rows = Vec::new();
+    for key in &apis {
+        let (i, d) = (count(&run.ingest, key), count(&run.deliver, key));
+        let mut sum = i.clone();
+        sum.add(&d);
+        ingest_requests += i.requests;
+        deliver_requests += d.requests;
+        total.add(&sum);
+        let mut result = format!("{:.3}", per(sum.requests as f64));
+        if sum.wru > 0.0 {
+            let _ = write!(result, " · {:.2} WRU", per(sum.wru));
+        }
+        if sum.rru > 0.0 {
+            let _ = write!(result, " · {:.2} RRU", per(sum.rru));
+        }
+        let mut how = format!(
+            "ingest {:.3} + deliver {:.3} ({} calls)",
+            per(i.requests as f64),
+            per(d.requests as f64),
+            sum.requests
+        );
+        let by_item = |phase: &str, c: &OpCount| {
+            let mut items: Vec<_> = c.items.iter().collect();
+            items.sort_by(|a, b| b.1.cmp(a.1));
+            let list: Vec<String> = items.iter().map(|(k, v)| format!("{k} {:.3}", per(**v as f64))).collect();
+            if list.is_empty() { String::new() } else { format!("; {phase} by item: {}", list.join(", ")) }
+        };
+        how.push_str(&by_item("ingest", &i));
+        how.push_str(&by_item("deliver", &d));
+        rows.push((sum.requests, format!("{} {}", key.0, key.1), result, how));
+    }
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    t.section(
+        "1. AWS requests per delivered message, by API (scenario (a))",
+        &format!(
+            "Counted by SDK interceptors (`Intercept::read_before_transmit`, operation from `Metadata` in the config \
+             bag; every attempt counts), one on ingest's clients and one on the poller's and deliver handler's (items: \
+             the sort key's first segment): 1 tenant, {} endpoints on a local sink, {} events of {PAYLOAD_BYTES} B \
+             with an idempotency key published one per {} ms to the in-process ingest routes while `Poller::poll_once` \
+             (the event source mapping: its ReceiveMessage + DeleteMessageBatch are billed to the account too) ran, \
+             until all {} deliveries arrived ({} messages handled in {} batches, {} POSTs at the sink). Divided by deliveries. Units \
+             estimated from the JSON bodies.",
+            run.spec.fan_out,
+            run.spec.events,
+            EVENT_INTERVAL.as_millis(),
+            run.deliveries,
+            run.messages,
+            run.batches,
+            run.sink_posts,
+        ),
+    );
+    for (_, api, result, how) in rows {
+        t.row(&api, &result, &how);
+    }
+    t.row(
+        "**all AWS requests**",
+        &format!("**{:.3}**", per(total.requests as f64)),
+        &format!("ingest {:.3} + deliver {:.3}", per(ingest_requests as f64), per(deliver_requests as f64)),
+    );
+}
+
+/// The bill of one scenario, line by line.
+fn costs(t: &mut Table, run: &Run, m: &Measured, cpu: Duration) {
+    let cost = run.cost(cpu);
+    let d = run.deliveries.max(1) as f64;
+    let all = run.all();
+    let wall = m.handler_wall.as_secs_f64() / m.handler_deliveries.max(1) as f64;
+    let wall_cost = 1e6 * wall * run.messages as f64 / d * LAMBDA_MEMORY_GB * LAMBDA_ARM_PER_GB_SECOND;
+    t.section(
+        &format!("List-price cost per million deliveries, scenario (a) (us-east-1, prices of {PRICES_DATE})"),
+        &format!(
+            "From the counts above; batches held {:.1} messages on average ({} receives returned nothing).",
+            run.batch_fill(),
+            run.empty_receives
+        ),
+    );
+    t.row(
+        "SQS standard",
+        &dollars(cost.sqs),
+        &format!(
+            "{:.3} billed requests/delivery × $0.40/M (a batch call is one request; each started 64 KB counts)",
+            cost.sqs_requests
+        ),
+    );
+    t.row(
+        "DynamoDB on-demand",
+        &dollars(cost.dynamodb),
+        &format!(
+            "{:.3} WRU × $0.625/M + {:.3} RRU × $0.125/M per delivery (1 WRU per started KB per item written, 2 per \
+             item in TransactWriteItems; UpdateItem/DeleteItem/ConditionCheck items taken as ≤ 1 KB; 1 RRU per \
+             started 4 KB read strongly consistent, 0.5 eventually consistent)",
+            all.wru / d,
+            all.rru / d
+        ),
+    );
+    t.row(
+        "DynamoDB provisioned, auto scaling at 70 %",
+        &dollars(cost.dynamodb_provisioned),
+        &format!(
+            "the same units at ${DYNAMODB_PER_WCU_HOUR}/WCU-h and ${DYNAMODB_PER_RCU_HOUR}/RCU-h bought at 1/0.7 of \
+             use (a steady load; bursts above the provisioned rate are throttled until scaling catches up)"
+        ),
+    );
+    t.row(
+        "Lambda arm64",
+        &dollars(cost.lambda_invocations + cost.lambda_duration),
+        &format!(
+            "{} invocations ({} deliver batches + {} ingest POSTs) × $0.20/M = {} + {:.3} ms CPU per message × {:.2} \
+             messages/delivery × 0.25 GB × $0.0000133334/GB-s = {}. CPU time is a floor: Lambda bills wall time; at \
+             section 2's wall time against moto ({:.2} ms/message with 10 in flight) the duration would be {}",
+            run.batches + run.posts,
+            run.batches,
+            run.posts,
+            dollars(cost.lambda_invocations),
+            cpu.as_secs_f64() * 1e3,
+            run.messages as f64 / d,
+            dollars(cost.lambda_duration),
+            wall * 1e3,
+            dollars(wall_cost),
+        ),
+    );
+    t.row(
+        "**Hookline total**",
+        &format!("**{}** (provisioned: {})", dollars(cost.total), dollars(cost.total_provisioned)),
+        "SQS + DynamoDB + Lambda (API Gateway below, CloudWatch Logs and data transfer not included)",
+    );
+    t.row(
+        "API Gateway HTTP API (separately)",
+        &dollars(cost.api_gateway),
+        &format!("1 request per POST = {:.3}/delivery × $1.00/M", run.posts as f64 / d),
+    );
+    t.row(
+        "EventBridge, same fan-out",
+        &dollars(cost.eventbridge),
+        &format!(
+            "PutEvents $1.00/M per event over {} targets + API destinations $0.20/M per invocation; at fan-out 1: {}",
+            run.spec.fan_out,
+            dollars(eventbridge_per_million(1, 1.0))
+        ),
+    );
 }
 
 #[derive(Default)]

@@ -40,6 +40,7 @@ impl LocalResources {
             allow_http: false,
             dashboard_frame_ancestors: Default::default(),
             recover_budget: hookline_shared::config::DEFAULT_RECOVER_BUDGET,
+            auth_cache_ttl: hookline_shared::warm::MAX_AUTH_TTL,
         }
     }
 }

@@ -55,7 +55,13 @@ pub struct TimeToLive {
 pub struct TableSpec {
     pub attribute_definitions: Vec<AttributeDefinition>,
     pub key_schema: Vec<KeySchemaElement>,
+    /// `PAY_PER_REQUEST`, or `!If [ProvisionedTable, PROVISIONED, PAY_PER_REQUEST]`: locally
+    /// the table is what the template's default parameters make, the `!If`'s last branch.
+    #[serde(deserialize_with = "if_default_branch")]
     pub billing_mode: String,
+    /// Provisioned mode's starting capacity: no local meaning (moto does not throttle).
+    #[serde(default)]
+    pub provisioned_throughput: Option<Value>,
     #[serde(default)]
     pub time_to_live_specification: Option<TimeToLive>,
     /// Backups and encryption at rest have no local meaning.
@@ -284,6 +290,23 @@ fn properties<T: serde::de::DeserializeOwned>(
     }
     let props = resource.get("Properties").cloned().unwrap_or(Value::Mapping(Default::default()));
     serde_norway::from_value(props).map_err(|e| TemplateError::Resource(name, e.to_string()))
+}
+
+/// A string, or the value an `!If [condition, then, else]` takes when its condition is false
+/// (the template's default parameters).
+fn if_default_branch<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    use serde::de::Error;
+    let value = Value::deserialize(deserializer)?;
+    let chosen = match &value {
+        Value::Tagged(tagged) if tagged.tag == "!If" => match &tagged.value {
+            Value::Sequence(parts) if parts.len() == 3 => parts.get(2).cloned(),
+            _ => None,
+        },
+        other => Some(other.clone()),
+    };
+    chosen
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .ok_or_else(|| D::Error::custom(format!("not a string: {value:?}")))
 }
 
 fn get_att_arn<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {

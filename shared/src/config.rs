@@ -48,6 +48,10 @@ pub struct Config {
     /// `continuation`. A recovery always finishes the batch it started, so 0 means one batch
     /// per call.
     pub recover_budget: Duration,
+    /// `HOOKLINE_AUTH_CACHE_SECONDS` (0 to 10, default 10): how long a warm instance acts on
+    /// what it read about an API key and its tenant (revocation, deletion, suspension, quotas
+    /// and event types reach every instance within it). 0 reads them on every request.
+    pub auth_cache_ttl: Duration,
 }
 
 /// The default [`Config::recover_budget`]: a third of the api function's timeout, so the last
@@ -128,6 +132,7 @@ impl std::fmt::Debug for Config {
             .field("allow_http", &self.allow_http)
             .field("dashboard_frame_ancestors", &self.dashboard_frame_ancestors)
             .field("recover_budget", &self.recover_budget)
+            .field("auth_cache_ttl", &self.auth_cache_ttl)
             .finish()
     }
 }
@@ -166,7 +171,20 @@ impl Config {
                 )?
             }
         };
+        let auth_cache_ttl = match lookup("HOOKLINE_AUTH_CACHE_SECONDS") {
+            None => crate::warm::MAX_AUTH_TTL,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs)
+                .filter(|ttl| *ttl <= crate::warm::MAX_AUTH_TTL)
+                .ok_or(ConfigError::Invalid {
+                    name: "HOOKLINE_AUTH_CACHE_SECONDS",
+                    reason: "0 to 10 seconds".into(),
+                })?,
+        };
         Ok(Self {
+            auth_cache_ttl,
             table: required("HOOKLINE_TABLE")?,
             queue_url: required("HOOKLINE_QUEUE_URL")?,
             slow_queue_url: lookup("HOOKLINE_SLOW_QUEUE_URL").filter(|u| !u.is_empty()),
@@ -228,6 +246,9 @@ mod tests {
         assert_eq!(c.dashboard_frame_ancestors.as_str(), "'none'");
         assert!(c.slow_queue_url.is_none(), "no slow lane unless the template names one");
         assert_eq!(c.recover_budget, DEFAULT_RECOVER_BUDGET);
+        assert_eq!(c.auth_cache_ttl, Duration::from_secs(10));
+        let vars = [("HOOKLINE_TABLE", "t"), ("HOOKLINE_QUEUE_URL", "q"), ("HOOKLINE_AUTH_CACHE_SECONDS", "11")];
+        assert!(matches!(config(&vars), Err(ConfigError::Invalid { name: "HOOKLINE_AUTH_CACHE_SECONDS", .. })));
     }
 
     #[test]

@@ -50,6 +50,14 @@ pub async fn fan_out_if_subscribed(
     write_and_queue(store, queue, outgoing, endpoint_ids).await.map(Some)
 }
 
+/// Writes the event with a pending delivery for each endpoint subscribed to its type now, and
+/// queues nothing: for batched ingest, which queues many events' deliveries together with
+/// [`enqueue_many`].
+pub async fn write_event(store: &Store, outgoing: Outgoing) -> Result<Event, StoreError> {
+    let endpoint_ids = subscribers(store, &outgoing).await?;
+    write(store, outgoing, endpoint_ids).await
+}
+
 async fn subscribers(store: &Store, outgoing: &Outgoing) -> Result<Vec<EndpointId>, StoreError> {
     let endpoints = store.subscribed_endpoints(&outgoing.tenant_id).await?;
     Ok(endpoints.into_iter().filter(|ep| ep.subscribes_to(&outgoing.event_type)).map(|ep| ep.id).collect())
@@ -61,6 +69,13 @@ async fn write_and_queue(
     outgoing: Outgoing,
     endpoint_ids: Vec<EndpointId>,
 ) -> Result<Event, FanOutError> {
+    let event = write(store, outgoing, endpoint_ids).await?;
+    // The event's first round: marked so, a fresh first handover skips reading its delivery.
+    queue.enqueue_first_round(&jobs(&event).collect::<Vec<_>>()).await?;
+    Ok(event)
+}
+
+async fn write(store: &Store, outgoing: Outgoing, endpoint_ids: Vec<EndpointId>) -> Result<Event, StoreError> {
     let event = Event {
         id: outgoing.id,
         tenant_id: outgoing.tenant_id,
@@ -71,26 +86,44 @@ async fn write_and_queue(
         created_at: OffsetDateTime::now_utc(),
     };
     store.put_event_with_deliveries(&event).await?;
-    // The event's first round: marked so, a fresh first handover skips reading its delivery.
-    queue.enqueue_first_round(&jobs_of(&event)).await?;
     Ok(event)
+}
+
+fn jobs(event: &Event) -> impl Iterator<Item = DeliveryJob> + '_ {
+    event.endpoint_ids.iter().map(|endpoint_id| DeliveryJob {
+        tenant_id: event.tenant_id.clone(),
+        event_id: event.id.clone(),
+        endpoint_id: endpoint_id.clone(),
+    })
+}
+
+/// Queues the first round of several written events together, ten messages per
+/// SendMessageBatch whichever events they belong to. Answers, per event in order, whether all
+/// of its messages are on the queue; one that is not may have some of them there (harmless: a
+/// retry queues them again and the delivery log turns a repeat into a no-op).
+pub async fn enqueue_many(queue: &Queue, events: &[&Event]) -> Vec<bool> {
+    let mut owners = Vec::new();
+    let mut all_jobs = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        for job in jobs(event) {
+            owners.push(i);
+            all_jobs.push(job);
+        }
+    }
+    let queued = queue.enqueue_each(&all_jobs).await;
+    let mut complete = vec![true; events.len()];
+    for (owner, ok) in owners.into_iter().zip(queued) {
+        if !ok && let Some(flag) = complete.get_mut(owner) {
+            *flag = false;
+        }
+    }
+    complete
 }
 
 /// Queues one message per delivery of a written event (ingest resuming an interrupted
 /// request). Queuing one twice is harmless: these messages are not marked first-round, so the
 /// deliver function reads the delivery log, which turns a second message into a no-op.
 pub async fn enqueue_deliveries(queue: &Queue, event: &Event) -> Result<(), QueueError> {
-    queue.enqueue(&jobs_of(event)).await
-}
-
-fn jobs_of(event: &Event) -> Vec<DeliveryJob> {
-    event
-        .endpoint_ids
-        .iter()
-        .map(|endpoint_id| DeliveryJob {
-            tenant_id: event.tenant_id.clone(),
-            event_id: event.id.clone(),
-            endpoint_id: endpoint_id.clone(),
-        })
-        .collect()
+    let jobs: Vec<DeliveryJob> = jobs(event).collect();
+    queue.enqueue(&jobs).await
 }

@@ -22,4 +22,6 @@ pub mod signed;
 pub mod signing;
 pub mod store;
 pub mod telemetry;
+pub mod warm;
+#[cfg(feature = "web")]
 pub mod web;

@@ -86,6 +86,24 @@ impl Queue {
         Ok(())
     }
 
+    /// Puts the jobs on the queue ten at a time and answers, per job, whether it is durably
+    /// queued: a chunk that fails does not stop the next. For events' first fan-out (batched
+    /// ingest): each message is marked [`FIRST_ROUND`], like [`Queue::enqueue_first_round`]'s.
+    pub async fn enqueue_each(&self, jobs: &[DeliveryJob]) -> Vec<bool> {
+        let mut queued = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(SEND_BATCH_LIMIT) {
+            let ok = match self.send_batch(chunk, true).await {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::warn!(error = %err, jobs = chunk.len(), "a batch of deliveries was not queued");
+                    false
+                }
+            };
+            queued.extend(std::iter::repeat_n(ok, chunk.len()));
+        }
+        queued
+    }
+
     async fn send_batch(&self, jobs: &[DeliveryJob], first_round: bool) -> Result<(), QueueError> {
         // (entry id, body, message group): the group is the tenant, so SQS fair queues can
         // favour quiet tenants over one that holds most of the in-flight messages.

@@ -33,6 +33,10 @@ pub struct AppState {
     /// The SQS client, for the dead-letter queue (`config.dead_letter_queue_url`).
     pub sqs: aws_sdk_sqs::Client,
     pub config: Arc<Config>,
+    /// API keys, tenants and their policies, kept per warm instance (`warm.rs`).
+    pub auth: Arc<crate::warm::AuthCache>,
+    /// The events-per-minute quota, counted per warm instance (`warm.rs`).
+    pub event_quota: Arc<crate::warm::EventQuota>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,7 +289,7 @@ impl FromRequestParts<AppState> for TenantAuth {
             let TenantKey(tenant) = TenantKey::from_request_parts(parts, state).await?;
             (tenant, Access::ApiKey)
         };
-        match state.store.tenant_state(&tenant).await? {
+        match state.auth.tenant_state(&state.store, &tenant).await? {
             TenantState::Active => {}
             TenantState::Suspended => return Err(ApiError::TenantSuspended),
             TenantState::Gone => return Err(ApiError::Unauthorized),
@@ -373,7 +377,7 @@ impl FromRequestParts<AppState> for TenantKey {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         // Only API keys: a portal session (`hps_`) is a 401 here, so ingest never accepts one.
         let key = bearer(parts).filter(|k| k.starts_with("hk_")).ok_or(ApiError::Unauthorized)?;
-        let tenant = state.store.tenant_for_key(key).await?.ok_or(ApiError::Unauthorized)?;
+        let tenant = state.auth.tenant_for_key(&state.store, key).await?.ok_or(ApiError::Unauthorized)?;
         Ok(Self(tenant))
     }
 }
@@ -453,6 +457,8 @@ impl AppState {
             store: Store::new(clients.dynamodb.clone(), &config.table, config.retention),
             queue: Queue::new(clients.sqs.clone(), &config.queue_url),
             sqs: clients.sqs.clone(),
+            auth: Arc::new(crate::warm::AuthCache::new(config.auth_cache_ttl)),
+            event_quota: Arc::default(),
             config: Arc::new(config),
         }
     }

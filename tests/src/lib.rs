@@ -69,11 +69,20 @@ pub struct Options {
     /// The deployment parameter `AllowHttpEndpoints`.
     pub allow_http: bool,
     pub policy: PolicySettings,
+    /// How long the HTTP functions keep an API key's tenant and its policy (`warm.rs`). Zero
+    /// by default, so a test that suspends, deletes or changes a tenant sees it at once; the
+    /// cache's own tests set it.
+    pub auth_cache_ttl: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { egress: Egress::LoopbackOnly, allow_http: false, policy: PolicySettings::default() }
+        Self {
+            egress: Egress::LoopbackOnly,
+            allow_http: false,
+            policy: PolicySettings::default(),
+            auth_cache_ttl: Duration::ZERO,
+        }
     }
 }
 
@@ -105,7 +114,12 @@ impl Hookline {
         encryption_key();
         let prefix = format!("t{:016x}", rand::rng().random::<u64>());
         let resources = provision(&clients, &Resources::from_template().unwrap(), &prefix).await.unwrap();
-        let config = Config { egress: options.egress, allow_http: options.allow_http, ..resources.config(ADMIN_TOKEN) };
+        let config = Config {
+            egress: options.egress,
+            allow_http: options.allow_http,
+            auth_cache_ttl: options.auth_cache_ttl,
+            ..resources.config(ADMIN_TOKEN)
+        };
         let deliver_calls = DynamoCalls::default();
         let deliver_clients = Clients { dynamodb: deliver_calls.attach(&clients.dynamodb), sqs: clients.sqs.clone() };
         let handler = deliver::Handler::with_settings(&config, &deliver_clients, options.policy).unwrap();
@@ -353,10 +367,21 @@ impl Hookline {
     /// Serves the api function's routes with `config` (e.g. without a dead-letter queue) on a
     /// new 127.0.0.1 port, over this copy's table and queues; returns its base URL.
     pub async fn serve_api_with(&self, config: Config) -> String {
-        let app = with_fallbacks(api::routes().with_state(AppState::new(config, &self.clients)));
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        url
+        serve(api::routes().with_state(AppState::new(config, &self.clients))).await
     }
+
+    /// Another warm ingest instance (its own caches and quota count) with `config`, over this
+    /// copy's table and queues; returns its base URL.
+    pub async fn serve_ingest_with(&self, config: Config) -> String {
+        serve(ingest::routes().with_state(AppState::new(config, &self.clients))).await
+    }
+}
+
+/// Serves `routes` with the shared fallbacks on a new 127.0.0.1 port; returns its base URL.
+async fn serve(routes: axum::Router) -> String {
+    let app = with_fallbacks(routes);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }

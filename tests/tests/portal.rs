@@ -104,7 +104,7 @@ fn expectation(op: &Operation) -> Scoped {
         (Auth::None, _, _) => Scoped::Public,
         (Auth::Admin, _, _) => Scoped::Unauthorized,
         // Ingest takes API keys only: customers do not publish the sender's events.
-        (_, "post", "/v1/events") => Scoped::Unauthorized,
+        (_, "post", "/v1/events" | "/v1/events/batch") => Scoped::Unauthorized,
         (_, "post", "/v1/event-types" | "/v1/portal-sessions")
         | (_, "patch" | "delete", "/v1/event-types/{name}")
         | (_, "delete", "/v1/events/{id}/payload") => Scoped::Forbidden,

@@ -228,3 +228,61 @@ async fn a_tenant_cannot_hold_back_another_tenants_chat_room() {
     );
     assert!(room.received().iter().any(|r| r.uri.query() == Some("key=real&token=secret")));
 }
+
+/// Keeps a test's events inside one calendar minute, the quota's window.
+async fn away_from_a_minute_boundary() {
+    let second = OffsetDateTime::now_utc().second();
+    if second >= 45 {
+        tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
+    }
+}
+
+async fn publish_status(url: &str, key: &str) -> u16 {
+    let body = json!({"event_type": "a.b", "payload": {}});
+    let response = reqwest::Client::new()
+        .post(format!("{url}/v1/events"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn parallel_events_on_one_instance_never_pass_the_events_per_minute_quota() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    set_quotas(&hookline, &tenant, json!({"events_per_minute": 5})).await;
+    away_from_a_minute_boundary().await;
+    let body = json!({"event_type": "a.b", "payload": {}});
+    let answers = concurrently(&hookline, 12, "/v1/events", &tenant.key, body).await;
+    assert_eq!(count(&answers, 202), 5, "{answers:?}");
+    assert!(answers.iter().all(|(s, code)| *s == 202 || (*s == 429 && code == "rate_limited")), "{answers:?}");
+}
+
+#[tokio::test]
+async fn the_events_per_minute_quota_holds_across_ingest_instances() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let limit = 4;
+    set_quotas(&hookline, &tenant, json!({"events_per_minute": limit})).await;
+    away_from_a_minute_boundary().await;
+    // Instance A takes two events: the first is added to DynamoDB at once, the second may wait
+    // for A's next flush (at most a second's worth of events per instance).
+    for _ in 0..2 {
+        assert_eq!(publish_status(&hookline.url, &tenant.key).await, 202);
+    }
+    // Instance B learns A's flushed count with its own first flush and refuses before it has
+    // taken the whole quota itself.
+    let other = hookline.serve_ingest_with(hookline.resources.config(ADMIN_TOKEN)).await;
+    let mut accepted_by_b = 0;
+    while publish_status(&other, &tenant.key).await == 202 {
+        accepted_by_b += 1;
+        assert!(accepted_by_b < limit, "instance B never saw instance A's events");
+    }
+    assert!(accepted_by_b >= 2, "B may take what A has not used: {accepted_by_b}");
+    // Both are now full: A's own view plus what B added reaches the limit at A's next flush.
+    assert_eq!(publish_status(&other, &tenant.key).await, 429);
+}

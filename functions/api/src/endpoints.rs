@@ -27,12 +27,36 @@ const TAG: &str = "endpoints";
 pub struct EndpointView {
     id: EndpointId,
     #[serde(flatten)]
+    #[schema(value_type = ShownSettings)]
     settings: NewEndpointRequest,
     status: EndpointStatus,
     disabled_reason: Option<String>,
     health: EndpointHealth,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+}
+
+/// The schema of the settings a view flattens: the creation request's, without its refusal of
+/// other fields (`deny_unknown_fields` makes it `additionalProperties: false`, which the view's
+/// own fields next to it would break).
+pub struct ShownSettings;
+
+impl utoipa::PartialSchema for ShownSettings {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let mut schema = <NewEndpointRequest as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.additional_properties = None;
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for ShownSettings {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "EndpointSettings".into()
+    }
 }
 
 impl From<&Endpoint> for EndpointView {

@@ -7,11 +7,12 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hookline_shared::domain::{EventType, Invalid, NewEvent, NewEventRequest, PayloadSchema, event_fingerprint};
-use hookline_shared::fanout::{Outgoing, enqueue_deliveries, fan_out};
+use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest, PayloadSchema, event_fingerprint};
+use hookline_shared::fanout::{Outgoing, enqueue_deliveries, write_event};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::openapi::{BodyErrors, RateLimited, TenantErrors};
 use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas, StoreError};
+use hookline_shared::warm::QuotaDecision;
 use hookline_shared::web::{ApiError, AppState, ErrorBody, ErrorCode, JsonBody, TenantKey};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,6 +22,10 @@ use utoipa_axum::routes;
 /// be dead (the function's timeout in `template.yaml` is shorter), and a retry takes over.
 pub const ABANDONED_CLAIM_AFTER: Duration = Duration::from_secs(30);
 
+mod batch;
+
+pub use batch::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+
 /// The routes this function serves, for the Lambda and for the local dev server.
 pub fn routes() -> Router<AppState> {
     router().split_for_parts().0
@@ -28,7 +33,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The routes with their part of the OpenAPI document, from the same declarations.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_event))
+    OpenApiRouter::new().routes(routes!(create_event)).routes(routes!(batch::create_events))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -55,20 +60,70 @@ pub async fn create_event(
     JsonBody(request): JsonBody<NewEventRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let new = NewEvent::parse(request)?;
-    // One read of the tenant item: its quotas and registered event types. A key whose tenant
-    // is gone authenticates nobody.
-    let policy = state.store.get_ingest_policy(&tenant).await?.ok_or(ApiError::Unauthorized)?;
+    let policy = ingest_policy(&state, &tenant).await?;
+    let accepted = match stage(&state, &tenant, &policy, new).await? {
+        Staged::Queued(accepted) => accepted,
+        Staged::Written { event, key } => {
+            let queued = enqueue_deliveries(&state.queue, &event).await.map_err(ApiError::from);
+            finish(&state, &event, key.as_deref(), queued).await?
+        }
+    };
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// One read of the tenant item: its quotas and registered event types. A key whose tenant is
+/// gone authenticates nobody; a suspended tenant publishes nothing.
+async fn ingest_policy(state: &AppState, tenant: &TenantId) -> Result<IngestPolicy, ApiError> {
+    let policy = state.auth.ingest_policy(&state.store, tenant).await?.ok_or(ApiError::Unauthorized)?;
     if policy.suspended {
         return Err(ApiError::TenantSuspended);
     }
-    check_event_type(&policy, &new.event_type)?;
-    check_schema(&state, &tenant, &policy, &new).await?;
-    let quotas = policy.quotas;
-    let accepted = match new.idempotency_key.clone() {
-        None => publish(&state, &tenant, &quotas, EventId::generate(), new).await?,
-        Some(key) => publish_once(&state, &tenant, &quotas, &key, new).await?,
-    };
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    Ok(policy)
+}
+
+/// An event on its way: written and waiting for its messages to be queued, or one an earlier
+/// request under the same idempotency key already queued.
+enum Staged {
+    Queued(Accepted),
+    Written { event: Event, key: Option<String> },
+}
+
+/// Checks the event against the tenant's policy, takes its idempotency key and writes it (or
+/// finds it written by an interrupted request). Queuing is the caller's, so a batch can queue
+/// many events' messages together; [`finish`] records the outcome.
+async fn stage(state: &AppState, tenant: &TenantId, policy: &IngestPolicy, new: NewEvent) -> Result<Staged, ApiError> {
+    check_event_type(policy, &new.event_type)?;
+    check_schema(state, tenant, policy, &new).await?;
+    match new.idempotency_key.clone() {
+        None => {
+            let event = write_new(state, tenant, &policy.quotas, EventId::generate(), new).await?;
+            Ok(Staged::Written { event, key: None })
+        }
+        Some(key) => stage_once(state, tenant, &policy.quotas, &key, new).await,
+    }
+}
+
+/// After the queue answered: the idempotency key's state, and the event accepted only if all
+/// of its messages are on the queue.
+async fn finish(
+    state: &AppState,
+    event: &Event,
+    key: Option<&str>,
+    queued: Result<(), ApiError>,
+) -> Result<Accepted, ApiError> {
+    if let Some(key) = key {
+        let outcome = if queued.is_ok() { ClaimState::Enqueued } else { ClaimState::Interrupted };
+        if let Err(err) = state.store.mark_idempotency_key(&event.tenant_id, key, outcome).await {
+            // Enqueued but not marked: a retry re-sends the same deliveries, which is harmless.
+            tracing::warn!(error = %err, "could not record the idempotency key's state");
+        }
+    }
+    queued?;
+    let deliveries = event.endpoint_ids.len();
+    tracing::info!(tenant_id = %event.tenant_id, event_id = %event.id, deliveries, "event accepted");
+    let now_ms = i64::try_from(event.created_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    hookline_shared::metrics::emit(&hookline_shared::metrics::events_ingested_emf(deliveries, now_ms));
+    Ok(Accepted { id: event.id.clone(), deliveries })
 }
 
 /// A tenant that registered event types may only publish those; with none, any type goes.
@@ -115,12 +170,27 @@ pub const RESERVED_MESSAGE: &str =
     "`hookline.…` event types are reserved for Hookline's operational events; endpoints may subscribe to them";
 
 /// Counts the event against the tenant's events-per-minute quota, or refuses it with a 429
-/// that says when the next window opens.
+/// that says when the next window opens. Counted in this instance's memory and added to the
+/// tenant's window item at most once a second (`warm::EventQuota`, which states the bound on
+/// overshoot across instances).
 async fn take_quota(state: &AppState, tenant: &TenantId, quotas: &Quotas) -> Result<(), ApiError> {
     let Some(limit) = quotas.events_per_minute else { return Ok(()) };
-    match state.store.count_event_for_quota(tenant, limit).await? {
-        Ok(()) => Ok(()),
-        Err(wait) => {
+    let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let minute = now_ms.div_euclid(60_000);
+    match state.event_quota.take(tenant, limit, now_ms, std::time::Instant::now()) {
+        QuotaDecision::Accept { flush: None } => Ok(()),
+        QuotaDecision::Accept { flush: Some(amount) } => {
+            match state.store.add_events_to_window(tenant, minute, amount).await {
+                Ok(total) => state.event_quota.stored(tenant, minute, total),
+                Err(err) => {
+                    // Counted again at the next flush; the event itself is not refused for it.
+                    tracing::warn!(error = %err, "could not add the events-per-minute count");
+                    state.event_quota.unflushed(tenant, minute, amount);
+                }
+            }
+            Ok(())
+        }
+        QuotaDecision::Refuse { wait } => {
             let retry_after_seconds = wait.as_millis().div_ceil(1000).max(1);
             tracing::info!(tenant_id = %tenant, limit, "events-per-minute quota reached");
             Err(ApiError::TooManyRequests { retry_after_seconds: u64::try_from(retry_after_seconds).unwrap_or(60) })
@@ -128,16 +198,16 @@ async fn take_quota(state: &AppState, tenant: &TenantId, quotas: &Quotas) -> Res
     }
 }
 
-/// Publishes an event at most once per idempotency key. A request that finds the key taken
-/// answers with the first event (409 `idempotency_key_reused` if it names another type or
-/// payload); if that request died half-way, this one finishes its work.
-async fn publish_once(
+/// Takes an event's idempotency key, so it is published at most once. A request that finds the
+/// key taken answers with the first event (409 `idempotency_key_reused` if it names another
+/// type or payload); if that request died half-way, this one finishes its work.
+async fn stage_once(
     state: &AppState,
     tenant: &TenantId,
     quotas: &Quotas,
     key: &str,
     new: NewEvent,
-) -> Result<Accepted, ApiError> {
+) -> Result<Staged, ApiError> {
     let id = EventId::generate();
     let fingerprint = event_fingerprint(&new.event_type, &new.payload);
     let claim = state.store.claim_idempotency_key(tenant, key, &id, &fingerprint).await?;
@@ -155,7 +225,7 @@ async fn publish_once(
         IdempotencyClaim::Taken { event_id, state: ClaimState::Enqueued, .. } => {
             let event = state.store.get_event(tenant, &event_id).await?;
             let deliveries = event.map_or(0, |e| e.endpoint_ids.len());
-            return Ok(Accepted { id: event_id, deliveries });
+            return Ok(Staged::Queued(Accepted { id: event_id, deliveries }));
         }
         IdempotencyClaim::Taken { event_id, state: claim, age, .. }
             if claim == ClaimState::Interrupted || age >= ABANDONED_CLAIM_AFTER =>
@@ -169,38 +239,36 @@ async fn publish_once(
             });
         }
     };
-    let result = if resume {
-        match state.store.get_event(tenant, &id).await? {
-            // The event was written: queue its deliveries again. A delivery already queued gets a
-            // second message, which the delivery log turns into a no-op.
-            Some(event) => enqueue_deliveries(&state.queue, &event)
-                .await
-                .map(|()| Accepted { id, deliveries: event.endpoint_ids.len() })
-                .map_err(ApiError::from),
-            None => publish(state, tenant, quotas, id, new).await,
-        }
-    } else {
-        publish(state, tenant, quotas, id, new).await
+    // The event was written by an interrupted request: queue its deliveries again. A delivery
+    // already queued gets a second message, which the delivery log turns into a no-op.
+    let written = if resume { state.store.get_event(tenant, &id).await } else { Ok(None) };
+    let event = match written {
+        Ok(Some(event)) => Ok(event),
+        Ok(None) => write_new(state, tenant, quotas, id, new).await,
+        Err(err) => Err(err.into()),
     };
-    let outcome = if result.is_ok() { ClaimState::Enqueued } else { ClaimState::Interrupted };
-    if let Err(err) = state.store.mark_idempotency_key(tenant, key, outcome).await {
-        // Enqueued but not marked: a retry re-sends the same deliveries, which is harmless.
-        tracing::warn!(error = %err, "could not record the idempotency key's state");
+    match event {
+        Ok(event) => Ok(Staged::Written { event, key: Some(key.to_owned()) }),
+        Err(err) => {
+            if let Err(mark) = state.store.mark_idempotency_key(tenant, key, ClaimState::Interrupted).await {
+                tracing::warn!(error = %mark, "could not record the idempotency key's state");
+            }
+            Err(err)
+        }
     }
-    result
 }
 
-/// Writes the event with one pending delivery per subscribed endpoint, then queues them. Only
-/// a new event counts against the quota: a repeated idempotency key that finds its event
-/// written does not. A refused event leaves its idempotency key `interrupted`, so a retry after
-/// `Retry-After` takes it over at once.
-async fn publish(
+/// Writes the event with one pending delivery per subscribed endpoint. Only a new event counts
+/// against the quota: a repeated idempotency key that finds its event written does not. A
+/// refused event leaves its idempotency key `interrupted`, so a retry after `Retry-After`
+/// takes it over at once.
+async fn write_new(
     state: &AppState,
     tenant: &TenantId,
     quotas: &Quotas,
     id: EventId,
     new: NewEvent,
-) -> Result<Accepted, ApiError> {
+) -> Result<Event, ApiError> {
     take_quota(state, tenant, quotas).await?;
     let outgoing = Outgoing {
         id,
@@ -209,9 +277,5 @@ async fn publish(
         payload: new.payload,
         idempotency_key: new.idempotency_key,
     };
-    let event = fan_out(&state.store, &state.queue, outgoing).await?;
-    tracing::info!(tenant_id = %tenant, event_id = %event.id, deliveries = event.endpoint_ids.len(), "event accepted");
-    let now_ms = i64::try_from(event.created_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-    hookline_shared::metrics::emit(&hookline_shared::metrics::events_ingested_emf(event.endpoint_ids.len(), now_ms));
-    Ok(Accepted { deliveries: event.endpoint_ids.len(), id: event.id })
+    Ok(write_event(&state.store, outgoing).await?)
 }

@@ -37,6 +37,8 @@ async fn main() -> anyhow::Result<()> {
         allow_http: false,
         dashboard_frame_ancestors: Default::default(),
         recover_budget: hookline_shared::config::DEFAULT_RECOVER_BUDGET,
+        // The worker delivers only; its HTTP caches are never used.
+        auth_cache_ttl: Duration::ZERO,
     };
     let mut settings = PolicySettings::default();
     if let Ok(ms) = var("HOOKLINE_BACKOFF_FLOOR_MS") {

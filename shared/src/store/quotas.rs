@@ -206,6 +206,28 @@ impl Store {
         self.count_in_window(tenant, QuotaWindow::Events, limit, 1).await
     }
 
+    /// Adds `amount` events an ingest instance accepted to the tenant's window for `minute`
+    /// (Unix minutes), unconditionally: the instance already decided (`warm::EventQuota`).
+    /// Returns the window's count over all instances.
+    pub async fn add_events_to_window(&self, tenant: &TenantId, minute: i64, amount: u32) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s(QuotaWindow::Events.sort_key(minute)))
+            .update_expression("ADD #n :amount SET expires_at = :expires")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":amount", n(amount))
+            .expression_attribute_values(":expires", n((minute + 1) * 60 + WINDOW_TTL_SECONDS))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::aws("UpdateItem"))?;
+        let attributes = out.attributes.unwrap_or_default();
+        Ok(opt_n::<u32>(&attributes, "n")?.unwrap_or(amount))
+    }
+
     /// Counts `amount` replays or test sends in the tenant's current one-minute window, all or
     /// nothing; `Ok(Err(wait))` as for events.
     pub async fn count_replays_for_quota(

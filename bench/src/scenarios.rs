@@ -1,0 +1,264 @@
+//! The cost scenarios of issue 12, each on its own table and queue: events arrive at a steady
+//! rate while one poller (the event source mapping's stand-in) runs, as in production, and
+//! two SDK interceptors count what ingest and deliver ask of AWS.
+
+use std::time::{Duration, Instant};
+
+use hookline_local::clients::local_clients_with_interceptor;
+use hookline_shared::aws::Clients;
+use serde_json::{Value, json};
+
+use crate::counter::{Counts, OpCount, RequestCounter, difference};
+use crate::measure::{Api, Stack};
+use crate::prices::{self, *};
+use crate::sink::Sink;
+
+pub struct Spec {
+    /// The key in `bench/results.json`.
+    pub key: &'static str,
+    pub title: &'static str,
+    pub fan_out: u64,
+    pub events: u64,
+    /// Events per POST: 1 is `POST /v1/events`, more is `POST /v1/events/batch`.
+    pub per_post: u64,
+    /// Receivers fail the first attempt of 30 % of deliveries (`sink.rs`).
+    pub flaky: bool,
+}
+
+pub const SPECS: [Spec; 4] = [
+    Spec { key: "a", title: "(a) fan-out 3, single POSTs", fan_out: 3, events: 120, per_post: 1, flaky: false },
+    Spec { key: "b", title: "(b) fan-out 3, batched POSTs", fan_out: 3, events: 120, per_post: 10, flaky: false },
+    Spec { key: "c", title: "(c) fan-out 1, single POSTs", fan_out: 1, events: 150, per_post: 1, flaky: false },
+    Spec {
+        key: "d",
+        title: "(d) fan-out 3, 30 % first attempts fail",
+        fan_out: 3,
+        events: 120,
+        per_post: 1,
+        flaky: true,
+    },
+];
+
+/// The steady arrival rate: one event every this long (batched POSTs carry as many events as
+/// their interval holds, so every scenario sees the same event rate).
+pub const EVENT_INTERVAL: Duration = Duration::from_millis(200);
+/// The poller's long poll (the event source mapping's pollers wait up to 20 s; 1 s here keeps
+/// the end of a run short and adds a few empty receives, which are counted).
+const LONG_POLL: Duration = Duration::from_secs(1);
+const PATIENCE: Duration = Duration::from_secs(300);
+
+pub struct Run {
+    pub spec: &'static Spec,
+    pub ingest: Counts,
+    pub deliver: Counts,
+    pub deliveries: u64,
+    /// Messages handed to the handler (first attempts, retries and any redelivery).
+    pub messages: u64,
+    /// ReceiveMessage calls that returned messages (each a deliver invocation in Lambda).
+    pub batches: u64,
+    pub empty_receives: u64,
+    pub posts: u64,
+    /// POSTs the receivers got, answered or failed.
+    pub sink_posts: u64,
+    /// First attempts the receivers failed (each retried once).
+    pub failed_first: u64,
+    pub publish_wall: Duration,
+    /// From the last event published to the last delivery's arrival.
+    pub drain_wall: Duration,
+}
+
+/// What a scenario costs, per delivery (counts) and per million deliveries (dollars).
+pub struct Cost {
+    pub requests: f64,
+    pub sqs_requests: f64,
+    pub wru: f64,
+    pub rru: f64,
+    pub sqs: f64,
+    pub dynamodb: f64,
+    pub dynamodb_provisioned: f64,
+    pub lambda_invocations: f64,
+    pub lambda_duration: f64,
+    pub total: f64,
+    pub total_provisioned: f64,
+    pub api_gateway: f64,
+    pub eventbridge: f64,
+}
+
+impl Run {
+    pub fn all(&self) -> OpCount {
+        let mut sum = OpCount::default();
+        for count in self.ingest.values().chain(self.deliver.values()) {
+            sum.add(count);
+        }
+        sum
+    }
+
+    /// Mean messages per non-empty batch.
+    pub fn batch_fill(&self) -> f64 {
+        self.messages as f64 / self.batches.max(1) as f64
+    }
+
+    /// The bill, with the deliver handler's CPU time per message (section 2) as its billed
+    /// duration. Ingest's duration is not measured and not included.
+    pub fn cost(&self, cpu_per_message: Duration) -> Cost {
+        let d = self.deliveries.max(1) as f64;
+        let all = self.all();
+        let million = 1e6;
+        let sqs_requests = all.sqs_chunks as f64 / d;
+        let (wru, rru) = (all.wru / d, all.rru / d);
+        let sqs = million * sqs_requests * SQS_PER_REQUEST;
+        let dynamodb = million * (wru * DYNAMODB_PER_WRU + rru * DYNAMODB_PER_RRU);
+        let dynamodb_provisioned = million * (wru * provisioned_per_wru() + rru * provisioned_per_rru());
+        let invocations = (self.batches + self.posts) as f64 / d;
+        let lambda_invocations = million * invocations * LAMBDA_PER_INVOCATION;
+        let seconds = cpu_per_message.as_secs_f64() * self.messages as f64 / d;
+        let lambda_duration = million * seconds * LAMBDA_MEMORY_GB * LAMBDA_ARM_PER_GB_SECOND;
+        let rest = sqs + lambda_invocations + lambda_duration;
+        let retries_per_delivery = self.failed_first as f64 / d;
+        Cost {
+            requests: all.requests as f64 / d,
+            sqs_requests,
+            wru,
+            rru,
+            sqs,
+            dynamodb,
+            dynamodb_provisioned,
+            lambda_invocations,
+            lambda_duration,
+            total: rest + dynamodb,
+            total_provisioned: rest + dynamodb_provisioned,
+            api_gateway: million * self.posts as f64 / d * API_GATEWAY_HTTP_PER_REQUEST,
+            eventbridge: prices::eventbridge_per_million(self.spec.fan_out, 1.0 + retries_per_delivery),
+        }
+    }
+}
+
+/// Runs one scenario on a fresh stack; `None` if it needs the batch route and this build has
+/// none.
+pub async fn run(
+    spec: &'static Spec,
+    plain: &Clients,
+    aws_endpoint: &str,
+    sink: &Sink,
+    prefix: &str,
+) -> anyhow::Result<Option<Run>> {
+    let ingest_counter = RequestCounter::default();
+    let ingest_clients = local_clients_with_interceptor(aws_endpoint, ingest_counter.clone()).await;
+    let deliver_counter = RequestCounter::default();
+    let deliver_clients = local_clients_with_interceptor(aws_endpoint, deliver_counter.clone()).await;
+    let path = if spec.flaky { "flaky" } else { "hook" };
+    let stack = Stack::start_with(plain, &ingest_clients, prefix, sink, spec.fan_out, path).await?;
+    if spec.per_post > 1 && !stack.api.has_batch_route(&stack.key).await? {
+        return Ok(None);
+    }
+    let handler = deliver::Handler::from_config(&stack.config, &deliver_clients)?;
+    let poller = stack.poller(&deliver_clients.sqs, handler);
+    let sink_before = sink.stats().await?;
+    let (ingest_before, deliver_before) = (ingest_counter.snapshot(), deliver_counter.snapshot());
+
+    let publisher = tokio::spawn(publish(stack.api.clone(), stack.key.clone(), spec));
+    let mut publisher = Some(publisher);
+    let mut published: Option<(u64, Duration, Instant)> = None;
+    let deliveries = spec.events * spec.fan_out;
+    let (mut messages, mut batches, mut empty_receives) = (0u64, 0u64, 0u64);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(done) = publisher.take_if(|p| p.is_finished()) {
+            published = Some(done.await??);
+        }
+        if published.is_some() && sink.stats().await?.unique - sink_before.unique >= deliveries {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{}: deliveries did not arrive within {PATIENCE:?}", spec.key);
+        match poller.poll_once(LONG_POLL).await? {
+            0 => empty_receives += 1,
+            n => {
+                messages += n as u64;
+                batches += 1;
+            }
+        }
+    }
+    let (posts, publish_wall, last_published) =
+        published.ok_or_else(|| anyhow::anyhow!("{}: the publisher did not finish", spec.key))?;
+    let drain_wall = last_published.elapsed();
+    let sink_after = sink.stats().await?;
+    Ok(Some(Run {
+        spec,
+        ingest: difference(&ingest_counter.snapshot(), &ingest_before),
+        deliver: difference(&deliver_counter.snapshot(), &deliver_before),
+        deliveries,
+        messages,
+        batches,
+        empty_receives,
+        posts,
+        sink_posts: sink_after.total - sink_before.total,
+        failed_first: sink_after.failed - sink_before.failed,
+        publish_wall,
+        drain_wall,
+    }))
+}
+
+/// Publishes the scenario's events at [`EVENT_INTERVAL`] apiece; returns the POSTs made, the
+/// time taken and when the last one was answered.
+async fn publish(api: Api, key: String, spec: &'static Spec) -> anyhow::Result<(u64, Duration, Instant)> {
+    let mut ticks = tokio::time::interval(EVENT_INTERVAL * u32::try_from(spec.per_post).unwrap_or(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let started = Instant::now();
+    let mut posts = 0;
+    let mut n = 0;
+    while n < spec.events {
+        ticks.tick().await;
+        let count = spec.per_post.min(spec.events - n);
+        if spec.per_post == 1 {
+            api.publish(&key, n, spec.key, spec.fan_out).await?;
+        } else {
+            api.publish_batch(&key, n..n + count, spec.key, spec.fan_out).await?;
+        }
+        posts += 1;
+        n += count;
+    }
+    Ok((posts, started.elapsed(), Instant::now()))
+}
+
+/// `bench/results.json`: per scenario, the figures issue 12 tracks, plus the prices used.
+pub fn results_json(date: &str, runs: &[Run], cpu_per_message: Duration) -> Value {
+    let mut results = serde_json::Map::new();
+    results.insert("date".to_owned(), json!(date));
+    results.insert("prices".to_owned(), prices::as_json());
+    results.insert(
+        "method".to_owned(),
+        json!(format!(
+            "make bench: per delivery; events arrive one per {} ms while one poller runs; Lambda duration = deliver \
+             handler CPU per message (section 2); ingest duration not included; API Gateway not included in \
+             usd_per_million",
+            EVENT_INTERVAL.as_millis()
+        )),
+    );
+    for spec in &SPECS {
+        results.entry(spec.key.to_owned()).or_insert(Value::Null);
+    }
+    for run in runs {
+        let cost = run.cost(cpu_per_message);
+        let round = |x: f64| (x * 1e4).round() / 1e4;
+        results.insert(
+            run.spec.key.to_owned(),
+            json!({
+                "title": run.spec.title,
+                "fan_out": run.spec.fan_out,
+                "events": run.spec.events,
+                "deliveries": run.deliveries,
+                "wru": round(cost.wru),
+                "rru": round(cost.rru),
+                "sqs_requests": round(cost.sqs_requests),
+                "aws_requests": round(cost.requests),
+                "usd_per_million": round(cost.total),
+                "usd_per_million_provisioned": round(cost.total_provisioned),
+                "api_gateway_usd_per_million": round(cost.api_gateway),
+                "eventbridge_usd_per_million": round(cost.eventbridge),
+                "batch_fill": round(run.batch_fill()),
+                "retried_attempts": run.failed_first,
+            }),
+        );
+    }
+    Value::Object(results)
+}
