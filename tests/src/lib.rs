@@ -7,11 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
-pub mod lambda;
+mod calls;
 pub mod conformance;
 pub mod dynamo_calls;
 pub mod faults;
-mod calls;
+pub mod lambda;
 mod receiver;
 
 use std::net::{Ipv4Addr, SocketAddr};

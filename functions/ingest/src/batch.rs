@@ -90,7 +90,9 @@ pub(crate) async fn create_events(
     };
     let request: BatchRequest = serde_json::from_slice(&bytes).map_err(|err| match err.classify() {
         serde_json::error::Category::Data => ApiError::Unprocessable { message: err.to_string() },
-        _ => ApiError::BadRequest { code: ErrorCode::InvalidJson, message: format!("the body is not valid JSON: {err}") },
+        _ => {
+            ApiError::BadRequest { code: ErrorCode::InvalidJson, message: format!("the body is not valid JSON: {err}") }
+        }
     })?;
     if request.events.is_empty() || request.events.len() > MAX_BATCH_EVENTS {
         return Err(Invalid::one("events", format!("a batch holds 1 to {MAX_BATCH_EVENTS} events")).into());
@@ -208,8 +210,9 @@ async fn item_error(err: ApiError) -> Value {
     let response = err.into_response();
     let status = response.status().as_u16();
     let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
-    let error: Value = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| json!({"code": ErrorCode::Unavailable.as_str(), "message": "the item could not be processed"}));
+    let error: Value = serde_json::from_slice(&body).unwrap_or_else(
+        |_| json!({"code": ErrorCode::Unavailable.as_str(), "message": "the item could not be processed"}),
+    );
     json!({ "status": status, "error": error })
 }
 
@@ -217,5 +220,6 @@ async fn item_error(err: ApiError) -> Value {
 /// error's message would say the wrong size).
 fn too_large() -> Response {
     let message = format!("a batch is at most {MAX_BATCH_BYTES} bytes; send fewer events per request");
-    (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"code": ErrorCode::PayloadTooLarge.as_str(), "message": message}))).into_response()
+    (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"code": ErrorCode::PayloadTooLarge.as_str(), "message": message})))
+        .into_response()
 }

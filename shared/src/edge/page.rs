@@ -140,7 +140,8 @@ impl Lister {
     }
 
     fn tag(&self, position: &[u8]) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key()).unwrap_or_else(|_| unreachable!("any key length"));
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&key()).unwrap_or_else(|_| unreachable!("any key length"));
         mac.update(&self.context);
         mac.update(position);
         mac.finalize().into_bytes()[..TAG_BYTES].to_vec()
