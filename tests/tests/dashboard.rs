@@ -393,8 +393,18 @@ async fn the_keyboard_alone_reaches_and_activates_every_action() {
     browser.wait_text(".delivery-status", "delivered").await;
     tab_through_every_control(&browser).await;
     tab_to(&browser, "button.resend").await;
+    // The resend re-renders the page after its flash; a key pressed before that lands on an
+    // element the re-render throws away, so wait until a new status cell replaced the old one.
+    browser.run("window.beforeResend = document.querySelector('.delivery-status')", json!([])).await;
     browser.press(keys::SPACE).await;
     browser.wait_text("#flash", "attempt 2").await;
+    browser
+        .wait("the page re-rendered after the resend", || async {
+            let script = "const now = document.querySelector('.delivery-status'); \
+                          return now !== null && now !== window.beforeResend";
+            (browser.run(script, json!([])).await == true).then_some(())
+        })
+        .await;
 
     tab_to(&browser, "nav a[href='#/endpoints']").await;
     browser.press(keys::ENTER).await;
