@@ -70,9 +70,14 @@ async fn write_and_queue(
     endpoint_ids: Vec<EndpointId>,
 ) -> Result<Event, FanOutError> {
     let event = write(store, outgoing, endpoint_ids).await?;
-    // The event's first round: marked so, a fresh first handover skips reading its delivery.
-    queue.enqueue_first_round(&jobs(&event).collect::<Vec<_>>()).await?;
+    enqueue_first_round(queue, &event).await?;
     Ok(event)
+}
+
+/// Queues one message per delivery of an event just written: its first round, marked so, so a
+/// fresh first handover skips reading its delivery.
+pub async fn enqueue_first_round(queue: &Queue, event: &Event) -> Result<(), QueueError> {
+    queue.enqueue_first_round(&jobs(event).collect::<Vec<_>>()).await
 }
 
 async fn write(store: &Store, outgoing: Outgoing, endpoint_ids: Vec<EndpointId>) -> Result<Event, StoreError> {

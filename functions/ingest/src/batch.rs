@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use hookline_shared::domain::{Invalid, NewEvent, NewEventRequest, event_fingerprint};
-use hookline_shared::fanout::enqueue_many;
+use hookline_shared::fanout::{enqueue_deliveries, enqueue_many};
 use hookline_shared::ids::EventId;
 use hookline_shared::openapi::{RateLimited, TenantErrors};
 use hookline_shared::web::{ApiError, AppState, ErrorBody, ErrorCode, TenantKey};
@@ -154,11 +154,13 @@ pub(crate) async fn create_events(
         .collect()
         .await;
 
-    // Queue every written event's messages together, then record each outcome.
+    // Queue the first rounds of the events written here together, then record each outcome. A
+    // resumed request's event is queued on its own, unmarked (its deliveries may have been
+    // attempted, so each is read before sending).
     let written: Vec<&hookline_shared::domain::Event> = staged
         .iter()
         .filter_map(|s| match s {
-            Some(Ok(Staged::Written { event, .. })) => Some(event),
+            Some(Ok(Staged::Written { event, first_round: true, .. })) => Some(event),
             _ => None,
         })
         .collect();
@@ -169,8 +171,13 @@ pub(crate) async fn create_events(
             None => None,
             Some(Err(err)) => Some(Err(err)),
             Some(Ok(Staged::Queued(accepted))) => Some(Ok(accepted)),
-            Some(Ok(Staged::Written { event, key })) => {
-                let outcome = if queued.next().unwrap_or(false) {
+            Some(Ok(Staged::Written { event, key, first_round })) => {
+                let all_queued = if first_round {
+                    queued.next().unwrap_or(false)
+                } else {
+                    enqueue_deliveries(&state.queue, &event).await.is_ok()
+                };
+                let outcome = if all_queued {
                     Ok(())
                 } else {
                     Err(ApiError::Unavailable("the event's deliveries could not be queued".into()))

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest, PayloadSchema, event_fingerprint};
-use hookline_shared::fanout::{Outgoing, enqueue_deliveries, write_event};
+use hookline_shared::fanout::{Outgoing, enqueue_deliveries, enqueue_first_round, write_event};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::openapi::{BodyErrors, RateLimited, TenantErrors};
 use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas, StoreError};
@@ -63,9 +63,13 @@ pub async fn create_event(
     let policy = ingest_policy(&state, &tenant).await?;
     let accepted = match stage(&state, &tenant, &policy, new).await? {
         Staged::Queued(accepted) => accepted,
-        Staged::Written { event, key } => {
-            let queued = enqueue_deliveries(&state.queue, &event).await.map_err(ApiError::from);
-            finish(&state, &event, key.as_deref(), queued).await?
+        Staged::Written { event, key, first_round } => {
+            let queued = if first_round {
+                enqueue_first_round(&state.queue, &event).await
+            } else {
+                enqueue_deliveries(&state.queue, &event).await
+            };
+            finish(&state, &event, key.as_deref(), queued.map_err(ApiError::from)).await?
         }
     };
     Ok((StatusCode::ACCEPTED, Json(accepted)))
@@ -85,7 +89,13 @@ async fn ingest_policy(state: &AppState, tenant: &TenantId) -> Result<IngestPoli
 /// request under the same idempotency key already queued.
 enum Staged {
     Queued(Accepted),
-    Written { event: Event, key: Option<String> },
+    /// `first_round`: written by this request, so its messages are the event's first round
+    /// (not a resumed request's, whose deliveries may have been attempted already).
+    Written {
+        event: Event,
+        key: Option<String>,
+        first_round: bool,
+    },
 }
 
 /// Checks the event against the tenant's policy, takes its idempotency key and writes it (or
@@ -97,7 +107,7 @@ async fn stage(state: &AppState, tenant: &TenantId, policy: &IngestPolicy, new: 
     match new.idempotency_key.clone() {
         None => {
             let event = write_new(state, tenant, &policy.quotas, EventId::generate(), new).await?;
-            Ok(Staged::Written { event, key: None })
+            Ok(Staged::Written { event, key: None, first_round: true })
         }
         Some(key) => stage_once(state, tenant, &policy.quotas, &key, new).await,
     }
@@ -243,12 +253,12 @@ async fn stage_once(
     // already queued gets a second message, which the delivery log turns into a no-op.
     let written = if resume { state.store.get_event(tenant, &id).await } else { Ok(None) };
     let event = match written {
-        Ok(Some(event)) => Ok(event),
-        Ok(None) => write_new(state, tenant, quotas, id, new).await,
+        Ok(Some(event)) => Ok((event, false)),
+        Ok(None) => write_new(state, tenant, quotas, id, new).await.map(|event| (event, true)),
         Err(err) => Err(err.into()),
     };
     match event {
-        Ok(event) => Ok(Staged::Written { event, key: Some(key.to_owned()) }),
+        Ok((event, first_round)) => Ok(Staged::Written { event, key: Some(key.to_owned()), first_round }),
         Err(err) => {
             if let Err(mark) = state.store.mark_idempotency_key(tenant, key, ClaimState::Interrupted).await {
                 tracing::warn!(error = %mark, "could not record the idempotency key's state");
