@@ -3,11 +3,16 @@
 //! `ApiError`.)
 
 mod error_code;
+// Pages and queries answer with `ApiError`: only the HTTP functions (the `web` feature) have them.
+#[cfg(feature = "web")]
 pub mod page;
 mod patch;
+#[cfg(feature = "web")]
 pub mod query;
 
 pub use error_code::ErrorCode;
+#[cfg(feature = "web")]
 pub use page::{Cursor, Limit, List, Lister, Page, PageQuery};
 pub use patch::Patch;
+#[cfg(feature = "web")]
 pub use query::Query;
