@@ -81,10 +81,8 @@ impl SecretBox {
     /// (HMAC-SHA256(key, label)), so one secret serves several uses without reusing the AES key
     /// itself: portal sessions are signed with `derive_key(b"hookline/portal-session/v1")`.
     pub fn derive_key(&self, label: &[u8]) -> [u8; 32] {
-        use hmac::{Hmac, KeyInit, Mac};
-        let Ok(mut mac) = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.root) else {
-            unreachable!("HMAC accepts keys of any length");
-        };
+        use hmac::Mac;
+        let mut mac = hmac_sha256(&self.root);
         mac.update(label);
         mac.finalize().into_bytes().into()
     }
@@ -179,6 +177,15 @@ pub fn install_from_env() -> Result<(), CryptoError> {
 }
 
 /// The installed key, if any.
+/// HMAC-SHA256 keyed with `key`: what every signature and derived key here is made with.
+pub fn hmac_sha256(key: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::KeyInit;
+    let Ok(mac) = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) else {
+        unreachable!("HMAC accepts keys of any length");
+    };
+    mac
+}
+
 pub fn installed() -> Option<&'static SecretBox> {
     INSTALLED.get()
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use time::OffsetDateTime;
@@ -64,10 +64,7 @@ pub enum SessionError {
 }
 
 fn mac(key: &SecretBox) -> Hmac<Sha256> {
-    let Ok(mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.derive_key(KEY_LABEL)) else {
-        unreachable!("HMAC accepts keys of any length");
-    };
-    mac
+    crate::crypto::hmac_sha256(&key.derive_key(KEY_LABEL))
 }
 
 /// The token for these claims.

@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
@@ -26,10 +26,7 @@ pub enum TokenError {
 }
 
 fn mac(key: &SecretBox, label: &[u8]) -> Hmac<Sha256> {
-    let Ok(mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.derive_key(label)) else {
-        unreachable!("HMAC accepts keys of any length");
-    };
-    mac
+    crate::crypto::hmac_sha256(&key.derive_key(label))
 }
 
 /// Signs `claims` for the purpose `label` with the installed key.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
@@ -77,9 +77,7 @@ impl SigningSecret {
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        // HMAC takes a key of any length, so this cannot fail.
-        #[allow(clippy::expect_used)]
-        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts any key length")
+        crate::crypto::hmac_sha256(&self.key)
     }
 }
 

@@ -9,9 +9,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Mac;
 use serde::{Deserialize, Deserializer, Serialize};
-use sha2::Sha256;
 
 use super::ErrorCode;
 use crate::domain::{FieldError, Invalid};
@@ -140,8 +139,7 @@ impl Lister {
     }
 
     fn tag(&self, position: &[u8]) -> Vec<u8> {
-        let mut mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(&key()).unwrap_or_else(|_| unreachable!("any key length"));
+        let mut mac = crate::crypto::hmac_sha256(&key());
         mac.update(&self.context);
         mac.update(position);
         mac.finalize().into_bytes()[..TAG_BYTES].to_vec()
