@@ -191,12 +191,14 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Closing the session ends Chromium; the driver itself is killed with its handle.
-        let http = self.http.clone();
+        // Closing the session ends Chromium; the driver itself is killed with its handle. A new
+        // client: the test's own pools belong to the runtime this drop is blocking, so a request
+        // over them would wait out its timeout and leave Chromium running.
         let session = self.session.clone();
         let closing = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             if let Ok(runtime) = runtime {
+                let http = reqwest::Client::new();
                 let _ = runtime.block_on(async { http.delete(&session).timeout(Duration::from_secs(10)).send().await });
             }
         });

@@ -32,11 +32,14 @@ async fn visit(browser: &Browser, hash: &str, heading: &str) {
 }
 
 /// Clicks the page's Refresh button until `css` shows `text` (the page reads the API only
-/// when asked, as a person would reload it).
+/// when asked, as a person would reload it). Each look waits for the reload to finish (the
+/// button is drawn again with the content), so a slow API cannot keep the page "Loading…" by
+/// being clicked again before it answers.
 async fn refresh_until(browser: &Browser, css: &str, text: &str) {
     browser
         .wait(&format!("{css} to show {text:?} after a refresh"), move || async move {
-            browser.run("const b = document.getElementById('refresh'); if (b) b.click();", json!([])).await;
+            browser.click(&browser.find("#refresh").await).await;
+            browser.find("#refresh").await;
             let element = browser.find_all(css).await.into_iter().next()?;
             browser.text(&element).await.contains(text).then_some(())
         })
