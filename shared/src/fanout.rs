@@ -90,7 +90,7 @@ async fn write(store: &Store, outgoing: Outgoing, endpoint_ids: Vec<EndpointId>)
         endpoint_ids,
         created_at: OffsetDateTime::now_utc(),
     };
-    store.put_event_with_deliveries(&event).await?;
+    store.put_event(&event).await?;
     Ok(event)
 }
 

@@ -102,8 +102,12 @@ async fn endpoints_sharing_a_rate_limit_key_never_exceed_it_together() {
 
 #[tokio::test]
 async fn a_failing_endpoint_opens_its_circuit_and_deliveries_wait_without_spending_attempts() {
-    let policy =
-        PolicySettings { circuit_min_attempts: 3, circuit_cooldown: Duration::from_secs(30), ..Default::default() };
+    let policy = PolicySettings {
+        circuit_min_attempts: 3,
+        circuit_cooldown: Duration::from_secs(30),
+        health_flush_every: Duration::ZERO,
+        ..Default::default()
+    };
     let hookline = Hookline::start_with(Options { policy, ..Default::default() }).await;
     let tenant = hookline.create_tenant("shop").await;
     let receiver = Receiver::always(500).await;
@@ -224,6 +228,48 @@ async fn a_message_handed_over_again_after_delivery_sends_nothing_more() {
     assert_eq!(receiver.count(), 1);
     assert_eq!(hookline.attempts(&tenant, &event).await.len(), 1);
     assert_eq!(hookline.queued_messages().await, 0, "the duplicates are acknowledged");
+}
+
+#[tokio::test]
+async fn a_worker_stopped_between_recording_an_attempt_and_moving_the_delivery_on_is_finished_without_a_resend() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    let endpoint = hookline.create_endpoint(&tenant, json!({"url": receiver.url})).await;
+    let event = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await);
+    hookline.deliver_until(|| async { hookline.delivery(&tenant, &event).await["status"] == "delivered" }).await;
+    // Put the delivery back as a worker leaves it when it dies after writing attempt 1 and
+    // before moving the delivery on: pending, no attempts, its claim on attempt 1 expired.
+    hookline
+        .clients
+        .dynamodb
+        .update_item()
+        .table_name(&hookline.resources.table)
+        .key("pk", AttributeValue::S(format!("TEN#{}#EVT#{event}", tenant.id)))
+        .key("sk", AttributeValue::S(format!("DLV#{}", id(&endpoint))))
+        .update_expression("SET attempts = :zero, #status = :pending, sending_until_ms = :zero")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
+        .expression_attribute_values(":pending", AttributeValue::S("pending".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hookline.delivery(&tenant, &event).await["status"], "pending");
+
+    // The message comes back (it was never deleted): the claim's takeover finds the record.
+    let job = DeliveryJob {
+        tenant_id: TenantId::parse(&tenant.id).unwrap(),
+        event_id: EventId::parse(&event).unwrap(),
+        endpoint_id: EndpointId::parse(&id(&endpoint)).unwrap(),
+    };
+    let queue = Queue::new(hookline.clients.sqs.clone(), &hookline.resources.queue_url);
+    queue.enqueue(&[job]).await.unwrap();
+    hookline.deliver_until(|| async { hookline.delivery(&tenant, &event).await["status"] == "delivered" }).await;
+    hookline.drain().await;
+    assert_eq!(receiver.count(), 1, "attempt 1 was not sent again");
+    let delivery = hookline.delivery(&tenant, &event).await;
+    assert_eq!(delivery["attempts"], 1, "{delivery}");
+    assert_eq!(hookline.attempts(&tenant, &event).await.len(), 1);
 }
 
 #[tokio::test]

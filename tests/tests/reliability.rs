@@ -14,7 +14,7 @@ use hookline_shared::delivery::PolicySettings;
 use hookline_shared::domain::{EventType, event_fingerprint};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_tests::faults::PartialFailures;
-use hookline_tests::{Hookline, Options, Receiver, Tenant};
+use hookline_tests::{ADMIN_TOKEN, Hookline, Options, Receiver, Tenant};
 use reqwest::StatusCode;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -81,19 +81,36 @@ async fn entries_sqs_refuses_are_sent_again_and_none_is_lost() {
 }
 
 #[tokio::test]
-async fn items_dynamodb_leaves_unprocessed_are_written_again_and_none_is_lost() {
+async fn items_dynamodb_leaves_unprocessed_are_written_again_and_none_is_left() {
     let (hookline, faults) = with_faults().await;
     let tenant = hookline.create_tenant("shop").await;
-    let receiver = Receiver::start().await;
-    // The event and twelve deliveries: one BatchWriteItem of 13 requests.
-    endpoints(&hookline, &tenant, &receiver, 12).await;
+    // Four live keys (each rotation keeps the old one for an hour): deleting the tenant deletes
+    // each key and its reference, one BatchWriteItem of 8 requests.
+    for _ in 0..3 {
+        let path = format!("/v1/tenants/{}/api-key/rotate", tenant.id);
+        let (status, rotated) = hookline.post(&path, ADMIN_TOKEN, json!({"grace_seconds": 3600})).await;
+        assert_eq!(status, 200, "{rotated}");
+    }
+    let references = || async {
+        let out = hookline
+            .clients
+            .dynamodb
+            .query()
+            .table_name(&hookline.resources.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :refs)")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
+            .expression_attribute_values(":refs", AttributeValue::S("APIKEY#".to_owned()))
+            .send()
+            .await
+            .unwrap();
+        out.items.unwrap_or_default().len()
+    };
+    assert_eq!(references().await, 4);
     faults.leave_dynamodb_items(5);
-    let accepted = hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await;
-    assert_eq!(accepted["deliveries"], 12);
+    let (status, body) = hookline.delete(&format!("/v1/tenants/{}", tenant.id), ADMIN_TOKEN).await;
+    assert_eq!(status, 204, "{body:?}");
     assert_eq!(faults.dynamodb_left(), 5, "the interceptor left items unprocessed");
-    let shown = hookline.event(&tenant, &id(&accepted)).await;
-    assert_eq!(shown["deliveries"].as_array().unwrap().len(), 12, "every delivery item was written: {shown}");
-    assert_each_endpoint_gets_it_once(&hookline, &tenant, &receiver, &id(&accepted), 12).await;
+    assert_eq!(references().await, 0, "every left item was deleted on a later round");
 }
 
 #[tokio::test]
@@ -222,7 +239,12 @@ async fn attempt_time(hookline: &Hookline, tenant: &Tenant, event: &str) -> Offs
 #[tokio::test]
 async fn a_circuit_that_trips_again_after_its_cool_down_opens_for_twice_as_long() {
     let cooldown = Duration::from_secs(30);
-    let policy = PolicySettings { circuit_min_attempts: 3, circuit_cooldown: cooldown, ..Default::default() };
+    let policy = PolicySettings {
+        circuit_min_attempts: 3,
+        circuit_cooldown: cooldown,
+        health_flush_every: Duration::ZERO,
+        ..Default::default()
+    };
     let hookline = Hookline::start_with(Options { policy, ..Default::default() }).await;
     let tenant = hookline.create_tenant("shop").await;
     let receiver = Receiver::always(500).await;

@@ -151,14 +151,14 @@ pub async fn send(
     // so and nothing is sent.
     let (shown, truncated, result, probed) = match request::build(&endpoint, &event, at.unix_timestamp()) {
         Err(err) => {
-            state.store.put_event_with_deliveries(&event).await?;
+            state.store.put_event(&event).await?;
             let url = hookline_shared::domain::redact_query_credentials(endpoint.url.as_url()).to_string();
             let shown = RequestView { method: endpoint.options.method.to_string(), url };
             (shown, false, HttpResult::not_sent(err.to_attempt_error()), None)
         }
         Ok(mut outgoing) => {
             let waits = rate_slots(&state, &endpoint, requests).await?;
-            state.store.put_event_with_deliveries(&event).await?;
+            state.store.put_event(&event).await?;
             outgoing.timeout = outgoing.timeout.min(TEST_SEND_TIMEOUT);
             // A credential in the URL's query is shown only at creation.
             let shown = RequestView {

@@ -218,8 +218,8 @@ impl Deliverer {
         self.process_in(job, Lane::Main).await
     }
 
-    /// As [`Deliverer::process`], for a message that came from `lane`. A message on its own
-    /// (not in a batch) adds its attempt to the endpoint's health at once.
+    /// As [`Deliverer::process`], for a message that came from `lane`, on its own (not in a
+    /// batch): the endpoint health tallies due are added when it is done.
     pub async fn process_in(&self, job: &DeliveryJob, lane: Lane) -> Result<Outcome, DeliveryError> {
         let outcome = self.process_handover(job, lane, Handover::default()).await;
         self.flush_health().await;
@@ -365,18 +365,8 @@ impl Deliverer {
         let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
         let delivery = if decide::may_skip_delivery_read(&handover, now_ms) {
             // Never handed over before and only just queued by the event's first fan-out:
-            // nothing but that fan-out has written the delivery, so it is pending with no
-            // attempts (the attempt's transaction checks exactly that when it records).
-            Some(Delivery {
-                event_id: event_id.clone(),
-                endpoint_id: endpoint_id.clone(),
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                last_attempt_at: None,
-                next_attempt_at: None,
-                last_error: None,
-                rate_slot_ms: None,
-            })
+            // nothing has touched the delivery yet (the attempt's claim checks exactly that).
+            Some(Delivery::untouched(event_id.clone(), endpoint_id.clone()))
         } else {
             self.store.get_delivery(tenant_id, event_id, endpoint_id).await?
         };
@@ -674,12 +664,11 @@ impl Deliverer {
         Ok(())
     }
 
-    /// Adds every attempt this instance has not yet added to its endpoint's health window. The
-    /// deliver function calls it at the end of each batch: once the handler returns, Lambda
-    /// freezes the instance, and counts left in memory would wait for its next batch, or be
-    /// lost with it.
+    /// Adds the tallies that have waited `health_flush_every` to their endpoints' health
+    /// windows. The deliver function calls it at the end of each batch: once the handler
+    /// returns, Lambda freezes the instance and no attempt comes to trigger the add.
     pub async fn flush_health(&self) {
-        for tally in self.health.take_all() {
+        for tally in self.health.take_due(std::time::Instant::now(), self.settings.health_flush_every) {
             self.add_tally(tally).await;
         }
     }

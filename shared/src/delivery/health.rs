@@ -2,13 +2,13 @@
 //! attempts and failures together.
 //!
 //! Each attempt used to cost an UpdateItem on the endpoint's window item. Now a warm instance
-//! keeps a tally per endpoint and window and flushes it when it has waited
-//! `PolicySettings::health_flush_every` (5 s), when its window ends, and at the end of every
-//! batch (`Deliverer::flush_health`). The end-of-batch flush is what Lambda needs: once the
-//! handler returns, the instance is frozen, no timer runs, and a tally left in memory would
-//! wait for the next invocation, which may come minutes later or never (the instance is
-//! reclaimed). So counts never outlive the batch that made them, except when the function
-//! dies mid-batch; then one tally's attempts and failures are lost together.
+//! keeps a tally per endpoint and window and adds it once it has waited
+//! `PolicySettings::health_flush_every` (5 s) or its window ends: at most one write per
+//! endpoint per 5 s per instance, whatever the traffic. The check runs on each attempt and at
+//! the end of every batch (`Deliverer::flush_health`), because once the handler returns Lambda
+//! freezes the instance and no timer runs: a younger tally waits in memory for the next batch.
+//! If the instance is reclaimed first, that tally's attempts and failures are lost together
+//! (at most 5 s of one instance's attempts on each endpoint).
 //!
 //! A tally holds an instance's successes and failures for one window and is added in one
 //! UpdateItem (`ADD attempts :a, failures :f`), so a reader of the window item never sees one
@@ -107,9 +107,17 @@ impl HealthBook {
         due
     }
 
-    /// Every tally, to be added now (the end of a batch).
+    /// Every tally, to be added now.
     pub fn take_all(&self) -> Vec<Tally> {
         self.tallies.lock().map(|mut tallies| tallies.drain().map(|(_, t)| t).collect()).unwrap_or_default()
+    }
+
+    /// The tallies that have waited `every` by `now` (the end of a batch); the rest stay.
+    pub fn take_due(&self, now: Instant, every: Duration) -> Vec<Tally> {
+        let Ok(mut tallies) = self.tallies.lock() else { return Vec::new() };
+        let due: Vec<Key> =
+            tallies.iter().filter(|(_, t)| now.duration_since(t.since) >= every).map(|(k, _)| k.clone()).collect();
+        due.into_iter().filter_map(|key| tallies.remove(&key)).collect()
     }
 
     /// Keeps a tally whose ADD failed, for the next flush (merged with what came since).
@@ -155,6 +163,18 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].counts, WindowCounts { attempts: 10, failures: 7 }, "successes and failures together");
         assert!(book.take_all().is_empty(), "the flushed tally is gone");
+    }
+
+    #[test]
+    fn the_end_of_a_batch_adds_only_tallies_that_waited_the_interval() {
+        let (book, young, old, start) = (HealthBook::default(), endpoint(), endpoint(), Instant::now());
+        book.count(old.r(), 1, true, start, EVERY);
+        book.count(young.r(), 1, false, start + Duration::from_secs(4), EVERY);
+        let due = book.take_due(start + EVERY, EVERY);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].endpoint_id, old.1);
+        let rest = book.take_all();
+        assert_eq!((rest.len(), &rest[0].endpoint_id), (1, &young.1), "the younger tally waits for the next batch");
     }
 
     #[test]

@@ -58,6 +58,22 @@ pub struct Delivery {
     pub rate_slot_ms: Option<i64>,
 }
 
+impl Delivery {
+    /// A delivery nothing has happened to yet: pending, no attempts.
+    pub fn untouched(event_id: EventId, endpoint_id: EndpointId) -> Self {
+        Self {
+            event_id,
+            endpoint_id,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            last_attempt_at: None,
+            next_attempt_at: None,
+            last_error: None,
+            rate_slot_ms: None,
+        }
+    }
+}
+
 /// Why an attempt did not get a 2xx.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -1,4 +1,4 @@
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::ReturnValue;
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
@@ -125,6 +125,9 @@ impl Store {
         item
     }
 
+    /// A delivery's state. Ingest writes no delivery items: a delivery has one only once
+    /// something happened to it (an attempt's claim, a pause, a held rate slot), so a delivery
+    /// without one is `pending` with no attempts if its event lists the endpoint.
     pub async fn get_delivery(
         &self,
         tenant: &TenantId,
@@ -141,12 +144,26 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
-        out.item.map(|item| delivery_from_item(event, &item)).transpose()
+        if let Some(item) = out.item {
+            return delivery_from_item(event, &item).map(Some);
+        }
+        let listed = self.get_event(tenant, event).await?.is_some_and(|e| e.endpoint_ids.contains(endpoint));
+        Ok(listed.then(|| Delivery::untouched(event.clone(), endpoint.clone())))
     }
 
+    /// Every delivery of an event, by endpoint: the stored ones, and the untouched ones its
+    /// event lists (see [`Store::get_delivery`]).
     pub async fn list_deliveries(&self, tenant: &TenantId, event: &EventId) -> Result<Vec<Delivery>, StoreError> {
-        let items = self.query_prefix(event_pk(tenant, event), "DLV#").await?;
-        items.iter().map(|item| delivery_from_item(event, item)).collect()
+        let (items, stored_event) =
+            futures::try_join!(self.query_prefix(event_pk(tenant, event), "DLV#"), self.get_event(tenant, event))?;
+        let mut deliveries = items.iter().map(|item| delivery_from_item(event, item)).collect::<Result<Vec<_>, _>>()?;
+        for endpoint in stored_event.map(|e| e.endpoint_ids).unwrap_or_default() {
+            if !deliveries.iter().any(|d| d.endpoint_id == endpoint) {
+                deliveries.push(Delivery::untouched(event.clone(), endpoint));
+            }
+        }
+        deliveries.sort_by(|a, b| a.endpoint_id.cmp(&b.endpoint_id));
+        Ok(deliveries)
     }
 
     /// Every attempt for an event, by endpoint then number.
@@ -165,8 +182,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         // The reason also marks the delivery as not fresh from ingest: once recovered, the
         // engine reads its event from the table, never from a cached copy (`delivery::cache`).
-        let expression = "SET #status = :paused, last_error = :reason REMOVE next_attempt_at";
-        self.set_pending_delivery(tenant, event, endpoint, expression, |u| {
+        let set = "#status = :paused, last_error = :reason";
+        self.set_pending_delivery(tenant, event, endpoint, set, Some("next_attempt_at"), |u| {
             u.expression_attribute_values(":paused", s(DeliveryStatus::Paused.as_str()))
                 .expression_attribute_values(":reason", s("paused: the endpoint is disabled"))
         })
@@ -181,8 +198,8 @@ impl Store {
         endpoint: &EndpointId,
         reason: &str,
     ) -> Result<bool, StoreError> {
-        let expression = "SET #status = :failed, last_error = :reason REMOVE next_attempt_at";
-        self.set_pending_delivery(tenant, event, endpoint, expression, |u| {
+        let set = "#status = :failed, last_error = :reason";
+        self.set_pending_delivery(tenant, event, endpoint, set, Some("next_attempt_at"), |u| {
             u.expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
                 .expression_attribute_values(":reason", s(bounded_error(reason)))
         })
@@ -194,7 +211,12 @@ impl Store {
     /// count, and without a claim both would send (the attempt log keeps only one record, so
     /// the receiver would get a request nobody accounts for). False if another copy holds the
     /// claim or the delivery moved on. A claim outlives a worker killed mid-send by at most
-    /// `ttl`; the next attempt's number differs, so it needs no release.
+    /// `ttl`; the next attempt's number differs, so it needs no release. The first claim
+    /// creates the delivery's item (ingest writes none).
+    ///
+    /// Taking over an expired claim on the same number means the worker before stopped
+    /// between sending and moving the delivery on: if its attempt was recorded, the delivery
+    /// is moved on from that record here, nothing is sent again, and the answer is false.
     pub async fn claim_attempt(
         &self,
         tenant: &TenantId,
@@ -205,30 +227,74 @@ impl Store {
         ttl: std::time::Duration,
     ) -> Result<bool, StoreError> {
         let until_ms = now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let held = "#status = :pending AND attempts = :prev \
+                    AND (attribute_not_exists(sending) OR sending <> :n OR sending_until_ms < :now)";
+        let condition = if number == 1 { format!("attribute_not_exists(pk) OR ({held})") } else { held.to_owned() };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(event_pk(tenant, event)))
             .key("sk", s(format!("DLV#{endpoint}")))
-            .update_expression("SET sending = :n, sending_until_ms = :until")
-            .condition_expression(
-                "#status = :pending AND attempts = :prev \
-                 AND (attribute_not_exists(sending) OR sending <> :n OR sending_until_ms < :now)",
+            .update_expression(
+                "SET sending = :n, sending_until_ms = :until, #status = if_not_exists(#status, :pending), \
+                 attempts = if_not_exists(attempts, :prev), expires_at = if_not_exists(expires_at, :expires)",
             )
+            .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
             .expression_attribute_values(":prev", n(number.saturating_sub(1)))
             .expression_attribute_values(":n", n(number))
             .expression_attribute_values(":until", n(until_ms))
             .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":expires", n(self.expires_at()))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        let old = match result {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                return Ok(false);
+            }
+            Err(err) => return Err(StoreError::aws("UpdateItem")(err)),
+        };
+        let taken_over = opt_n::<u32>(&old, "sending")? == Some(number);
+        if taken_over && self.move_on_from_record(tenant, event, endpoint, number).await? {
+            return Ok(false);
         }
+        Ok(true)
+    }
+
+    /// Moves the delivery on as recorded attempt `number` says, if that attempt is recorded.
+    async fn move_on_from_record(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        endpoint: &EndpointId,
+        number: u32,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(event_pk(tenant, event)))
+            .key("sk", s(attempt_sk(endpoint, number)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::aws("GetItem"))?;
+        let Some(item) = out.item else { return Ok(false) };
+        let status = get_s(&item, "after_status")?;
+        let update = DeliveryUpdate {
+            status: DeliveryStatus::parse(status)
+                .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{status}`")))?,
+            next_attempt_at: opt_ts(&item, "after_next_attempt_at")?,
+            last_error: opt_s(&item, "after_last_error").map(str::to_owned),
+        };
+        if self.move_delivery(tenant, event, endpoint, number, get_ts(&item, "at")?, update).await? {
+            tracing::warn!(attempt = number, "attempt was recorded but the delivery not moved on; moved it on");
+        }
+        Ok(true)
     }
 
     /// Remembers the rate-limiter slot a deferred delivery holds, so it does not queue again
@@ -240,7 +306,8 @@ impl Store {
         endpoint: &EndpointId,
         slot_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.set_pending_delivery(tenant, event, endpoint, "SET rate_slot_ms = :slot", |u| {
+        let set = "rate_slot_ms = :slot, #status = if_not_exists(#status, :pending)";
+        self.set_pending_delivery(tenant, event, endpoint, set, None, |u| {
             u.expression_attribute_values(":slot", n(slot_ms))
         })
         .await
@@ -251,7 +318,8 @@ impl Store {
         tenant: &TenantId,
         event: &EventId,
         endpoint: &EndpointId,
-        expression: &str,
+        set: &str,
+        remove: Option<&str>,
         values: impl FnOnce(
             aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
         ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
@@ -262,10 +330,17 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(event_pk(tenant, event)))
             .key("sk", s(format!("DLV#{endpoint}")))
-            .update_expression(expression)
-            .condition_expression("#status = :pending")
+            // An untouched delivery has no item yet: this write creates it, pending with no
+            // attempts, under the same retention as the rest of the event.
+            .update_expression(format!(
+                "SET {set}, attempts = if_not_exists(attempts, :zero), expires_at = if_not_exists(expires_at, :expires){}",
+                remove.map(|r| format!(" REMOVE {r}")).unwrap_or_default()
+            ))
+            .condition_expression("attribute_not_exists(pk) OR #status = :pending")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()));
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":expires", n(self.expires_at()));
         match values(request).send().await {
             Ok(_) => Ok(true),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
@@ -273,9 +348,10 @@ impl Store {
         }
     }
 
-    /// Writes attempt `attempt.number` and moves the delivery on, in one transaction that only
-    /// succeeds if no attempt with that number exists and the delivery has exactly the attempts
-    /// before it. A second copy of the same SQS message therefore cannot record twice.
+    /// Writes attempt `attempt.number` (unless it is already written: a second copy of the
+    /// same SQS message cannot record twice) and then moves the delivery on. Two writes, not a
+    /// transaction (which costs twice the units): the attempt item carries what it moves the
+    /// delivery to, and [`Store::claim_attempt`] finishes the move if a worker stops between.
     pub async fn record_attempt(
         &self,
         tenant: &TenantId,
@@ -283,36 +359,68 @@ impl Store {
         attempt: &Attempt,
         update: DeliveryUpdate,
     ) -> Result<RecordOutcome, StoreError> {
-        let pk = event_pk(tenant, event);
-        let item = self.attempt_item(pk.clone(), attempt);
-        let put = Put::builder()
+        let mut item = self.attempt_item(event_pk(tenant, event), attempt);
+        item.insert("after_status".to_owned(), s(update.status.as_str()));
+        if let Some(at) = update.next_attempt_at {
+            item.insert("after_next_attempt_at".to_owned(), ts(at));
+        }
+        if let Some(err) = &update.last_error {
+            item.insert("after_last_error".to_owned(), s(bounded_error(err)));
+        }
+        let put = self
+            .client
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                // Whoever wrote it may have stopped before moving the delivery on.
+                self.move_on_from_record(tenant, event, &attempt.endpoint_id, attempt.number).await?;
+                return Ok(RecordOutcome::AlreadyRecorded);
+            }
+            Err(err) => return Err(StoreError::aws("PutItem")(err)),
+        }
+        self.move_delivery(tenant, event, &attempt.endpoint_id, attempt.number, attempt.at, update).await?;
+        Ok(RecordOutcome::Recorded)
+    }
 
+    /// Moves a pending delivery with `number - 1` attempts to `update` after attempt `number`.
+    /// False if it had already moved (the same record applied twice changes nothing).
+    async fn move_delivery(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        endpoint: &EndpointId,
+        number: u32,
+        at: OffsetDateTime,
+        update: DeliveryUpdate,
+    ) -> Result<bool, StoreError> {
         let mut set = vec!["attempts = :n", "#status = :status", "last_attempt_at = :at"];
-        let mut remove = Vec::new();
-        let mut builder = Update::builder()
+        let mut remove = vec!["rate_slot_ms"];
+        let mut builder = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(format!("DLV#{}", attempt.endpoint_id)))
+            .key("pk", s(event_pk(tenant, event)))
+            .key("sk", s(format!("DLV#{endpoint}")))
             .condition_expression("attempts = :prev AND #status = :pending")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":n", n(attempt.number))
-            .expression_attribute_values(":prev", n(attempt.number.saturating_sub(1)))
+            .expression_attribute_values(":n", n(number))
+            .expression_attribute_values(":prev", n(number.saturating_sub(1)))
             .expression_attribute_values(":status", s(update.status.as_str()))
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
-            .expression_attribute_values(":at", ts(attempt.at));
+            .expression_attribute_values(":at", ts(at));
         match update.next_attempt_at {
-            Some(at) => {
+            Some(next) => {
                 set.push("next_attempt_at = :next");
-                builder = builder.expression_attribute_values(":next", ts(at));
+                builder = builder.expression_attribute_values(":next", ts(next));
             }
             None => remove.push("next_attempt_at"),
         }
-        remove.push("rate_slot_ms");
         match update.last_error {
             Some(err) => {
                 set.push("last_error = :err");
@@ -320,25 +428,11 @@ impl Store {
             }
             None => remove.push("last_error"),
         }
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        let update = builder.update_expression(expression).build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(RecordOutcome::Recorded),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => {
-                Ok(RecordOutcome::AlreadyRecorded)
-            }
-            Err(err) => Err(StoreError::aws("TransactWriteItems")(err)),
+        let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
+        match builder.update_expression(expression).send().await {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
         }
     }
 }

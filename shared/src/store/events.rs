@@ -1,14 +1,14 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_s, parse, s, ts};
-use super::{Store, StoreError, event_pk, tenant_pk};
+use super::{Store, StoreError, tenant_pk};
 use crate::domain::{DeliveryStatus, Event, EventType};
 use crate::ids::{EndpointId, EventId, TenantId};
 
@@ -229,60 +229,36 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the event and one pending delivery per endpoint. Rewriting the same event is
-    /// harmless only before any attempt, which is why ingest never rewrites an enqueued event.
-    pub async fn put_event_with_deliveries(&self, event: &Event) -> Result<(), StoreError> {
-        let expires = n(self.expires_at());
-        let mut items: Vec<Item> = Vec::with_capacity(event.endpoint_ids.len() + 1);
-        let mut event_item: Item = [
+    /// Writes the event. Its deliveries get items only once something happens to them
+    /// (`store/deliveries.rs`): until then the event's endpoint list is their record, which
+    /// saves a write per delivery. Rewriting the same event is harmless, which is how ingest
+    /// resumes a request that stopped half-way.
+    pub async fn put_event(&self, event: &Event) -> Result<(), StoreError> {
+        let mut item: Item = [
             ("pk".to_owned(), s(tenant_pk(&event.tenant_id))),
             ("sk".to_owned(), s(format!("EVT#{}", event.id))),
             ("event_type".to_owned(), s(event.event_type.as_str())),
             ("payload".to_owned(), s(event.payload.get())),
             ("deliveries".to_owned(), n(event.endpoint_ids.len())),
             ("created_at".to_owned(), ts(event.created_at)),
-            ("expires_at".to_owned(), expires.clone()),
+            ("expires_at".to_owned(), n(self.expires_at())),
         ]
         .into();
         if !event.endpoint_ids.is_empty() {
             let ids = event.endpoint_ids.iter().map(|id| id.to_string()).collect();
-            event_item.insert("endpoint_ids".to_owned(), aws_sdk_dynamodb::types::AttributeValue::Ss(ids));
+            item.insert("endpoint_ids".to_owned(), AttributeValue::Ss(ids));
         }
         if let Some(key) = &event.idempotency_key {
-            event_item.insert("idempotency_key".to_owned(), s(key));
+            item.insert("idempotency_key".to_owned(), s(key));
         }
-        items.push(event_item);
-        for endpoint in &event.endpoint_ids {
-            items.push(
-                [
-                    ("pk".to_owned(), s(event_pk(&event.tenant_id, &event.id))),
-                    ("sk".to_owned(), s(format!("DLV#{endpoint}"))),
-                    ("status".to_owned(), s(DeliveryStatus::Pending.as_str())),
-                    ("attempts".to_owned(), n(0)),
-                    ("expires_at".to_owned(), expires.clone()),
-                ]
-                .into(),
-            );
-        }
-        for chunk in items.chunks(BATCH_WRITE_LIMIT) {
-            self.batch_put(chunk.to_vec()).await?;
-        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(StoreError::aws("PutItem"))?;
         Ok(())
-    }
-
-    /// BatchWriteItem, retrying what DynamoDB leaves unprocessed, with a short backoff.
-    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let pending: Vec<WriteRequest> = items
-            .into_iter()
-            .map(|item| {
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map(|put| WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.batch_write(pending).await
     }
 
     /// Deletes items by `(pk, sk)`, in batches of 25.
