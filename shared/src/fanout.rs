@@ -1,5 +1,5 @@
-//! The one way an event reaches endpoints: write it with one pending delivery per subscribed
-//! endpoint, then put one message per delivery on the queue. Ingest publishes tenants' events
+//! The one way an event reaches endpoints: write it with the ids of its subscribed endpoints
+//! (each a pending delivery until touched), then put one message per delivery on the queue. Ingest publishes tenants' events
 //! through it and the deliver function Hookline's operational events ([`crate::operational`]),
 //! so both are stored, signed and retried the same way.
 

@@ -268,7 +268,7 @@ async fn stage_once(
     }
 }
 
-/// Writes the event with one pending delivery per subscribed endpoint. Only a new event counts
+/// Writes the event with its subscribed endpoints (its pending deliveries). Only a new event counts
 /// against the quota: a repeated idempotency key that finds its event written does not. A
 /// refused event leaves its idempotency key `interrupted`, so a retry after `Retry-After`
 /// takes it over at once.

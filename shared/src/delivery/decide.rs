@@ -143,7 +143,7 @@ impl Handover {
 /// Whether the delivery may be sent without reading it first: only a first-round message,
 /// handed over for the first time, sent less than [`FRESH_HANDOVER_MS`] ago. Such a message
 /// has never been processed, and nothing but the first round can have written its delivery
-/// yet; the attempt's transaction is still conditioned on attempt 0 of a pending delivery.
+/// yet; the attempt's claim is still conditioned on attempt 0 of a pending delivery.
 pub fn may_skip_delivery_read(handover: &Handover, now_ms: i64) -> bool {
     let fresh = handover.sent_at_ms.is_some_and(|sent| (now_ms - sent).abs() < FRESH_HANDOVER_MS);
     handover.first_round && handover.receive_count == Some(1) && fresh

@@ -89,7 +89,7 @@ pub struct PolicySettings {
     /// …for this long after it, during which its deliveries travel in the slow lane.
     pub slow_lane_hold: Duration,
     /// A warm instance adds its attempts to the endpoint's health window at most this often
-    /// per endpoint, and at the end of every batch (`delivery/health.rs`).
+    /// per endpoint, checked on each attempt and at the end of every batch (`delivery/health.rs`).
     pub health_flush_every: Duration,
     /// An answer within this long is fast…
     pub fast_answer: Duration,
@@ -597,8 +597,8 @@ impl Deliverer {
         if !not_rendered && let Err(err) = self.update_health(&pending.endpoint, succeeded, &verdict).await {
             tracing::warn!(error = %err, "could not update the endpoint's health");
         }
-        // This attempt's transaction moved the delivery to `failed`, so this runs once per
-        // delivery. An operational event's own delivery never reports its exhaustion: a
+        // Only the copy whose put wrote this attempt gets here, and the attempt moved the
+        // delivery to `failed`, so this runs once per delivery. An operational event's own delivery never reports its exhaustion: a
         // receiver failing on `hookline.delivery.exhausted` would otherwise be sent another
         // one for each, without end.
         if matches!(verdict, Verdict::Failed { .. }) && !pending.event.event_type.is_reserved() {

@@ -12,7 +12,7 @@
 //! | endpoint    | `TEN#<tenant>`        | `EP#<endpoint>`          |
 //! | event       | `TEN#<tenant>`        | `EVT#<event>`            |
 //! | idempotency | `TEN#<tenant>`        | `IDEM#<key>`             |
-//! | delivery    | `TEN#<tenant>#EVT#<event>` | `DLV#<endpoint>`    |
+//! | delivery (once touched: claimed, paused, holding a rate slot) | `TEN#<tenant>#EVT#<event>` | `DLV#<endpoint>` |
 //! | attempt     | `TEN#<tenant>#EVT#<event>` | `ATT#<endpoint>#<nnnnnn>` |
 //! | endpoint health window | `TEN#<tenant>`  | `HEALTH#<endpoint>#<5-minute window>` |
 //! | rate limiter | `RATE#<tenant>#<key>` | `RATE`                  |
