@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::domain::{Event, EventType};
 use crate::ids::{EndpointId, EventId, TenantId};
-use crate::queue::{DeliveryJob, Queue, QueueError};
+use crate::queue::{DeliveryJob, Queue, QueueError, RoundJob};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,10 +74,17 @@ async fn write_and_queue(
     Ok(event)
 }
 
-/// Queues one message per delivery of an event just written: its first round, marked so, so a
-/// fresh first handover skips reading its delivery.
+/// Queues an event just written as its first round: one message for all of its endpoints,
+/// marked so, so a fresh first handover reads nothing before sending. An event without
+/// endpoints queues nothing.
 pub async fn enqueue_first_round(queue: &Queue, event: &Event) -> Result<(), QueueError> {
-    queue.enqueue_first_round(&jobs(event).collect::<Vec<_>>()).await
+    if event.endpoint_ids.is_empty() {
+        return Ok(());
+    }
+    match queue.enqueue_rounds(&[RoundJob::of(event)]).await.as_slice() {
+        [true] => Ok(()),
+        _ => Err(QueueError::NotQueued(1)),
+    }
 }
 
 async fn write(store: &Store, outgoing: Outgoing, endpoint_ids: Vec<EndpointId>) -> Result<Event, StoreError> {
@@ -102,25 +109,15 @@ fn jobs(event: &Event) -> impl Iterator<Item = DeliveryJob> + '_ {
     })
 }
 
-/// Queues the first round of several written events together, ten messages per
-/// SendMessageBatch whichever events they belong to. Answers, per event in order, whether all
-/// of its messages are on the queue; one that is not may have some of them there (harmless: a
-/// retry queues them again and the delivery log turns a repeat into a no-op).
+/// Queues the first rounds of several written events together, ten per SendMessageBatch.
+/// Answers, per event in order, whether its round is on the queue.
 pub async fn enqueue_many(queue: &Queue, events: &[&Event]) -> Vec<bool> {
-    let mut owners = Vec::new();
-    let mut all_jobs = Vec::new();
-    for (i, event) in events.iter().enumerate() {
-        for job in jobs(event) {
-            owners.push(i);
-            all_jobs.push(job);
-        }
-    }
-    let queued = queue.enqueue_each(&all_jobs).await;
+    let with_endpoints: Vec<usize> = (0..events.len()).filter(|&i| !events[i].endpoint_ids.is_empty()).collect();
+    let rounds: Vec<RoundJob> = with_endpoints.iter().map(|&i| RoundJob::of(events[i])).collect();
+    let queued = queue.enqueue_rounds(&rounds).await;
     let mut complete = vec![true; events.len()];
-    for (owner, ok) in owners.into_iter().zip(queued) {
-        if !ok && let Some(flag) = complete.get_mut(owner) {
-            *flag = false;
-        }
+    for (i, ok) in with_endpoints.into_iter().zip(queued) {
+        complete[i] = ok;
     }
     complete
 }

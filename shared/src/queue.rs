@@ -1,4 +1,7 @@
-//! The deliveries queue on SQS: one message per delivery, carrying only ids.
+//! The deliveries queue on SQS. An event's first round is one message ([`RoundJob`]) carrying
+//! the event and its endpoints; everything after it (a retry, a deferral, a resend, a
+//! recovery, a slow-lane move, a resumed ingest) is one message per delivery ([`DeliveryJob`]),
+//! carrying only ids.
 
 use std::time::Duration;
 
@@ -7,9 +10,19 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use serde::{Deserialize, Serialize};
 
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+use crate::domain::{Event, EventType};
 use crate::ids::{EndpointId, EventId, TenantId};
 
 const SEND_BATCH_LIMIT: usize = 10;
+/// The longest `DelaySeconds` SQS takes; a later retry's message comes early and waits out
+/// the rest on its visibility timeout.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+/// A round message carries its event's payload up to this size, so the message stays within
+/// SQS's first billed 64 KB; a larger payload is read from DynamoDB.
+pub const CARRIED_PAYLOAD_MAX_BYTES: usize = 48 * 1024;
 const SEND_ROUNDS: u32 = 5;
 /// The message attribute that says why a message was put on the dead-letter queue.
 pub const DEAD_LETTER_REASON: &str = "reason";
@@ -29,6 +42,103 @@ pub struct DeliveryJob {
     pub tenant_id: TenantId,
     pub event_id: EventId,
     pub endpoint_id: EndpointId,
+}
+
+/// The body of an event's first-round message: one for all of its endpoints, so the deliver
+/// function sends to them together and records them in one write (`Store::record_round`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoundJob {
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub endpoint_ids: Vec<EndpointId>,
+    /// The event, when its payload is at most [`CARRIED_PAYLOAD_MAX_BYTES`]: a fresh round
+    /// then reads nothing before sending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<CarriedEvent>,
+}
+
+/// What a round message carries of its event besides the ids.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CarriedEvent {
+    pub event_type: EventType,
+    pub payload: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl RoundJob {
+    pub fn of(event: &Event) -> Self {
+        let carried = (event.payload.get().len() <= CARRIED_PAYLOAD_MAX_BYTES).then(|| CarriedEvent {
+            event_type: event.event_type.clone(),
+            payload: event.payload.clone(),
+            idempotency_key: event.idempotency_key.clone(),
+            created_at: event.created_at,
+        });
+        Self {
+            tenant_id: event.tenant_id.clone(),
+            event_id: event.id.clone(),
+            endpoint_ids: event.endpoint_ids.clone(),
+            event: carried,
+        }
+    }
+
+    /// The event as carried, if it was.
+    pub fn event(&self) -> Option<Event> {
+        let carried = self.event.as_ref()?;
+        Some(Event {
+            id: self.event_id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            event_type: carried.event_type.clone(),
+            payload: carried.payload.clone(),
+            idempotency_key: carried.idempotency_key.clone(),
+            endpoint_ids: self.endpoint_ids.clone(),
+            created_at: carried.created_at,
+        })
+    }
+
+    /// One delivery of the round.
+    pub fn job(&self, endpoint_id: &EndpointId) -> DeliveryJob {
+        DeliveryJob {
+            tenant_id: self.tenant_id.clone(),
+            event_id: self.event_id.clone(),
+            endpoint_id: endpoint_id.clone(),
+        }
+    }
+}
+
+/// Any deliveries-queue message, told apart by its fields (`endpoint_id` or `endpoint_ids`).
+#[derive(Clone, Debug)]
+pub enum QueueMessage {
+    Round(RoundJob),
+    Delivery(DeliveryJob),
+}
+
+impl QueueMessage {
+    /// Reads a message body. (Not a serde untagged enum: those buffer the body, and a carried
+    /// payload's `RawValue` cannot be read from a buffer.)
+    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
+        match serde_json::from_str::<DeliveryJob>(body) {
+            Ok(job) => Ok(Self::Delivery(job)),
+            Err(not_a_delivery) => serde_json::from_str::<RoundJob>(body).map(Self::Round).map_err(|_| not_a_delivery),
+        }
+    }
+}
+
+/// One message to send: its body, its message group and how long SQS holds it back.
+struct Entry {
+    body: String,
+    group: String,
+    delay: Duration,
+}
+
+impl Entry {
+    fn of<T: Serialize>(body: &T, tenant: &TenantId, delay: Duration) -> Result<Self, QueueError> {
+        let body = serde_json::to_string(body)
+            .map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })?;
+        Ok(Self { body, group: tenant.to_string(), delay: delay.min(MAX_DELAY) })
+    }
 }
 
 /// The message group of a job on a standard queue: its tenant. With SQS fair queues a tenant
@@ -71,68 +181,67 @@ impl Queue {
     /// Puts every job on the queue, or fails. Entries SQS refuses are sent again a few times, so
     /// success means each job is durably queued.
     pub async fn enqueue(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
-        for chunk in jobs.chunks(SEND_BATCH_LIMIT) {
+        let delayed: Vec<(DeliveryJob, Duration)> = jobs.iter().map(|job| (job.clone(), Duration::ZERO)).collect();
+        self.enqueue_later(&delayed).await
+    }
+
+    /// As [`Queue::enqueue`], each job held back for its delay (at most [`MAX_DELAY`]).
+    pub async fn enqueue_later(&self, jobs: &[(DeliveryJob, Duration)]) -> Result<(), QueueError> {
+        let entries =
+            jobs.iter().map(|(job, delay)| Entry::of(job, &job.tenant_id, *delay)).collect::<Result<Vec<_>, _>>()?;
+        for chunk in entries.chunks(SEND_BATCH_LIMIT) {
             self.send_batch(chunk, false).await?;
         }
         Ok(())
     }
 
-    /// As [`Queue::enqueue`], for an event's first fan-out: each message is marked
-    /// [`FIRST_ROUND`], so a fresh first handover may skip reading its delivery.
-    pub async fn enqueue_first_round(&self, jobs: &[DeliveryJob]) -> Result<(), QueueError> {
-        for chunk in jobs.chunks(SEND_BATCH_LIMIT) {
-            self.send_batch(chunk, true).await?;
-        }
-        Ok(())
-    }
-
-    /// Puts the jobs on the queue ten at a time and answers, per job, whether it is durably
-    /// queued: a chunk that fails does not stop the next. For events' first fan-out (batched
-    /// ingest): each message is marked [`FIRST_ROUND`], like [`Queue::enqueue_first_round`]'s.
-    pub async fn enqueue_each(&self, jobs: &[DeliveryJob]) -> Vec<bool> {
-        let mut queued = Vec::with_capacity(jobs.len());
-        for chunk in jobs.chunks(SEND_BATCH_LIMIT) {
-            let ok = match self.send_batch(chunk, true).await {
-                Ok(()) => true,
-                Err(err) => {
-                    tracing::warn!(error = %err, jobs = chunk.len(), "a batch of deliveries was not queued");
-                    false
-                }
+    /// Puts events' first rounds on the queue, one message each, marked [`FIRST_ROUND`] so a
+    /// fresh first handover reads nothing before sending. Answers, per round, whether it is
+    /// durably queued: a chunk that fails does not stop the next.
+    pub async fn enqueue_rounds(&self, rounds: &[RoundJob]) -> Vec<bool> {
+        let mut queued = Vec::with_capacity(rounds.len());
+        for chunk in rounds.chunks(SEND_BATCH_LIMIT) {
+            let entries =
+                chunk.iter().map(|r| Entry::of(r, &r.tenant_id, Duration::ZERO)).collect::<Result<Vec<_>, _>>();
+            let ok = match entries {
+                Ok(entries) => self.send_batch(&entries, true).await,
+                Err(err) => Err(err),
             };
-            queued.extend(std::iter::repeat_n(ok, chunk.len()));
+            if let Err(err) = &ok {
+                tracing::warn!(error = %err, rounds = chunk.len(), "a batch of first rounds was not queued");
+            }
+            queued.extend(std::iter::repeat_n(ok.is_ok(), chunk.len()));
         }
         queued
     }
 
-    async fn send_batch(&self, jobs: &[DeliveryJob], first_round: bool) -> Result<(), QueueError> {
-        // (entry id, body, message group): the group is the tenant, so SQS fair queues can
-        // favour quiet tenants over one that holds most of the in-flight messages.
-        let mut pending: Vec<(String, String, String)> = jobs
-            .iter()
-            .enumerate()
-            .map(|(i, job)| serde_json::to_string(job).map(|body| (i.to_string(), body, message_group(job))))
-            .collect::<Result<_, _>>()
-            .map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })?;
+    async fn send_batch(&self, entries: &[Entry], first_round: bool) -> Result<(), QueueError> {
+        // (entry id, entry): the message group is the tenant, so SQS fair queues can favour
+        // quiet tenants over one that holds most of the in-flight messages.
+        let mut pending: Vec<(String, &Entry)> = entries.iter().enumerate().map(|(i, e)| (i.to_string(), e)).collect();
         for round in 0..SEND_ROUNDS {
             if round > 0 {
                 tokio::time::sleep(Duration::from_millis(50 << round)).await;
             }
             let entries = pending
                 .iter()
-                .map(|(id, body, group)| {
-                    let entry =
-                        SendMessageBatchRequestEntry::builder().id(id).message_body(body).message_group_id(group);
-                    let entry = if first_round {
+                .map(|(id, entry)| {
+                    let mut built = SendMessageBatchRequestEntry::builder()
+                        .id(id)
+                        .message_body(&entry.body)
+                        .message_group_id(&entry.group);
+                    if !entry.delay.is_zero() {
+                        built = built.delay_seconds(i32::try_from(entry.delay.as_secs()).unwrap_or(900));
+                    }
+                    if first_round {
                         let round = MessageAttributeValue::builder()
                             .data_type("String")
                             .string_value(FIRST_ROUND)
                             .build()
                             .map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })?;
-                        entry.message_attributes(ROUND_ATTRIBUTE, round)
-                    } else {
-                        entry
-                    };
-                    entry.build().map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })
+                        built = built.message_attributes(ROUND_ATTRIBUTE, round);
+                    }
+                    built.build().map_err(|e| QueueError::Aws { op: "SendMessageBatch", message: e.to_string() })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out =
@@ -140,7 +249,7 @@ impl Queue {
                     |e| QueueError::Aws { op: "SendMessageBatch", message: DisplayErrorContext(&e).to_string() },
                 )?;
             let failed: Vec<&str> = out.failed.iter().map(|f| f.id.as_str()).collect();
-            pending.retain(|(id, _, _)| failed.contains(&id.as_str()));
+            pending.retain(|(id, _)| failed.contains(&id.as_str()));
             if pending.is_empty() {
                 return Ok(());
             }
@@ -214,5 +323,39 @@ mod tests {
             endpoint_id: EndpointId::generate(),
         };
         assert_eq!(message_group(&job), job.tenant_id.to_string());
+    }
+    fn event(payload: &str) -> Event {
+        Event {
+            id: EventId::generate(),
+            tenant_id: TenantId::generate(),
+            event_type: EventType::parse("order.created").unwrap(),
+            payload: RawValue::from_string(payload.to_owned()).unwrap(),
+            idempotency_key: Some("k".to_owned()),
+            endpoint_ids: vec![EndpointId::generate(), EndpointId::generate()],
+            created_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[test]
+    fn a_round_and_a_delivery_message_are_told_apart_and_a_round_carries_its_event() {
+        let sent = event(r#"{"order": 42}"#);
+        let body = serde_json::to_string(&RoundJob::of(&sent)).unwrap();
+        let QueueMessage::Round(round) = QueueMessage::parse(&body).unwrap() else { panic!("{body}") };
+        let carried = round.event().unwrap();
+        assert_eq!((carried.id, carried.payload.get()), (sent.id.clone(), r#"{"order": 42}"#));
+        assert_eq!(round.endpoint_ids, sent.endpoint_ids);
+        let job = round.job(&sent.endpoint_ids[1]);
+        let body = serde_json::to_string(&job).unwrap();
+        let QueueMessage::Delivery(parsed) = QueueMessage::parse(&body).unwrap() else { panic!("{body}") };
+        assert!(QueueMessage::parse(r#"{"tenant_id": "x"}"#).is_err());
+        assert_eq!(parsed, job);
+    }
+
+    #[test]
+    fn a_payload_too_big_for_one_billed_message_is_not_carried() {
+        let big = format!(r#"{{"blob": "{}"}}"#, "x".repeat(CARRIED_PAYLOAD_MAX_BYTES));
+        let round = RoundJob::of(&event(&big));
+        assert!(round.event.is_none() && round.event().is_none());
+        assert!(serde_json::to_string(&round).unwrap().len() < 1024);
     }
 }

@@ -257,12 +257,12 @@ impl Hookline {
         {}
     }
 
-    /// Messages on the deliveries queue and the slow lane, visible or in flight.
+    /// Messages on the deliveries queue and the slow lane, visible, in flight or delayed.
     pub async fn queued_messages(&self) -> u64 {
         self.messages_on(&self.resources.queue_url).await + self.slow_lane_messages().await
     }
 
-    /// Messages on the slow lane's queue, visible or in flight.
+    /// Messages on the slow lane's queue, visible, in flight or delayed.
     pub async fn slow_lane_messages(&self) -> u64 {
         self.messages_on(&self.resources.slow_queue_url).await
     }
@@ -276,14 +276,19 @@ impl Hookline {
             .queue_url(queue_url)
             .attribute_names(A::ApproximateNumberOfMessages)
             .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
             .send()
             .await
             .unwrap();
         let attrs = out.attributes.unwrap_or_default();
-        [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
-            .iter()
-            .map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
-            .sum()
+        [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+            A::ApproximateNumberOfMessagesDelayed,
+        ]
+        .iter()
+        .map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+        .sum()
     }
 }
 
@@ -339,14 +344,19 @@ impl Hookline {
             .queue_url(&self.resources.dead_letter_queue_url)
             .attribute_names(A::ApproximateNumberOfMessages)
             .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
             .send()
             .await
             .unwrap();
         let attrs = out.attributes.unwrap_or_default();
-        [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
-            .iter()
-            .map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
-            .sum()
+        [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+            A::ApproximateNumberOfMessagesDelayed,
+        ]
+        .iter()
+        .map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+        .sum()
     }
 
     /// Serves both HTTP functions' routes over this copy's table and queues, with `calls`

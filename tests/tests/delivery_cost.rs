@@ -112,20 +112,30 @@ async fn an_endpoint_that_just_answered_fast_is_sent_to_without_a_lease_and_a_sl
 }
 
 #[tokio::test]
-async fn a_fresh_first_handover_skips_the_delivery_read_and_its_second_handover_reads_and_sends_nothing() {
+async fn a_fresh_first_round_reads_nothing_writes_once_and_its_second_handover_reads_and_sends_nothing() {
     let hookline = Hookline::start().await;
     let tenant = hookline.create_tenant("shop").await;
     let receiver = Receiver::start().await;
-    hookline.create_endpoint(&tenant, json!({"url": receiver.url})).await;
+    for n in 0..3 {
+        hookline.create_endpoint(&tenant, json!({"url": format!("{}?endpoint={n}", receiver.url)})).await;
+    }
     let event = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await);
-    let reads = || hookline.deliver_calls.count("GetItem", "DLV");
+    let reads = || hookline.deliver_calls.count("GetItem", "ROUND") + hookline.deliver_calls.count("GetItem", "DLV");
 
+    // One message for the event's three deliveries.
     let batch = hookline.poller.receive(Duration::from_secs(1)).await.unwrap();
     assert_eq!(batch.records.len(), 1);
     let response = hookline.poller.handler().handle(batch.clone()).await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(hookline.delivery(&tenant, &event).await["status"], "delivered");
-    assert_eq!(reads(), 0, "a fresh first handover is sent without reading its delivery");
+    assert_eq!(receiver.count(), 3);
+    for delivery in hookline.event(&tenant, &event).await["deliveries"].as_array().unwrap() {
+        assert_eq!((delivery["status"].as_str(), delivery["attempts"].as_u64()), (Some("delivered"), Some(1)));
+    }
+    assert_eq!(reads(), 0, "a fresh first round is sent without reading its deliveries");
+    assert_eq!(hookline.deliver_calls.count("GetItem", "EVT"), 0, "nor its event: the message carries it");
+    assert_eq!(hookline.deliver_calls.count("PutItem", "ROUND"), 1, "three attempts, one write");
+    assert_eq!(hookline.deliver_calls.count("PutItem", "ATT"), 0);
+    assert_eq!(hookline.deliver_calls.count("UpdateItem", "DLV"), 0, "no claim, no move");
 
     // The message is not deleted (a lost acknowledgement) and comes back: its second handover
     // reads the delivery, finds it finished and sends nothing.
@@ -144,8 +154,8 @@ async fn a_fresh_first_handover_skips_the_delivery_read_and_its_second_handover_
     assert_eq!(again.records[0].attributes.get("ApproximateReceiveCount").map(String::as_str), Some("2"));
     let response = hookline.poller.handler().handle(again.clone()).await;
     hookline.poller.acknowledge(&again, &response).await.unwrap();
-    assert_eq!(reads(), 1, "the second handover read the delivery");
-    assert_eq!(receiver.count(), 1, "and sent nothing again");
-    assert_eq!(hookline.attempts(&tenant, &event).await.len(), 1);
+    assert_eq!(reads(), 1, "the second handover read the round's record");
+    assert_eq!(receiver.count(), 3, "and sent nothing again");
+    assert_eq!(hookline.attempts(&tenant, &event).await.len(), 3);
     assert_eq!(hookline.queued_messages().await, 0);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hookline_shared::delivery::PolicySettings;
 use hookline_shared::ids::{EndpointId, TenantId};
-use hookline_shared::queue::DeliveryJob;
+use hookline_shared::queue::QueueMessage;
 use hookline_shared::store::{Admission, HeldLease, LeaseRequest, now_ms};
 use hookline_tests::{Hookline, Options, Receiver};
 use serde_json::json;
@@ -41,9 +41,12 @@ async fn every_message_carries_its_tenant_as_the_message_group() {
     let batch = hookline.poller.receive(Duration::from_secs(1)).await.unwrap();
     assert_eq!(batch.records.len(), 2);
     for record in &batch.records {
-        let job: DeliveryJob = serde_json::from_str(record.body.as_deref().unwrap()).unwrap();
-        assert!(tenants.contains_key(job.tenant_id.as_str()));
-        assert_eq!(record.attributes.get("MessageGroupId").map(String::as_str), Some(job.tenant_id.as_str()));
+        let tenant_id = match QueueMessage::parse(record.body.as_deref().unwrap()).unwrap() {
+            QueueMessage::Round(round) => round.tenant_id,
+            QueueMessage::Delivery(job) => job.tenant_id,
+        };
+        assert!(tenants.contains_key(tenant_id.as_str()));
+        assert_eq!(record.attributes.get("MessageGroupId").map(String::as_str), Some(tenant_id.as_str()));
     }
 }
 

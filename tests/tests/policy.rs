@@ -238,8 +238,13 @@ async fn a_worker_stopped_between_recording_an_attempt_and_moving_the_delivery_o
     let endpoint = hookline.create_endpoint(&tenant, json!({"url": receiver.url})).await;
     let event = id(&hookline.publish(&tenant, json!({"event_type": "a.b", "payload": {}})).await);
     hookline.deliver_until(|| async { hookline.delivery(&tenant, &event).await["status"] == "delivered" }).await;
-    // Put the delivery back as a worker leaves it when it dies after writing attempt 1 and
-    // before moving the delivery on: pending, no attempts, its claim on attempt 1 expired.
+    // Attempt 1 is the first round's; a resend makes attempt 2, a message of its own.
+    let resend = format!("/v1/events/{event}/endpoints/{}/resend", id(&endpoint));
+    let (status, body) = hookline.post(&resend, &tenant.key, json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    hookline.deliver_until(|| async { hookline.delivery(&tenant, &event).await["attempts"] == 2 }).await;
+    // Put the delivery back as a worker leaves it when it dies after writing attempt 2 and
+    // before moving the delivery on: pending, one attempt, its claim on attempt 2 expired.
     hookline
         .clients
         .dynamodb
@@ -247,8 +252,9 @@ async fn a_worker_stopped_between_recording_an_attempt_and_moving_the_delivery_o
         .table_name(&hookline.resources.table)
         .key("pk", AttributeValue::S(format!("TEN#{}#EVT#{event}", tenant.id)))
         .key("sk", AttributeValue::S(format!("DLV#{}", id(&endpoint))))
-        .update_expression("SET attempts = :zero, #status = :pending, sending_until_ms = :zero")
+        .update_expression("SET attempts = :one, #status = :pending, sending_until_ms = :zero")
         .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
         .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
         .expression_attribute_values(":pending", AttributeValue::S("pending".to_owned()))
         .send()
@@ -266,10 +272,10 @@ async fn a_worker_stopped_between_recording_an_attempt_and_moving_the_delivery_o
     queue.enqueue(&[job]).await.unwrap();
     hookline.deliver_until(|| async { hookline.delivery(&tenant, &event).await["status"] == "delivered" }).await;
     hookline.drain().await;
-    assert_eq!(receiver.count(), 1, "attempt 1 was not sent again");
+    assert_eq!(receiver.count(), 2, "attempt 2 was not sent again");
     let delivery = hookline.delivery(&tenant, &event).await;
-    assert_eq!(delivery["attempts"], 1, "{delivery}");
-    assert_eq!(hookline.attempts(&tenant, &event).await.len(), 1);
+    assert_eq!(delivery["attempts"], 2, "{delivery}");
+    assert_eq!(hookline.attempts(&tenant, &event).await.len(), 2);
 }
 
 #[tokio::test]
@@ -286,7 +292,9 @@ async fn concurrent_copies_of_one_message_send_and_record_each_attempt_once() {
         event_id: EventId::parse(&event).unwrap(),
         endpoint_id: EndpointId::parse(&id(&endpoint)).unwrap(),
     };
-    // Three copies of the delivery's message in flight at once.
+    // The first round fails; its retry continues as the delivery's own message. Three copies
+    // of that message in flight at once.
+    hookline.deliver_until(|| async { receiver.count() == 1 }).await;
     let queue = Queue::new(hookline.clients.sqs.clone(), &hookline.resources.queue_url);
     queue.enqueue(&[job.clone(), job]).await.unwrap();
     hookline.deliver_until(|| async { hookline.delivery(&tenant, &event).await["status"] == "delivered" }).await;

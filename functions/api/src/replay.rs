@@ -15,7 +15,7 @@ use hookline_shared::delivery::cache::ENDPOINT_TTL;
 use hookline_shared::domain::{Delivery, DeliveryStatus, EndpointStatus, FieldError, Invalid};
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
 use hookline_shared::openapi::{AdminErrors, BodyErrors, NotFound, RateLimited, TenantErrors, WriteConflict};
-use hookline_shared::queue::{DeliveryJob, QueueError};
+use hookline_shared::queue::{DeliveryJob, QueueError, QueueMessage};
 use hookline_shared::signed::{self, TokenError};
 use hookline_shared::store::{HealthChange, StoreError};
 use hookline_shared::web::{AdminAuth, ApiError, AppState, ErrorBody, ErrorCode, JsonBody, PathParams, TenantAuth};
@@ -470,10 +470,15 @@ pub async fn redrive(State(state): State<AppState>, _admin: AdminAuth) -> Result
         let mut jobs = Vec::new();
         let mut receipts = Vec::new();
         for message in messages {
-            let job = message.body().and_then(|body| serde_json::from_str::<DeliveryJob>(body).ok());
-            match (job, message.receipt_handle) {
-                (Some(job), Some(receipt)) => {
-                    jobs.push(job);
+            let parsed = message.body().and_then(|body| QueueMessage::parse(body).ok());
+            match (parsed, message.receipt_handle) {
+                (Some(parsed), Some(receipt)) => {
+                    // A first round comes back as its deliveries, each its own message: they
+                    // read the round's record (if it was made) before sending.
+                    match parsed {
+                        QueueMessage::Delivery(job) => jobs.push(job),
+                        QueueMessage::Round(round) => jobs.extend(round.endpoint_ids.iter().map(|ep| round.job(ep))),
+                    }
                     receipts.push(receipt);
                 }
                 _ => {
@@ -485,6 +490,7 @@ pub async fn redrive(State(state): State<AppState>, _admin: AdminAuth) -> Result
         }
         // SendMessageBatch; if it fails, nothing is deleted and the messages reappear on the DLQ.
         state.queue.enqueue(&jobs).await?;
+        let receipts_moved = receipts.len();
         let mut deletes = tokio::task::JoinSet::new();
         for receipt in receipts {
             let (sqs, dlq) = (state.sqs.clone(), dlq.clone());
@@ -497,7 +503,7 @@ pub async fn redrive(State(state): State<AppState>, _admin: AdminAuth) -> Result
                 tracing::warn!("a redriven message could not be deleted from the DLQ");
             }
         }
-        moved += jobs.len();
+        moved += receipts_moved;
     }
     tracing::info!(moved, skipped, empty, "dead-letter queue redriven");
     Ok(Json(Redriven { moved, skipped, empty }))

@@ -1,8 +1,10 @@
 //! The deliver function: a batch of SQS records in, a partial batch response out.
 //!
-//! Each record is one delivery. A record that needs another attempt later stays on the queue:
-//! its visibility timeout is set to the delay and it is reported in `batchItemFailures`, so
-//! Lambda does not delete it. Everything else is acknowledged (deleted by Lambda). A record
+//! A record is an event's first round (all of its endpoints at once) or one delivery. A
+//! delivery record that needs another attempt later stays on the queue: its visibility timeout
+//! is set to the delay and it is reported in `batchItemFailures`, so Lambda does not delete it.
+//! A round's deliveries that need more go on as their own messages, queued before the round's
+//! record is let go. Everything else is acknowledged (deleted by Lambda). A record
 //! that is not a delivery message at all goes to the dead-letter queue at once, with the
 //! reason, rather than coming back until the queue's `maxReceiveCount` (1000) moves it.
 
@@ -12,7 +14,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures::StreamExt;
 use hookline_shared::config::Config;
 use hookline_shared::delivery::{Deliverer, Handover, Lane, Outcome, PolicySettings, Sender};
-use hookline_shared::queue::{DeliveryJob, Queue, ROUND_ATTRIBUTE};
+use hookline_shared::queue::{DeliveryJob, Queue, QueueMessage, ROUND_ATTRIBUTE, RoundJob};
 use hookline_shared::store::Store;
 use tracing::Instrument;
 
@@ -103,21 +105,68 @@ impl Handler {
 
     async fn handle_record(&self, record: &SqsMessage) -> RecordResult {
         let body = record.body.as_deref().unwrap_or_default();
-        let job: DeliveryJob = match serde_json::from_str(body) {
-            Ok(job) => job,
+        let message = match QueueMessage::parse(body) {
+            Ok(message) => message,
             Err(err) => return self.dead_letter(record, body, &err).await,
         };
-        let span = tracing::info_span!(
-            "delivery",
-            message_id = record.message_id.as_deref().unwrap_or_default(),
-            tenant_id = %job.tenant_id,
-            event_id = %job.event_id,
-            endpoint_id = %job.endpoint_id
-        );
+        let message_id = record.message_id.as_deref().unwrap_or_default();
         // `instrument`, not `span.enter()`: records run concurrently on one thread, and an
         // entered span held across an `.await` would label the other records' lines with this
         // record's tenant (clippy.toml forbids holding `Entered` across an await).
-        self.process_job(record, &job).instrument(span).await
+        match message {
+            QueueMessage::Delivery(job) => {
+                let span = tracing::info_span!(
+                    "delivery",
+                    message_id,
+                    tenant_id = %job.tenant_id,
+                    event_id = %job.event_id,
+                    endpoint_id = %job.endpoint_id
+                );
+                self.process_job(record, &job).instrument(span).await
+            }
+            QueueMessage::Round(round) => {
+                let span =
+                    tracing::info_span!("round", message_id, tenant_id = %round.tenant_id, event_id = %round.event_id);
+                self.process_round(record, &round).instrument(span).await
+            }
+        }
+    }
+
+    /// Runs a first round, then queues what continues alone; only then is the round's record
+    /// let go, so a failure in between hands the round over again (which sends nothing twice).
+    async fn process_round(&self, record: &SqsMessage, round: &RoundJob) -> RecordResult {
+        let marked = record.message_attributes.get(ROUND_ATTRIBUTE).and_then(|a| a.string_value.as_deref());
+        let handover = Handover::from_sqs(&record.attributes, marked);
+        let next = match self.deliverer.process_round(round, handover).await {
+            Ok(next) => next,
+            Err(err) => {
+                tracing::error!(error = %err, "round could not be processed");
+                self.keep_for(record, Duration::from_secs(10)).await;
+                return RecordResult::KeepOnQueue;
+            }
+        };
+        let mut later = Vec::new();
+        let mut slow = Vec::new();
+        for (job, outcome) in next {
+            match (outcome, &self.slow_queue) {
+                (Outcome::RetryIn(delay), _) => later.push((job, delay)),
+                (Outcome::MoveToSlowLane, Some(_)) => slow.push(job),
+                (Outcome::MoveToSlowLane, None) => later.push((job, Duration::from_secs(10))),
+                (Outcome::Done, _) => {}
+            }
+        }
+        let queued = match (self.queue.enqueue_later(&later).await, &self.slow_queue) {
+            (Ok(()), Some(slow_queue)) if !slow.is_empty() => slow_queue.enqueue(&slow).await,
+            (result, _) => result,
+        };
+        match queued {
+            Ok(()) => RecordResult::Acknowledge,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not queue the round's continuing deliveries; the round stays");
+                self.keep_for(record, Duration::from_secs(10)).await;
+                RecordResult::KeepOnQueue
+            }
+        }
     }
 
     async fn process_job(&self, record: &SqsMessage, job: &DeliveryJob) -> RecordResult {

@@ -16,9 +16,10 @@ use super::lanes::{self, Lane};
 use super::request;
 use super::verdict::{self, Verdict};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStatus, Event};
+use crate::ids::EndpointId;
 use crate::metrics::{Counted, DeliveryMetrics};
 use crate::operational::{self, OperationalEvent};
-use crate::queue::{DeliveryJob, Queue};
+use crate::queue::{DeliveryJob, Queue, RoundJob};
 use crate::render::Format;
 use crate::store::{
     Admission, DeliveryUpdate, HealthChange, HeldLease, LeaseRequest, RateSlot, RecordOutcome, Store, StoreError,
@@ -121,6 +122,18 @@ impl Default for PolicySettings {
             lease_free_trust: Some(Duration::from_secs(10)),
         }
     }
+}
+
+/// How a delivery reached the engine.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// Its own message: a retry, a deferral, a resend, a recovery, a slow-lane move, a resumed
+    /// ingest, or a round's delivery continuing alone. It reads its delivery (unless the
+    /// handover is fresh) and claims the attempt before sending.
+    Message(Handover),
+    /// A fresh first round: the delivery is untouched, the event is the one the message
+    /// carried (if it did), and the round's one conditional write stands for the claim.
+    Round(Option<&'a Event>),
 }
 
 /// A delivery that is due: everything needed to make attempt number `attempt`.
@@ -236,10 +249,101 @@ impl Deliverer {
         lane: Lane,
         handover: Handover,
     ) -> Result<Outcome, DeliveryError> {
-        let mut pending = match self.prepare(job, lane, handover).await? {
+        let pending = match self.prepare(job, lane, Source::Message(handover)).await? {
             Ok(pending) => pending,
             Err(outcome) => return Ok(outcome),
         };
+        let made = self.attempt(pending).await;
+        let recorded =
+            self.store.record_attempt(&job.tenant_id, &job.event_id, &made.attempt, made.update.clone()).await?;
+        if recorded == RecordOutcome::AlreadyRecorded {
+            // Another copy of this message recorded the same attempt first. Keep the message
+            // rather than delete it under the other copy; the next hand-over reads the log.
+            tracing::warn!(attempt = made.attempt.number, "attempt already recorded by a duplicate message");
+            let delivery = self.store.get_delivery(&job.tenant_id, &job.event_id, &job.endpoint_id).await?;
+            return Ok(match delivery {
+                Some(d) if d.status == DeliveryStatus::Pending => {
+                    let wait = d.next_attempt_at.map(|at| (at - OffsetDateTime::now_utc()).max(time::Duration::ZERO));
+                    Outcome::RetryIn(wait.map_or(Duration::from_secs(1), |w| w.unsigned_abs()))
+                }
+                _ => Outcome::Done,
+            });
+        }
+        Ok(self.after_record(job, &made).await)
+    }
+
+    /// Runs an event's first round (one message for all of its endpoints): sends to each
+    /// endpoint at once, records every attempt in one write ([`Store::record_round`]), and
+    /// answers what continues as its own message (a retry, a deferral, a slow-lane move), with
+    /// when. A round handed over again, or not fresh, sends nothing itself: each delivery its
+    /// record (if any) does not show finished continues as its own message, which reads the
+    /// log before sending.
+    pub async fn process_round(
+        &self,
+        round: &RoundJob,
+        handover: Handover,
+    ) -> Result<Vec<(DeliveryJob, Outcome)>, DeliveryError> {
+        let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
+        if !decide::may_skip_delivery_read(&handover, now_ms) {
+            let recorded = self.store.get_round(&round.tenant_id, &round.event_id).await?;
+            let finished = |ep: &EndpointId| recorded.iter().any(|(a, u)| &a.endpoint_id == ep && u.status.is_final());
+            tracing::info!(
+                recorded = recorded.len(),
+                "round handed over again; its unfinished deliveries continue alone"
+            );
+            return Ok(round
+                .endpoint_ids
+                .iter()
+                .filter(|ep| !finished(ep))
+                .map(|ep| (round.job(ep), Outcome::RetryIn(Duration::ZERO)))
+                .collect());
+        }
+        let event = round.event();
+        let tries = round.endpoint_ids.iter().map(|endpoint_id| {
+            let job = round.job(endpoint_id);
+            let event = event.as_ref();
+            async move {
+                match self.prepare(&job, Lane::Main, Source::Round(event)).await {
+                    Ok(Ok(pending)) => (job, Ok(self.attempt(pending).await)),
+                    Ok(Err(outcome)) => (job, Err(outcome)),
+                    Err(err) => {
+                        // Nothing was sent: the delivery goes on as its own message.
+                        tracing::warn!(error = %err, endpoint_id = %job.endpoint_id, "round delivery not prepared; it continues alone");
+                        (job, Err(Outcome::RetryIn(self.settings.in_flight_retry)))
+                    }
+                }
+            }
+        });
+        let tried = futures::future::join_all(tries).await;
+        let mut next = Vec::new();
+        let mut made = Vec::new();
+        for (job, result) in tried {
+            match result {
+                Ok(attempt) => made.push((job, attempt)),
+                Err(Outcome::Done) => {}
+                Err(outcome) => next.push((job, outcome)),
+            }
+        }
+        if made.is_empty() {
+            return Ok(next);
+        }
+        let record: Vec<_> = made.iter().map(|(_, m)| (m.attempt.clone(), m.update.clone())).collect();
+        if !self.store.record_round(&round.tenant_id, &round.event_id, &record).await? {
+            // A copy of this message sent and recorded the round first; it carries it on.
+            tracing::warn!(attempts = made.len(), "round already recorded by a duplicate message");
+            return Ok(next);
+        }
+        for (job, attempt) in &made {
+            match self.after_record(job, attempt).await {
+                Outcome::Done => {}
+                outcome => next.push((job.clone(), outcome)),
+            }
+        }
+        Ok(next)
+    }
+
+    /// Sends the request and judges the answer; nothing is recorded yet.
+    async fn attempt(&self, mut pending: PendingDispatch) -> Made {
         let now = OffsetDateTime::now_utc();
         let (mut result, truncated) = match request::build(&pending.endpoint, &pending.event, now.unix_timestamp()) {
             Ok(outgoing) => {
@@ -278,7 +382,7 @@ impl Deliverer {
             };
             verdict::judge(&result, &pending.endpoint.retry, pending.attempt, &rules, &mut rng)
         };
-        self.complete(job, &pending, now, result, truncated, verdict).await
+        made(pending, now, result, truncated, verdict)
     }
 
     /// The fleet-wide cap and the slow lane: takes a lease on the endpoint, or says what to do
@@ -359,11 +463,15 @@ impl Deliverer {
         &self,
         job: &DeliveryJob,
         lane: Lane,
-        handover: Handover,
+        source: Source<'_>,
     ) -> Result<Result<PendingDispatch, Outcome>, DeliveryError> {
         let DeliveryJob { tenant_id, event_id, endpoint_id } = job;
         let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
-        let delivery = if decide::may_skip_delivery_read(&handover, now_ms) {
+        let untouched = match source {
+            Source::Message(handover) => decide::may_skip_delivery_read(&handover, now_ms),
+            Source::Round(_) => true,
+        };
+        let delivery = if untouched {
             // Never handed over before and only just queued by the event's first fan-out:
             // nothing has touched the delivery yet (the attempt's claim checks exactly that).
             Some(Delivery::untouched(event_id.clone(), endpoint_id.clone()))
@@ -378,7 +486,7 @@ impl Deliverer {
             tracing::info!(status = delivery.status.as_str(), "delivery already finished");
             return Ok(Err(Outcome::Done));
         }
-        if let Some(outcome) = self.tenant_gate(job).await? {
+        if let Some(outcome) = self.tenant_gate(job, &delivery).await? {
             return Ok(Err(outcome));
         }
         let now = OffsetDateTime::now_utc();
@@ -392,7 +500,7 @@ impl Deliverer {
         };
         if endpoint.status == EndpointStatus::Disabled {
             // Kept for a recovery, not lost: the delivery waits as `paused`.
-            self.store.pause_delivery(tenant_id, event_id, endpoint_id).await?;
+            self.store.pause_delivery(tenant_id, &delivery).await?;
             tracing::info!("endpoint disabled; delivery paused");
             return Ok(Err(Outcome::Done));
         }
@@ -404,9 +512,16 @@ impl Deliverer {
             self.metrics.count(Counted::Deferred);
             return Ok(Err(Outcome::RetryIn(wait + spread)));
         }
-        let mut event = match self.current_event(job, &delivery).await? {
-            Ok(event) => event,
-            Err(outcome) => return Ok(Err(outcome)),
+        let carried = match source {
+            Source::Round(Some(event)) => Some(event.clone()),
+            _ => None,
+        };
+        let mut event = match carried {
+            Some(event) => event,
+            None => match self.current_event(job, &delivery).await? {
+                Ok(event) => event,
+                Err(outcome) => return Ok(Err(outcome)),
+            },
         };
         // Before the limiter, so a refused delivery takes no slot. A lease not used (a deferral
         // below, any early return) is given back when dropped.
@@ -437,7 +552,7 @@ impl Deliverer {
             if wait > self.settings.rate_wait_in_process {
                 // Hold the slot and come back just before it; no attempt is spent.
                 if held.is_none() {
-                    self.store.hold_rate_slot(tenant_id, event_id, endpoint_id, slot.at_ms).await?;
+                    self.store.hold_rate_slot(tenant_id, &delivery, slot.at_ms).await?;
                 }
                 tracing::info!(wait_ms = wait.as_millis() as u64, "rate limited; delivery deferred");
                 self.metrics.count(Counted::Throttled);
@@ -470,7 +585,9 @@ impl Deliverer {
         let attempt = delivery.attempts + 1;
         let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
         let ttl = self.settings.in_flight_lease;
-        if !self.store.claim_attempt(tenant_id, event_id, endpoint_id, attempt, now_ms, ttl).await? {
+        if let Source::Message(_) = source
+            && !self.store.claim_attempt(tenant_id, &delivery, attempt, now_ms, ttl).await?
+        {
             // Another copy of this message is sending this attempt; once it is recorded, the
             // log tells this copy what is left to do.
             tracing::info!(attempt, "another copy of the message holds this attempt; deferred");
@@ -483,7 +600,7 @@ impl Deliverer {
     /// Sends nothing for a tenant that is gone or suspended: a deleted tenant's message is
     /// dropped, a suspended tenant's delivery is paused (kept for a recovery after `resume`).
     /// Either way the message is acknowledged, so it stops coming back.
-    async fn tenant_gate(&self, job: &DeliveryJob) -> Result<Option<Outcome>, DeliveryError> {
+    async fn tenant_gate(&self, job: &DeliveryJob, delivery: &Delivery) -> Result<Option<Outcome>, DeliveryError> {
         match self.tenants.get(&self.store, &job.tenant_id).await? {
             TenantState::Active => Ok(None),
             TenantState::Gone => {
@@ -491,7 +608,7 @@ impl Deliverer {
                 Ok(Some(Outcome::Done))
             }
             TenantState::Suspended => {
-                self.store.pause_delivery(&job.tenant_id, &job.event_id, &job.endpoint_id).await?;
+                self.store.pause_delivery(&job.tenant_id, delivery).await?;
                 tracing::info!("tenant suspended; delivery paused");
                 Ok(Some(Outcome::Done))
             }
@@ -506,7 +623,7 @@ impl Deliverer {
         job: &DeliveryJob,
         delivery: &Delivery,
     ) -> Result<Result<Event, Outcome>, StoreError> {
-        let DeliveryJob { tenant_id, event_id, endpoint_id } = job;
+        let DeliveryJob { tenant_id, event_id, .. } = job;
         let event = if delivery.attempts == 0 && delivery.last_error.is_none() {
             self.events.get(&self.store, tenant_id, event_id).await?
         } else {
@@ -518,65 +635,17 @@ impl Deliverer {
         };
         if event.payload_expunged() {
             // The tenant deleted the payload: there is nothing left to send.
-            self.store.fail_delivery(tenant_id, event_id, endpoint_id, "the event's payload was expunged").await?;
+            self.store.fail_delivery(tenant_id, delivery, "the event's payload was expunged").await?;
             return Ok(Err(Outcome::Done));
         }
         Ok(Ok(event))
     }
 
-    /// Records the attempt and turns the verdict into what happens to the message.
-    async fn complete(
-        &self,
-        job: &DeliveryJob,
-        pending: &PendingDispatch,
-        at: OffsetDateTime,
-        result: HttpResult,
-        truncated: bool,
-        verdict: Verdict,
-    ) -> Result<Outcome, DeliveryError> {
-        let last_error = describe_failure(&result);
-        let succeeded = result.succeeded();
-        let attempt = Attempt {
-            endpoint_id: pending.endpoint.id.clone(),
-            number: pending.attempt,
-            at,
-            succeeded,
-            response_status: result.status,
-            error: result.error,
-            latency_ms: result.latency_ms,
-            response_body: result.body_excerpt,
-            response_body_base64: result.body_base64,
-            response_headers: result.headers,
-            truncated,
-            test: false,
-        };
-        let update = match &verdict {
-            Verdict::Delivered => {
-                DeliveryUpdate { status: DeliveryStatus::Delivered, next_attempt_at: None, last_error: None }
-            }
-            Verdict::RetryIn(delay) => DeliveryUpdate {
-                status: DeliveryStatus::Pending,
-                next_attempt_at: Some(OffsetDateTime::now_utc() + *delay),
-                last_error,
-            },
-            Verdict::Failed { .. } => {
-                DeliveryUpdate { status: DeliveryStatus::Failed, next_attempt_at: None, last_error }
-            }
-        };
-        let recorded = self.store.record_attempt(&job.tenant_id, &job.event_id, &attempt, update).await?;
-        if recorded == RecordOutcome::AlreadyRecorded {
-            // Another copy of this message recorded the same attempt first. Keep the message
-            // rather than delete it under the other copy; the next hand-over reads the log.
-            tracing::warn!(attempt = pending.attempt, "attempt already recorded by a duplicate message");
-            let delivery = self.store.get_delivery(&job.tenant_id, &job.event_id, &job.endpoint_id).await?;
-            return Ok(match delivery {
-                Some(d) if d.status == DeliveryStatus::Pending => {
-                    let wait = d.next_attempt_at.map(|at| (at - OffsetDateTime::now_utc()).max(time::Duration::ZERO));
-                    Outcome::RetryIn(wait.map_or(Duration::from_secs(1), |w| w.unsigned_abs()))
-                }
-                _ => Outcome::Done,
-            });
-        }
+    /// What follows a recorded attempt: metrics, the endpoint's health, the exhaustion event,
+    /// and what happens to the delivery's message.
+    async fn after_record(&self, job: &DeliveryJob, made: &Made) -> Outcome {
+        let Made { pending, attempt, verdict, .. } = made;
+        let succeeded = attempt.succeeded;
         tracing::info!(
             attempt = pending.attempt,
             status = ?attempt.response_status,
@@ -586,7 +655,7 @@ impl Deliverer {
             "attempt recorded"
         );
         let latency_ms = attempt.latency_ms;
-        self.metrics.count(match verdict {
+        self.metrics.count(match *verdict {
             Verdict::Delivered => Counted::Succeeded { latency_ms },
             Verdict::RetryIn(_) => Counted::Retried { latency_ms },
             Verdict::Failed { .. } => Counted::Failed { latency_ms },
@@ -594,7 +663,7 @@ impl Deliverer {
         // A request that could not be rendered says nothing about the receiver's health.
         let not_rendered = attempt.error.as_ref().is_some_and(|e| e.kind.is_render_failure());
         // Health bookkeeping must not turn a recorded attempt into a retry: log and go on.
-        if !not_rendered && let Err(err) = self.update_health(&pending.endpoint, succeeded, &verdict).await {
+        if !not_rendered && let Err(err) = self.update_health(&pending.endpoint, succeeded, verdict).await {
             tracing::warn!(error = %err, "could not update the endpoint's health");
         }
         // Only the copy whose put wrote this attempt gets here, and the attempt moved the
@@ -607,14 +676,14 @@ impl Deliverer {
                 event_type: pending.event.event_type.clone(),
                 endpoint_id: pending.endpoint.id.clone(),
                 attempts: pending.attempt,
-                last_error: describe_failure_of(&attempt),
+                last_error: describe_failure_of(attempt),
             };
             self.emit(&job.tenant_id, exhausted).await;
         }
-        Ok(match verdict {
+        match verdict {
             Verdict::Delivered | Verdict::Failed { .. } => Outcome::Done,
-            Verdict::RetryIn(delay) => Outcome::RetryIn(delay),
-        })
+            Verdict::RetryIn(delay) => Outcome::RetryIn(*delay),
+        }
     }
 
     /// Feeds the attempt into the circuit breaker and the disable clock. Every attempt is
@@ -728,6 +797,45 @@ impl Deliverer {
         }
         Ok(())
     }
+}
+
+/// An attempt made and judged, not yet recorded.
+struct Made {
+    pending: PendingDispatch,
+    attempt: Attempt,
+    update: DeliveryUpdate,
+    verdict: Verdict,
+}
+
+/// The attempt's record and what it moves the delivery to.
+fn made(pending: PendingDispatch, at: OffsetDateTime, result: HttpResult, truncated: bool, verdict: Verdict) -> Made {
+    let last_error = describe_failure(&result);
+    let attempt = Attempt {
+        endpoint_id: pending.endpoint.id.clone(),
+        number: pending.attempt,
+        at,
+        succeeded: result.succeeded(),
+        response_status: result.status,
+        error: result.error,
+        latency_ms: result.latency_ms,
+        response_body: result.body_excerpt,
+        response_body_base64: result.body_base64,
+        response_headers: result.headers,
+        truncated,
+        test: false,
+    };
+    let update = match &verdict {
+        Verdict::Delivered => {
+            DeliveryUpdate { status: DeliveryStatus::Delivered, next_attempt_at: None, last_error: None }
+        }
+        Verdict::RetryIn(delay) => DeliveryUpdate {
+            status: DeliveryStatus::Pending,
+            next_attempt_at: Some(OffsetDateTime::now_utc() + *delay),
+            last_error,
+        },
+        Verdict::Failed { .. } => DeliveryUpdate { status: DeliveryStatus::Failed, next_attempt_at: None, last_error },
+    };
+    Made { pending, attempt, update, verdict }
 }
 
 /// The recorded attempt's failure as the delivery's `last_error` says it.

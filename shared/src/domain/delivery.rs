@@ -56,6 +56,10 @@ pub struct Delivery {
     /// A rate-limiter slot this delivery reserved and was deferred to (Unix ms).
     #[serde(skip)]
     pub rate_slot_ms: Option<i64>,
+    /// Whether the delivery has an item of its own; if not, its state was derived from its
+    /// event (untouched) or its event's first-round record, and a write to it creates the item.
+    #[serde(skip)]
+    pub stored: bool,
 }
 
 impl Delivery {
@@ -70,6 +74,7 @@ impl Delivery {
             next_attempt_at: None,
             last_error: None,
             rate_slot_ms: None,
+            stored: false,
         }
     }
 }

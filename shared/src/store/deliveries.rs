@@ -1,4 +1,4 @@
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
@@ -31,7 +31,64 @@ fn delivery_from_item(event: &EventId, item: &Item) -> Result<Delivery, StoreErr
         next_attempt_at: opt_ts(item, "next_attempt_at")?,
         last_error: opt_s(item, "last_error").map(str::to_owned),
         rate_slot_ms: opt_n(item, "rate_slot_ms")?,
+        stored: true,
     })
+}
+
+/// The sort key of an event's first-round record, in the event's partition.
+const ROUND_SK: &str = "ROUND";
+
+/// What an attempt moved its delivery to, stored with it.
+fn add_outcome(item: &mut Item, update: &DeliveryUpdate) {
+    item.insert("after_status".to_owned(), s(update.status.as_str()));
+    if let Some(at) = update.next_attempt_at {
+        item.insert("after_next_attempt_at".to_owned(), ts(at));
+    }
+    if let Some(err) = &update.last_error {
+        item.insert("after_last_error".to_owned(), s(bounded_error(err)));
+    }
+}
+
+fn outcome_of(item: &Item) -> Result<DeliveryUpdate, StoreError> {
+    let status = get_s(item, "after_status")?;
+    Ok(DeliveryUpdate {
+        status: DeliveryStatus::parse(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{status}`")))?,
+        next_attempt_at: opt_ts(item, "after_next_attempt_at")?,
+        last_error: opt_s(item, "after_last_error").map(str::to_owned),
+    })
+}
+
+fn round_entries(item: &Item) -> Result<Vec<(Attempt, DeliveryUpdate)>, StoreError> {
+    let Some(entries) = item.get("attempts").and_then(|v| v.as_l().ok()) else { return Ok(Vec::new()) };
+    entries
+        .iter()
+        .filter_map(|entry| entry.as_m().ok())
+        .map(|entry| Ok((attempt_from_item(entry)?, outcome_of(entry)?)))
+        .collect()
+}
+
+/// The first-round record among a partition's items (none if there is none).
+fn round_in(items: &[Item]) -> Result<Vec<(Attempt, DeliveryUpdate)>, StoreError> {
+    match items.iter().find(|item| opt_s(item, "sk") == Some(ROUND_SK)) {
+        Some(item) => round_entries(item),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A delivery as its first-round attempt left it.
+fn delivery_from_round(event: &EventId, attempt: &Attempt, update: &DeliveryUpdate) -> Delivery {
+    Delivery {
+        event_id: event.clone(),
+        endpoint_id: attempt.endpoint_id.clone(),
+        status: update.status,
+        attempts: attempt.number,
+        last_attempt_at: Some(attempt.at),
+        next_attempt_at: update.next_attempt_at,
+        last_error: update.last_error.clone(),
+        rate_slot_ms: None,
+        stored: false,
+    }
 }
 
 fn attempt_from_item(item: &Item) -> Result<Attempt, StoreError> {
@@ -77,7 +134,7 @@ fn bounded_error(error: &str) -> &str {
 }
 
 /// What a recorded attempt leaves the delivery as.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct DeliveryUpdate {
     pub status: DeliveryStatus,
     pub next_attempt_at: Option<OffsetDateTime>,
@@ -87,7 +144,6 @@ pub struct DeliveryUpdate {
 impl Store {
     /// The item an attempt is stored as (also for test sends).
     pub(super) fn attempt_item(&self, pk: String, attempt: &Attempt) -> Item {
-        use aws_sdk_dynamodb::types::AttributeValue;
         let mut item: Item = [
             ("pk".to_owned(), s(pk)),
             ("sk".to_owned(), s(attempt_sk(&attempt.endpoint_id, attempt.number))),
@@ -126,8 +182,9 @@ impl Store {
     }
 
     /// A delivery's state. Ingest writes no delivery items: a delivery has one only once
-    /// something happened to it (an attempt's claim, a pause, a held rate slot), so a delivery
-    /// without one is `pending` with no attempts if its event lists the endpoint.
+    /// something happened to it after its first round (a retry's claim, a pause, a held rate
+    /// slot). Without one, its state is what its event's first-round record says of it
+    /// ([`Store::record_round`]), or `pending` with no attempts if its event lists the endpoint.
     pub async fn get_delivery(
         &self,
         tenant: &TenantId,
@@ -147,43 +204,138 @@ impl Store {
         if let Some(item) = out.item {
             return delivery_from_item(event, &item).map(Some);
         }
-        let listed = self.get_event(tenant, event).await?.is_some_and(|e| e.endpoint_ids.contains(endpoint));
-        Ok(listed.then(|| Delivery::untouched(event.clone(), endpoint.clone())))
+        let (stored_event, round) = futures::try_join!(self.get_event(tenant, event), self.get_round(tenant, event))?;
+        if !stored_event.is_some_and(|e| e.endpoint_ids.contains(endpoint)) {
+            return Ok(None);
+        }
+        let recorded = round.iter().find(|(attempt, _)| &attempt.endpoint_id == endpoint);
+        Ok(Some(match recorded {
+            Some((attempt, update)) => delivery_from_round(event, attempt, update),
+            None => Delivery::untouched(event.clone(), endpoint.clone()),
+        }))
     }
 
-    /// Every delivery of an event, by endpoint: the stored ones, and the untouched ones its
-    /// event lists (see [`Store::get_delivery`]).
+    /// Every delivery of an event, by endpoint: the stored ones, and the others as its
+    /// first-round record or its endpoint list says (see [`Store::get_delivery`]).
     pub async fn list_deliveries(&self, tenant: &TenantId, event: &EventId) -> Result<Vec<Delivery>, StoreError> {
         let (items, stored_event) =
-            futures::try_join!(self.query_prefix(event_pk(tenant, event), "DLV#"), self.get_event(tenant, event))?;
-        let mut deliveries = items.iter().map(|item| delivery_from_item(event, item)).collect::<Result<Vec<_>, _>>()?;
+            futures::try_join!(self.query_prefix(event_pk(tenant, event), ""), self.get_event(tenant, event))?;
+        let round = round_in(&items)?;
+        let mut deliveries = Vec::new();
+        for item in items.iter().filter(|item| opt_s(item, "sk").is_some_and(|sk| sk.starts_with("DLV#"))) {
+            deliveries.push(delivery_from_item(event, item)?);
+        }
         for endpoint in stored_event.map(|e| e.endpoint_ids).unwrap_or_default() {
-            if !deliveries.iter().any(|d| d.endpoint_id == endpoint) {
-                deliveries.push(Delivery::untouched(event.clone(), endpoint));
+            if deliveries.iter().any(|d| d.endpoint_id == endpoint) {
+                continue;
             }
+            deliveries.push(match round.iter().find(|(attempt, _)| attempt.endpoint_id == endpoint) {
+                Some((attempt, update)) => delivery_from_round(event, attempt, update),
+                None => Delivery::untouched(event.clone(), endpoint),
+            });
         }
         deliveries.sort_by(|a, b| a.endpoint_id.cmp(&b.endpoint_id));
         Ok(deliveries)
     }
 
-    /// Every attempt for an event, by endpoint then number.
+    /// Every attempt for an event, by endpoint then number: the first round's record and the
+    /// attempts after it.
     pub async fn list_attempts(&self, tenant: &TenantId, event: &EventId) -> Result<Vec<Attempt>, StoreError> {
-        let items = self.query_prefix(event_pk(tenant, event), "ATT#").await?;
-        items.iter().map(attempt_from_item).collect()
+        let items = self.query_prefix(event_pk(tenant, event), "").await?;
+        let mut attempts: Vec<Attempt> = round_in(&items)?.into_iter().map(|(attempt, _)| attempt).collect();
+        for item in items.iter().filter(|item| opt_s(item, "sk").is_some_and(|sk| sk.starts_with("ATT#"))) {
+            let attempt = attempt_from_item(item)?;
+            // A retry's own record of the same number (a duplicate message's) wins.
+            attempts.retain(|a| !(a.endpoint_id == attempt.endpoint_id && a.number == attempt.number));
+            attempts.push(attempt);
+        }
+        attempts.sort_by(|a, b| (&a.endpoint_id, a.number).cmp(&(&b.endpoint_id, b.number)));
+        Ok(attempts)
+    }
+
+    /// The event's first-round record: each attempt made in it and what it left the delivery as.
+    pub async fn get_round(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+    ) -> Result<Vec<(Attempt, DeliveryUpdate)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(event_pk(tenant, event)))
+            .key("sk", s(ROUND_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::aws("GetItem"))?;
+        match out.item {
+            Some(item) => round_entries(&item),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether the event's first round is recorded.
+    pub async fn round_recorded(&self, tenant: &TenantId, event: &EventId) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(event_pk(tenant, event)))
+            .key("sk", s(ROUND_SK))
+            .projection_expression("sk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::aws("GetItem"))?;
+        Ok(out.item.is_some())
+    }
+
+    /// Records an event's first round, every attempt in it with what it moves its delivery to,
+    /// in one conditional put: one write for all of the event's deliveries, where a retry costs
+    /// a claim, an attempt and a move. False if a copy of the round's message recorded it first.
+    pub async fn record_round(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        round: &[(Attempt, DeliveryUpdate)],
+    ) -> Result<bool, StoreError> {
+        let entries = round
+            .iter()
+            .map(|(attempt, update)| {
+                let mut entry = self.attempt_item(String::new(), attempt);
+                for key in ["pk", "sk", "expires_at"] {
+                    entry.remove(key);
+                }
+                add_outcome(&mut entry, update);
+                AttributeValue::M(entry)
+            })
+            .collect();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(event_pk(tenant, event)))
+            .item("sk", s(ROUND_SK))
+            .item("attempts", AttributeValue::L(entries))
+            .item("expires_at", n(self.expires_at()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws("PutItem")(err)),
+        }
     }
 
     /// Marks a pending delivery paused (its endpoint is disabled). Returns false if it was not
     /// pending any more.
-    pub async fn pause_delivery(
-        &self,
-        tenant: &TenantId,
-        event: &EventId,
-        endpoint: &EndpointId,
-    ) -> Result<bool, StoreError> {
+    pub async fn pause_delivery(&self, tenant: &TenantId, read: &Delivery) -> Result<bool, StoreError> {
         // The reason also marks the delivery as not fresh from ingest: once recovered, the
         // engine reads its event from the table, never from a cached copy (`delivery::cache`).
         let set = "#status = :paused, last_error = :reason";
-        self.set_pending_delivery(tenant, event, endpoint, set, Some("next_attempt_at"), |u| {
+        self.set_pending_delivery(tenant, read, set, Some("next_attempt_at"), |u| {
             u.expression_attribute_values(":paused", s(DeliveryStatus::Paused.as_str()))
                 .expression_attribute_values(":reason", s("paused: the endpoint is disabled"))
         })
@@ -191,15 +343,9 @@ impl Store {
     }
 
     /// Fails a pending delivery without an attempt (its event can no longer be sent).
-    pub async fn fail_delivery(
-        &self,
-        tenant: &TenantId,
-        event: &EventId,
-        endpoint: &EndpointId,
-        reason: &str,
-    ) -> Result<bool, StoreError> {
+    pub async fn fail_delivery(&self, tenant: &TenantId, read: &Delivery, reason: &str) -> Result<bool, StoreError> {
         let set = "#status = :failed, last_error = :reason";
-        self.set_pending_delivery(tenant, event, endpoint, set, Some("next_attempt_at"), |u| {
+        self.set_pending_delivery(tenant, read, set, Some("next_attempt_at"), |u| {
             u.expression_attribute_values(":failed", s(DeliveryStatus::Failed.as_str()))
                 .expression_attribute_values(":reason", s(bounded_error(reason)))
         })
@@ -212,7 +358,7 @@ impl Store {
     /// the receiver would get a request nobody accounts for). False if another copy holds the
     /// claim or the delivery moved on. A claim outlives a worker killed mid-send by at most
     /// `ttl`; the next attempt's number differs, so it needs no release. The first claim
-    /// creates the delivery's item (ingest writes none).
+    /// creates the delivery's item (ingest and the first round write none).
     ///
     /// Taking over an expired claim on the same number means the worker before stopped
     /// between sending and moving the delivery on: if its attempt was recorded, the delivery
@@ -220,16 +366,17 @@ impl Store {
     pub async fn claim_attempt(
         &self,
         tenant: &TenantId,
-        event: &EventId,
-        endpoint: &EndpointId,
+        read: &Delivery,
         number: u32,
         now_ms: i64,
         ttl: std::time::Duration,
     ) -> Result<bool, StoreError> {
+        let (event, endpoint, stored) = (&read.event_id, &read.endpoint_id, read.stored);
         let until_ms = now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
         let held = "#status = :pending AND attempts = :prev \
                     AND (attribute_not_exists(sending) OR sending <> :n OR sending_until_ms < :now)";
-        let condition = if number == 1 { format!("attribute_not_exists(pk) OR ({held})") } else { held.to_owned() };
+        // A delivery read without an item of its own (`Delivery::stored`) gets one now.
+        let condition = if stored { held.to_owned() } else { format!("attribute_not_exists(pk) OR ({held})") };
         let result = self
             .client
             .update_item()
@@ -284,13 +431,7 @@ impl Store {
             .await
             .map_err(StoreError::aws("GetItem"))?;
         let Some(item) = out.item else { return Ok(false) };
-        let status = get_s(&item, "after_status")?;
-        let update = DeliveryUpdate {
-            status: DeliveryStatus::parse(status)
-                .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{status}`")))?,
-            next_attempt_at: opt_ts(&item, "after_next_attempt_at")?,
-            last_error: opt_s(&item, "after_last_error").map(str::to_owned),
-        };
+        let update = outcome_of(&item)?;
         if self.move_delivery(tenant, event, endpoint, number, get_ts(&item, "at")?, update).await? {
             tracing::warn!(attempt = number, "attempt was recorded but the delivery not moved on; moved it on");
         }
@@ -299,25 +440,15 @@ impl Store {
 
     /// Remembers the rate-limiter slot a deferred delivery holds, so it does not queue again
     /// when it comes back.
-    pub async fn hold_rate_slot(
-        &self,
-        tenant: &TenantId,
-        event: &EventId,
-        endpoint: &EndpointId,
-        slot_ms: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn hold_rate_slot(&self, tenant: &TenantId, read: &Delivery, slot_ms: i64) -> Result<bool, StoreError> {
         let set = "rate_slot_ms = :slot, #status = if_not_exists(#status, :pending)";
-        self.set_pending_delivery(tenant, event, endpoint, set, None, |u| {
-            u.expression_attribute_values(":slot", n(slot_ms))
-        })
-        .await
+        self.set_pending_delivery(tenant, read, set, None, |u| u.expression_attribute_values(":slot", n(slot_ms))).await
     }
 
     async fn set_pending_delivery(
         &self,
         tenant: &TenantId,
-        event: &EventId,
-        endpoint: &EndpointId,
+        read: &Delivery,
         set: &str,
         remove: Option<&str>,
         values: impl FnOnce(
@@ -328,18 +459,18 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(event_pk(tenant, event)))
-            .key("sk", s(format!("DLV#{endpoint}")))
-            // An untouched delivery has no item yet: this write creates it, pending with no
-            // attempts, under the same retention as the rest of the event.
+            .key("pk", s(event_pk(tenant, &read.event_id)))
+            .key("sk", s(format!("DLV#{}", read.endpoint_id)))
+            // A delivery without an item of its own gets one now, with the attempts it was read
+            // with (its first round's), under the same retention as the rest of the event.
             .update_expression(format!(
-                "SET {set}, attempts = if_not_exists(attempts, :zero), expires_at = if_not_exists(expires_at, :expires){}",
+                "SET {set}, attempts = if_not_exists(attempts, :attempts), expires_at = if_not_exists(expires_at, :expires){}",
                 remove.map(|r| format!(" REMOVE {r}")).unwrap_or_default()
             ))
             .condition_expression("attribute_not_exists(pk) OR #status = :pending")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
-            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":attempts", n(read.attempts))
             .expression_attribute_values(":expires", n(self.expires_at()));
         match values(request).send().await {
             Ok(_) => Ok(true),
@@ -360,13 +491,7 @@ impl Store {
         update: DeliveryUpdate,
     ) -> Result<RecordOutcome, StoreError> {
         let mut item = self.attempt_item(event_pk(tenant, event), attempt);
-        item.insert("after_status".to_owned(), s(update.status.as_str()));
-        if let Some(at) = update.next_attempt_at {
-            item.insert("after_next_attempt_at".to_owned(), ts(at));
-        }
-        if let Some(err) = &update.last_error {
-            item.insert("after_last_error".to_owned(), s(bounded_error(err)));
-        }
+        add_outcome(&mut item, &update);
         let put = self
             .client
             .put_item()

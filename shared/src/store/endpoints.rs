@@ -640,17 +640,20 @@ impl Store {
     }
 
     /// Every item under `pk` whose sort key starts with `prefix`, following pagination.
+    /// (An empty `prefix` reads the whole partition.)
     pub(super) async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
+            let query = self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(pk.clone()));
+            let query = if prefix.is_empty() {
+                query.key_condition_expression("pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let out = query
                 .set_exclusive_start_key(start)
                 .consistent_read(true)
                 .send()

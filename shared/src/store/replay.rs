@@ -66,8 +66,17 @@ impl Store {
         not_before: Option<OffsetDateTime>,
         recovery_window: Option<std::time::Duration>,
     ) -> Result<bool, StoreError> {
-        let mut condition = "#status = :from AND attempts = :attempts".to_owned();
+        // A delivery read without an item of its own (left as its first round recorded it)
+        // gets one now.
+        let mut condition = if read.stored {
+            "#status = :from AND attempts = :attempts".to_owned()
+        } else {
+            "attribute_not_exists(pk)".to_owned()
+        };
         let mut set = vec!["#status = :pending"];
+        if !read.stored {
+            set.extend(["attempts = :attempts", "expires_at = :expires"]);
+        }
         let mut remove = vec!["rate_slot_ms"];
         match not_before {
             Some(_) => set.push("next_attempt_at = :at"),
@@ -86,12 +95,16 @@ impl Store {
             .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
             .condition_expression(condition)
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":from", s(read.status.as_str()))
             .expression_attribute_values(":attempts", n(read.attempts))
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()));
         if let Some(at) = not_before {
             request = request.expression_attribute_values(":at", ts(at));
         }
+        request = if read.stored {
+            request.expression_attribute_values(":from", s(read.status.as_str()))
+        } else {
+            request.expression_attribute_values(":expires", n(self.expires_at()))
+        };
         if let Some(window) = recovery_window {
             let now = OffsetDateTime::now_utc();
             let cutoff = now - window;
