@@ -12,7 +12,8 @@
 //! | endpoint    | `TEN#<tenant>`        | `EP#<endpoint>`          |
 //! | event       | `TEN#<tenant>`        | `EVT#<event>`            |
 //! | idempotency | `TEN#<tenant>`        | `IDEM#<key>`             |
-//! | delivery (once touched: claimed, paused, holding a rate slot) | `TEN#<tenant>#EVT#<event>` | `DLV#<endpoint>` |
+//! | first round (every first attempt, with what it left its delivery as) | `TEN#<tenant>#EVT#<event>` | `ROUND` |
+//! | delivery (once touched after its round: claimed, paused, holding a rate slot, resent) | `TEN#<tenant>#EVT#<event>` | `DLV#<endpoint>` |
 //! | attempt     | `TEN#<tenant>#EVT#<event>` | `ATT#<endpoint>#<nnnnnn>` |
 //! | endpoint health window | `TEN#<tenant>`  | `HEALTH#<endpoint>#<5-minute window>` |
 //! | rate limiter | `RATE#<tenant>#<key>` | `RATE`                  |
