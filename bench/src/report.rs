@@ -36,9 +36,10 @@ pub fn render(m: &Measured) -> String {
         "deliver handler",
         &format!("{:.3} ms", handler_cpu_per_delivery * 1e3),
         &format!(
-            "`Handler::handle` on {} batches of ~10 received beforehand ({} deliveries of {CPU_EVENTS} events to \
-             {ENDPOINTS} endpoints, after a warm-up batch; {} kept on the queue): reads + signs + POSTs + records over \
-             HTTP to moto; {:.0} ms CPU in {:.0} ms wall",
+            "`Handler::handle` on {} batches of first rounds, each handled as soon as received ({} deliveries of \
+             {CPU_EVENTS} events to {ENDPOINTS} endpoints, published ten at a time, after a warm-up of ten; {} kept \
+             on the queue): signs + POSTs + records over HTTP to moto; CPU summed over the handle calls only; \
+             {:.0} ms CPU in {:.0} ms wall",
             m.handler_batches,
             m.handler_deliveries,
             m.handler_failures,
@@ -112,8 +113,8 @@ pub fn render(m: &Measured) -> String {
         "peak memory: deliver, batch of 10",
         &format!("{:.1} MiB", m.deliver_batch_peak_kib as f64 / 1024.0),
         &format!(
-            "VmHWM of the deliver process (host release) after it answered one SQS event of {MEMORY_BATCH} records \
-             for deliveries in moto (all delivered to the sink); the function has 256 MB"
+            "VmHWM of the deliver process (host release) after it answered one SQS event of {MEMORY_BATCH} first \
+             rounds of {ENDPOINTS} deliveries each in moto (all delivered to the sink); the function has 256 MB"
         ),
     );
 
