@@ -54,8 +54,25 @@ pub async fn fan_out_if_subscribed(
 /// queues nothing: for batched ingest, which queues many events' deliveries together with
 /// [`enqueue_many`].
 pub async fn write_event(store: &Store, outgoing: Outgoing) -> Result<Event, StoreError> {
+    let event = new_event(store, outgoing).await?;
+    store.put_event(&event).await?;
+    Ok(event)
+}
+
+/// The event with the endpoints subscribed to its type now, not written yet: ingest writes a
+/// new idempotent event only once its first round is queued (the written event then says the
+/// round is queued, which saves marking the idempotency key).
+pub async fn new_event(store: &Store, outgoing: Outgoing) -> Result<Event, StoreError> {
     let endpoint_ids = subscribers(store, &outgoing).await?;
-    write(store, outgoing, endpoint_ids).await
+    Ok(Event {
+        id: outgoing.id,
+        tenant_id: outgoing.tenant_id,
+        event_type: outgoing.event_type,
+        payload: outgoing.payload,
+        idempotency_key: outgoing.idempotency_key,
+        endpoint_ids,
+        created_at: OffsetDateTime::now_utc(),
+    })
 }
 
 async fn subscribers(store: &Store, outgoing: &Outgoing) -> Result<Vec<EndpointId>, StoreError> {

@@ -88,6 +88,15 @@ macro_rules! prefixed_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The Unix millisecond the id was made in (its ULID's time part).
+            pub fn made_at_ms(&self) -> i64 {
+                let ulid = self.0.rsplit('_').next().unwrap_or_default();
+                ulid.bytes().take(10).fold(0i64, |acc, b| {
+                    let digit = CROCKFORD.iter().position(|&c| c == b).unwrap_or(0) as i64;
+                    (acc << 5) | digit
+                })
+            }
         }
 
         impl fmt::Display for $name {
@@ -178,5 +187,14 @@ mod tests {
         assert!(EndpointId::parse("ep_short").is_err());
         assert!(EndpointId::parse("ep_0123456789ABCDEFGHJKMNPQRU").is_err()); // U is not Crockford
         assert!(EndpointId::parse(&good.as_str().to_lowercase()).is_err());
+    }
+
+    #[test]
+    fn an_id_tells_the_millisecond_it_was_made_in() {
+        let before = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let id = crate::ids::EventId::generate();
+        let after = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let made = i128::from(id.made_at_ms());
+        assert!(before <= made && made <= after + 1, "{before} {made} {after}");
     }
 }

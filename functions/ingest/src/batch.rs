@@ -171,7 +171,7 @@ pub(crate) async fn create_events(
             None => None,
             Some(Err(err)) => Some(Err(err)),
             Some(Ok(Staged::Queued(accepted))) => Some(Ok(accepted)),
-            Some(Ok(Staged::Written { event, key, first_round })) => {
+            Some(Ok(Staged::Written { event, key, first_round, stored })) => {
                 let all_queued = if first_round {
                     queued.next().unwrap_or(false)
                 } else {
@@ -182,7 +182,7 @@ pub(crate) async fn create_events(
                 } else {
                     Err(ApiError::Unavailable("the event's deliveries could not be queued".into()))
                 };
-                Some(finish(&state, &event, key.as_deref(), outcome).await)
+                Some(finish(&state, &event, key.as_deref(), stored, outcome).await)
             }
         });
     }

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventRequest, PayloadSchema, event_fingerprint};
-use hookline_shared::fanout::{Outgoing, enqueue_deliveries, enqueue_first_round, write_event};
+use hookline_shared::fanout::{Outgoing, enqueue_deliveries, enqueue_first_round, new_event};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::openapi::{BodyErrors, RateLimited, TenantErrors};
 use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas, StoreError};
@@ -63,13 +63,13 @@ pub async fn create_event(
     let policy = ingest_policy(&state, &tenant).await?;
     let accepted = match stage(&state, &tenant, &policy, new).await? {
         Staged::Queued(accepted) => accepted,
-        Staged::Written { event, key, first_round } => {
+        Staged::Written { event, key, first_round, stored } => {
             let queued = if first_round {
                 enqueue_first_round(&state.queue, &event).await
             } else {
                 enqueue_deliveries(&state.queue, &event).await
             };
-            finish(&state, &event, key.as_deref(), queued.map_err(ApiError::from)).await?
+            finish(&state, &event, key.as_deref(), stored, queued.map_err(ApiError::from)).await?
         }
     };
     Ok((StatusCode::ACCEPTED, Json(accepted)))
@@ -85,16 +85,19 @@ async fn ingest_policy(state: &AppState, tenant: &TenantId) -> Result<IngestPoli
     Ok(policy)
 }
 
-/// An event on its way: written and waiting for its messages to be queued, or one an earlier
-/// request under the same idempotency key already queued.
+/// An event on its way: waiting for its messages to be queued, or one an earlier request
+/// under the same idempotency key already queued.
 enum Staged {
     Queued(Accepted),
-    /// `first_round`: written by this request, so its messages are the event's first round
-    /// (not a resumed request's, whose deliveries may have been attempted already).
+    /// `first_round`: new from this request, so it is queued as its first round (not a resumed
+    /// request's, whose deliveries may have been attempted already: those go as their own
+    /// messages, which read before sending). `stored`: the event item is written already; a
+    /// new idempotent event is written only after its round is queued ([`finish`]).
     Written {
         event: Event,
         key: Option<String>,
         first_round: bool,
+        stored: bool,
     },
 }
 
@@ -107,28 +110,40 @@ async fn stage(state: &AppState, tenant: &TenantId, policy: &IngestPolicy, new: 
     match new.idempotency_key.clone() {
         None => {
             let event = write_new(state, tenant, &policy.quotas, EventId::generate(), new).await?;
-            Ok(Staged::Written { event, key: None, first_round: true })
+            Ok(Staged::Written { event, key: None, first_round: true, stored: true })
         }
         Some(key) => stage_once(state, tenant, &policy.quotas, &key, new).await,
     }
 }
 
-/// After the queue answered: the idempotency key's state, and the event accepted only if all
-/// of its messages are on the queue.
+/// After the queue answered: the event accepted only if all of its messages are on the queue.
+/// A new idempotent event is written now, after its round: its item is what tells a repeat of
+/// the key that the round is queued, so a success costs no second write on the key. A resumed
+/// request marks the key `enqueued`; a failure marks it `interrupted`, so a retry takes over.
 async fn finish(
     state: &AppState,
     event: &Event,
     key: Option<&str>,
+    stored: bool,
     queued: Result<(), ApiError>,
 ) -> Result<Accepted, ApiError> {
-    if let Some(key) = key {
-        let outcome = if queued.is_ok() { ClaimState::Enqueued } else { ClaimState::Interrupted };
-        if let Err(err) = state.store.mark_idempotency_key(&event.tenant_id, key, outcome).await {
-            // Enqueued but not marked: a retry re-sends the same deliveries, which is harmless.
-            tracing::warn!(error = %err, "could not record the idempotency key's state");
-        }
+    let written = match (&queued, stored) {
+        (Ok(()), false) => state.store.put_event(event).await.map_err(ApiError::from),
+        _ => Ok(()),
+    };
+    let outcome = match (&queued, &written) {
+        (Ok(()), Ok(())) if !stored => None,
+        (Ok(()), Ok(())) => Some(ClaimState::Enqueued),
+        _ => Some(ClaimState::Interrupted),
+    };
+    if let (Some(key), Some(outcome)) = (key, outcome)
+        && let Err(err) = state.store.mark_idempotency_key(&event.tenant_id, key, outcome).await
+    {
+        // Enqueued but not marked: a retry re-sends the same deliveries, which is harmless.
+        tracing::warn!(error = %err, "could not record the idempotency key's state");
     }
     queued?;
+    written?;
     let deliveries = event.endpoint_ids.len();
     tracing::info!(tenant_id = %event.tenant_id, event_id = %event.id, deliveries, "event accepted");
     let now_ms = i64::try_from(event.created_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
@@ -230,42 +245,45 @@ async fn stage_once(
             message: "this idempotency key was used for an event with another type or payload".into(),
         });
     }
-    let (id, resume) = match claim {
-        IdempotencyClaim::Claimed => (id, false),
-        IdempotencyClaim::Taken { event_id, state: ClaimState::Enqueued, .. } => {
-            let event = state.store.get_event(tenant, &event_id).await?;
-            let deliveries = event.map_or(0, |e| e.endpoint_ids.len());
-            return Ok(Staged::Queued(Accepted { id: event_id, deliveries }));
-        }
-        IdempotencyClaim::Taken { event_id, state: claim, age, .. }
-            if claim == ClaimState::Interrupted || age >= ABANDONED_CLAIM_AFTER =>
-        {
-            (event_id, true)
-        }
-        IdempotencyClaim::Taken { .. } => {
-            return Err(ApiError::Conflict {
-                code: ErrorCode::IdempotencyInProgress,
-                message: "a request with this idempotency key is still being processed; retry in a few seconds".into(),
-            });
-        }
-    };
-    // The event was written by an interrupted request: queue its deliveries again. A delivery
-    // already queued gets a second message, which the delivery log turns into a no-op.
-    let written = if resume { state.store.get_event(tenant, &id).await } else { Ok(None) };
-    let event = match written {
-        Ok(Some(event)) => Ok((event, false)),
-        Ok(None) => write_new(state, tenant, quotas, id, new).await.map(|event| (event, true)),
-        Err(err) => Err(err.into()),
-    };
-    match event {
-        Ok((event, first_round)) => Ok(Staged::Written { event, key: Some(key.to_owned()), first_round }),
-        Err(err) => {
-            if let Err(mark) = state.store.mark_idempotency_key(tenant, key, ClaimState::Interrupted).await {
-                tracing::warn!(error = %mark, "could not record the idempotency key's state");
+    let key_owned = Some(key.to_owned());
+    let staged = match claim {
+        // New: queued as its first round, written once the round is on the queue.
+        IdempotencyClaim::Claimed => prepare_new(state, tenant, quotas, id, new)
+            .await
+            .map(|event| Staged::Written { event, key: key_owned, first_round: true, stored: false }),
+        IdempotencyClaim::Taken { event_id, state: claim, age, .. } => {
+            let abandoned = claim == ClaimState::Interrupted || age >= ABANDONED_CLAIM_AFTER;
+            match state.store.get_event(tenant, &event_id).await? {
+                // Written, so its round was queued (or the request was resumed before): the
+                // same answer again. A claim still `accepted` long after it was taken may be
+                // from before events were written after their round: queue it again, harmless.
+                Some(event) if claim == ClaimState::Enqueued || !abandoned => {
+                    return Ok(Staged::Queued(Accepted { id: event_id, deliveries: event.endpoint_ids.len() }));
+                }
+                // An interrupted request's event: queue its deliveries again, each its own
+                // message (one already sent is read and not sent twice).
+                Some(event) => Ok(Staged::Written { event, key: key_owned, first_round: false, stored: true }),
+                // Its request died before writing it: written now, then its deliveries queued as
+                // their own messages (its round may have been queued and even sent).
+                None if abandoned => write_new(state, tenant, quotas, event_id, new)
+                    .await
+                    .map(|event| Staged::Written { event, key: key_owned, first_round: false, stored: true }),
+                None => {
+                    return Err(ApiError::Conflict {
+                        code: ErrorCode::IdempotencyInProgress,
+                        message: "a request with this idempotency key is still being processed; retry in a few seconds"
+                            .into(),
+                    });
+                }
             }
-            Err(err)
         }
+    };
+    if staged.is_err()
+        && let Err(mark) = state.store.mark_idempotency_key(tenant, key, ClaimState::Interrupted).await
+    {
+        tracing::warn!(error = %mark, "could not record the idempotency key's state");
     }
+    staged
 }
 
 /// Writes the event with its subscribed endpoints (its pending deliveries). Only a new event counts
@@ -273,6 +291,19 @@ async fn stage_once(
 /// refused event leaves its idempotency key `interrupted`, so a retry after `Retry-After`
 /// takes it over at once.
 async fn write_new(
+    state: &AppState,
+    tenant: &TenantId,
+    quotas: &Quotas,
+    id: EventId,
+    new: NewEvent,
+) -> Result<Event, ApiError> {
+    let event = prepare_new(state, tenant, quotas, id, new).await?;
+    state.store.put_event(&event).await?;
+    Ok(event)
+}
+
+/// As [`write_new`], without writing the event.
+async fn prepare_new(
     state: &AppState,
     tenant: &TenantId,
     quotas: &Quotas,
@@ -287,5 +318,5 @@ async fn write_new(
         payload: new.payload,
         idempotency_key: new.idempotency_key,
     };
-    Ok(write_event(&state.store, outgoing).await?)
+    Ok(new_event(&state.store, outgoing).await?)
 }
