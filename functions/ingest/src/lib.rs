@@ -246,38 +246,40 @@ async fn stage_once(
         });
     }
     let key_owned = Some(key.to_owned());
-    let staged = match claim {
-        // New: queued as its first round, written once the round is on the queue.
-        IdempotencyClaim::Claimed => prepare_new(state, tenant, quotas, id, new)
-            .await
-            .map(|event| Staged::Written { event, key: key_owned, first_round: true, stored: false }),
-        IdempotencyClaim::Taken { event_id, state: claim, age, .. } => {
-            let abandoned = claim == ClaimState::Interrupted || age >= ABANDONED_CLAIM_AFTER;
-            match state.store.get_event(tenant, &event_id).await? {
-                // Written, so its round was queued (or the request was resumed before): the
-                // same answer again. A claim still `accepted` long after it was taken may be
-                // from before events were written after their round: queue it again, harmless.
-                Some(event) if claim == ClaimState::Enqueued || !abandoned => {
-                    return Ok(Staged::Queued(Accepted { id: event_id, deliveries: event.endpoint_ids.len() }));
-                }
-                // An interrupted request's event: queue its deliveries again, each its own
-                // message (one already sent is read and not sent twice).
-                Some(event) => Ok(Staged::Written { event, key: key_owned, first_round: false, stored: true }),
-                // Its request died before writing it: written now, then its deliveries queued as
-                // their own messages (its round may have been queued and even sent).
-                None if abandoned => write_new(state, tenant, quotas, event_id, new)
-                    .await
-                    .map(|event| Staged::Written { event, key: key_owned, first_round: false, stored: true }),
-                None => {
-                    return Err(ApiError::Conflict {
-                        code: ErrorCode::IdempotencyInProgress,
-                        message: "a request with this idempotency key is still being processed; retry in a few seconds"
-                            .into(),
-                    });
+    let staged =
+        match claim {
+            // New: queued as its first round, written once the round is on the queue.
+            IdempotencyClaim::Claimed => prepare_new(state, tenant, quotas, id, new)
+                .await
+                .map(|event| Staged::Written { event, key: key_owned, first_round: true, stored: false }),
+            IdempotencyClaim::Taken { event_id, state: claim, age, .. } => {
+                let abandoned = claim == ClaimState::Interrupted || age >= ABANDONED_CLAIM_AFTER;
+                match state.store.get_event(tenant, &event_id).await? {
+                    // Written, so its round was queued (or the request was resumed before): the
+                    // same answer again. A claim still `accepted` long after it was taken may be
+                    // from before events were written after their round: queue it again, harmless.
+                    Some(event) if claim == ClaimState::Enqueued || !abandoned => {
+                        return Ok(Staged::Queued(Accepted { id: event_id, deliveries: event.endpoint_ids.len() }));
+                    }
+                    // An interrupted request's event: queue its deliveries again, each its own
+                    // message (one already sent is read and not sent twice).
+                    Some(event) => Ok(Staged::Written { event, key: key_owned, first_round: false, stored: true }),
+                    // Its request died before writing it: written now, then its deliveries queued as
+                    // their own messages (its round may have been queued and even sent).
+                    None if abandoned => write_new(state, tenant, quotas, event_id, new)
+                        .await
+                        .map(|event| Staged::Written { event, key: key_owned, first_round: false, stored: true }),
+                    None => {
+                        return Err(ApiError::Conflict {
+                            code: ErrorCode::IdempotencyInProgress,
+                            message:
+                                "a request with this idempotency key is still being processed; retry in a few seconds"
+                                    .into(),
+                        });
+                    }
                 }
             }
-        }
-    };
+        };
     if staged.is_err()
         && let Err(mark) = state.store.mark_idempotency_key(tenant, key, ClaimState::Interrupted).await
     {
