@@ -138,6 +138,9 @@ fmt:
 
 lint: fmt
 	cargo clippy --workspace --all-targets -- -D warnings
+	# The deliver function alone, as `sam build` builds it: `hookline-shared` without the `web`
+	# feature the workspace build unifies in.
+	cargo check -p deliver
 
 clean:
 	rm -rf target .aws-sam $(VENV)

@@ -64,7 +64,11 @@ pub async fn write_event(store: &Store, outgoing: Outgoing) -> Result<Event, Sto
 /// round is queued, which saves marking the idempotency key).
 pub async fn new_event(store: &Store, outgoing: Outgoing) -> Result<Event, StoreError> {
     let endpoint_ids = subscribers(store, &outgoing).await?;
-    Ok(Event {
+    Ok(event_of(outgoing, endpoint_ids))
+}
+
+fn event_of(outgoing: Outgoing, endpoint_ids: Vec<EndpointId>) -> Event {
+    Event {
         id: outgoing.id,
         tenant_id: outgoing.tenant_id,
         event_type: outgoing.event_type,
@@ -72,7 +76,7 @@ pub async fn new_event(store: &Store, outgoing: Outgoing) -> Result<Event, Store
         idempotency_key: outgoing.idempotency_key,
         endpoint_ids,
         created_at: OffsetDateTime::now_utc(),
-    })
+    }
 }
 
 async fn subscribers(store: &Store, outgoing: &Outgoing) -> Result<Vec<EndpointId>, StoreError> {
@@ -105,15 +109,7 @@ pub async fn enqueue_first_round(queue: &Queue, event: &Event) -> Result<(), Que
 }
 
 async fn write(store: &Store, outgoing: Outgoing, endpoint_ids: Vec<EndpointId>) -> Result<Event, StoreError> {
-    let event = Event {
-        id: outgoing.id,
-        tenant_id: outgoing.tenant_id,
-        event_type: outgoing.event_type,
-        payload: outgoing.payload,
-        idempotency_key: outgoing.idempotency_key,
-        endpoint_ids,
-        created_at: OffsetDateTime::now_utc(),
-    };
+    let event = event_of(outgoing, endpoint_ids);
     store.put_event(&event).await?;
     Ok(event)
 }

@@ -275,22 +275,6 @@ impl Store {
         }
     }
 
-    /// Whether the event's first round is recorded.
-    pub async fn round_recorded(&self, tenant: &TenantId, event: &EventId) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(event_pk(tenant, event)))
-            .key("sk", s(ROUND_SK))
-            .projection_expression("sk")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::aws("GetItem"))?;
-        Ok(out.item.is_some())
-    }
-
     /// Records an event's first round, every attempt in it with what it moves its delivery to,
     /// in one conditional put: one write for all of the event's deliveries, where a retry costs
     /// a claim, an attempt and a move. False if a copy of the round's message recorded it first.
