@@ -159,3 +159,28 @@ async fn a_fresh_first_round_reads_nothing_writes_once_and_its_second_handover_r
     assert_eq!(hookline.attempts(&tenant, &event).await.len(), 3);
     assert_eq!(hookline.queued_messages().await, 0);
 }
+
+#[tokio::test]
+async fn a_batch_of_rounds_reads_each_endpoint_and_its_tenant_once() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    for n in 0..3 {
+        hookline.create_endpoint(&tenant, json!({"url": format!("{}?endpoint={n}", receiver.url)})).await;
+    }
+    // One batched POST, so the ten rounds are fresh (under 2 s old) when handled.
+    let events: Vec<serde_json::Value> = (0..10).map(|n| json!({"event_type": "a.b", "payload": {"n": n}})).collect();
+    let (status, body) = hookline.post("/v1/events/batch", &tenant.key, json!({ "events": events })).await;
+    assert_eq!(status, 207, "{body}");
+    let mut batch = hookline.poller.receive(Duration::from_secs(1)).await.unwrap();
+    while batch.records.len() < 10 {
+        let more = hookline.poller.receive(Duration::from_secs(1)).await.unwrap();
+        batch.records.extend(more.records);
+    }
+    // Thirty deliveries start at once against a cold instance.
+    let response = hookline.poller.handler().handle(batch.clone()).await;
+    hookline.poller.acknowledge(&batch, &response).await.unwrap();
+    assert_eq!(receiver.count(), 30);
+    assert_eq!(hookline.deliver_calls.count("GetItem", "EP"), 3, "one read per endpoint");
+    assert_eq!(hookline.deliver_calls.count("GetItem", "TEN"), 1, "one read of the tenant");
+}

@@ -11,7 +11,9 @@ use crate::domain::{Endpoint, Event};
 use crate::ids::{EndpointId, EventId, TenantId};
 use crate::store::{Store, StoreError, TenantState};
 
-pub const ENDPOINT_TTL: Duration = Duration::from_secs(5);
+/// Two seconds: a disable (or any change) is honoured by every attempt that starts more than
+/// 2 s after the call returns.
+pub const ENDPOINT_TTL: Duration = Duration::from_secs(2);
 
 /// When an entry was read, and what was read (`None`: the endpoint does not exist).
 type Entry = (Instant, Option<Endpoint>);
@@ -20,21 +22,31 @@ type Entry = (Instant, Option<Endpoint>);
 pub struct EndpointCache {
     ttl: Duration,
     entries: Mutex<HashMap<(TenantId, EndpointId), Entry>>,
+    /// Held while a missing entry is read, so a batch's deliveries to one endpoint (a round's
+    /// ten events, say) read it once, not once each.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl EndpointCache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::default() }
+        Self { ttl, entries: Mutex::default(), loading: tokio::sync::Mutex::default() }
+    }
+
+    fn fresh(&self, key: &(TenantId, EndpointId)) -> Option<Option<Endpoint>> {
+        let entries = self.entries.lock().ok()?;
+        let (at, endpoint) = entries.get(key)?;
+        (at.elapsed() < self.ttl).then(|| endpoint.clone())
     }
 
     /// The endpoint (or its absence), from the cache while fresh, else from the store.
     pub async fn get(&self, store: &Store, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>, StoreError> {
         let key = (tenant.clone(), id.clone());
-        if let Ok(entries) = self.entries.lock()
-            && let Some((at, endpoint)) = entries.get(&key)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(endpoint.clone());
+        if let Some(endpoint) = self.fresh(&key) {
+            return Ok(endpoint);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(endpoint) = self.fresh(&key) {
+            return Ok(endpoint);
         }
         let endpoint = store.get_endpoint(tenant, id).await?;
         if let Ok(mut entries) = self.entries.lock() {
@@ -116,7 +128,7 @@ impl EventCache {
 
 /// How long a warm instance trusts what it read about a tenant: a deletion or suspension stops
 /// its deliveries on every instance within this time.
-pub const TENANT_TTL: Duration = Duration::from_secs(5);
+pub const TENANT_TTL: Duration = Duration::from_secs(2);
 
 /// Whether each tenant is active, suspended or gone, per warm instance for [`TENANT_TTL`]: one
 /// small GetItem per tenant and TTL rather than one per message.
@@ -124,19 +136,28 @@ pub const TENANT_TTL: Duration = Duration::from_secs(5);
 pub struct TenantCache {
     ttl: Duration,
     entries: Mutex<HashMap<TenantId, (Instant, TenantState)>>,
+    /// As [`EndpointCache`]'s: one read per tenant when a batch starts, not one per message.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl TenantCache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::default() }
+        Self { ttl, entries: Mutex::default(), loading: tokio::sync::Mutex::default() }
+    }
+
+    fn fresh(&self, tenant: &TenantId) -> Option<TenantState> {
+        let entries = self.entries.lock().ok()?;
+        let (at, state) = entries.get(tenant)?;
+        (at.elapsed() < self.ttl).then_some(*state)
     }
 
     pub async fn get(&self, store: &Store, tenant: &TenantId) -> Result<TenantState, StoreError> {
-        if let Ok(entries) = self.entries.lock()
-            && let Some((at, state)) = entries.get(tenant)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(*state);
+        if let Some(state) = self.fresh(tenant) {
+            return Ok(state);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(state) = self.fresh(tenant) {
+            return Ok(state);
         }
         let state = store.tenant_state(tenant).await?;
         if let Ok(mut entries) = self.entries.lock() {
