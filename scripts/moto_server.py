@@ -22,6 +22,13 @@ attribute it needs. A message sent to a standard queue woke every long-polling r
 mapping (`make fairness`) that herd was most of moto's time. It now wakes one receiver per
 message, which is enough: a woken receiver takes up to ten.
 
+Single-item writes: moto's UpdateItem, PutItem and DeleteItem read the item, check the
+condition and write without a lock, and the server runs a thread per request, so two
+conditional writes to one item could both pass (the in-flight cap's `size(leases) < :cap` let
+a fourth lease in under a cap of three). DynamoDB checks and writes an item atomically; these
+now run one at a time, under the transactions' lock. (Not covered by check_moto_fixes.py: a
+check with a dozen threads did not reproduce the race, which `fairness.rs` met under load.)
+
 Logging: werkzeug's line per request serialised the server's threads on the log handler's
 lock; only warnings and errors are logged.
 
@@ -48,7 +55,8 @@ _original_query = Table.query
 _original_all_items = Table.all_items
 # The partition key of the base-table Query running in this context, if any.
 _QUERY_PARTITION: ContextVar = ContextVar("_QUERY_PARTITION", default=None)
-_LOCK = threading.Lock()
+# Reentrant: a transaction holds it while moto's own transaction code writes items.
+_LOCK = threading.RLock()
 
 
 def _key_of(table: Table, op: dict):
@@ -152,7 +160,18 @@ def add_message(self, message):
         self._messages_lock.notify()
 
 
+def _one_at_a_time(write):
+    def serialised(self, *args, **kwargs):
+        with _LOCK:
+            return write(self, *args, **kwargs)
+
+    return serialised
+
+
 DynamoDBBackend.transact_write_items = transact_write_items
+DynamoDBBackend.update_item = _one_at_a_time(DynamoDBBackend.update_item)
+DynamoDBBackend.put_item = _one_at_a_time(DynamoDBBackend.put_item)
+DynamoDBBackend.delete_item = _one_at_a_time(DynamoDBBackend.delete_item)
 Table.__deepcopy__ = _table_deepcopy
 Table.query = query
 Table.all_items = all_items
