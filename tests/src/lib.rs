@@ -334,29 +334,9 @@ impl Hookline {
 
 /// Helpers for the replay tests (`tests/replay.rs`).
 impl Hookline {
-    /// Messages on the dead-letter queue, visible or in flight.
+    /// Messages on the dead-letter queue, visible, in flight or delayed.
     pub async fn dead_letter_messages(&self) -> u64 {
-        use aws_sdk_sqs::types::QueueAttributeName as A;
-        let out = self
-            .clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.resources.dead_letter_queue_url)
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await
-            .unwrap();
-        let attrs = out.attributes.unwrap_or_default();
-        [
-            A::ApproximateNumberOfMessages,
-            A::ApproximateNumberOfMessagesNotVisible,
-            A::ApproximateNumberOfMessagesDelayed,
-        ]
-        .iter()
-        .map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
-        .sum()
+        self.messages_on(&self.resources.dead_letter_queue_url).await
     }
 
     /// Serves both HTTP functions' routes over this copy's table and queues, with `calls`

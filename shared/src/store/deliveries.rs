@@ -2,7 +2,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
-use super::{Store, StoreError, event_pk};
+use super::{Store, StoreError, conditional, event_pk};
 use crate::domain::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
 use crate::ids::{EndpointId, EventId, TenantId};
 
@@ -306,11 +306,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws("PutItem")(err)),
-        }
+        Ok(conditional(result, "PutItem")?.is_some())
     }
 
     /// Marks a pending delivery paused (its endpoint is disabled). Returns false if it was not
@@ -382,13 +378,8 @@ impl Store {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        let old = match result {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                return Ok(false);
-            }
-            Err(err) => return Err(StoreError::aws("UpdateItem")(err)),
-        };
+        let Some(out) = conditional(result, "UpdateItem")? else { return Ok(false) };
+        let old = out.attributes.unwrap_or_default();
         let taken_over = opt_n::<u32>(&old, "sending")? == Some(number);
         if taken_over && self.move_on_from_record(tenant, event, endpoint, number).await? {
             return Ok(false);
@@ -456,11 +447,7 @@ impl Store {
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
             .expression_attribute_values(":attempts", n(read.attempts))
             .expression_attribute_values(":expires", n(self.expires_at()));
-        match values(request).send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        Ok(conditional(values(request).send().await, "UpdateItem")?.is_some())
     }
 
     /// Writes attempt `attempt.number` (unless it is already written: a second copy of the
@@ -484,14 +471,10 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match put {
-            Ok(_) => {}
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                // Whoever wrote it may have stopped before moving the delivery on.
-                self.move_on_from_record(tenant, event, &attempt.endpoint_id, attempt.number).await?;
-                return Ok(RecordOutcome::AlreadyRecorded);
-            }
-            Err(err) => return Err(StoreError::aws("PutItem")(err)),
+        if conditional(put, "PutItem")?.is_none() {
+            // Whoever wrote it may have stopped before moving the delivery on.
+            self.move_on_from_record(tenant, event, &attempt.endpoint_id, attempt.number).await?;
+            return Ok(RecordOutcome::AlreadyRecorded);
         }
         self.move_delivery(tenant, event, &attempt.endpoint_id, attempt.number, attempt.at, update).await?;
         Ok(RecordOutcome::Recorded)
@@ -538,11 +521,7 @@ impl Store {
             None => remove.push("last_error"),
         }
         let expression = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
-        match builder.update_expression(expression).send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        Ok(conditional(builder.update_expression(expression).send().await, "UpdateItem")?.is_some())
     }
 }
 

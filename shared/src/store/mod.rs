@@ -112,6 +112,19 @@ impl StoreError {
     }
 }
 
+/// A conditional write's answer: `Some` with its output if it was made, `None` if its
+/// condition did not hold; any other failure as a [`StoreError`] for `op`.
+fn conditional<O, E>(result: Result<O, E>, op: &'static str) -> Result<Option<O>, StoreError>
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(err) => Err(StoreError::aws(op)(err)),
+    }
+}
+
 /// The table and how long message records live (DynamoDB TTL).
 #[derive(Clone, Debug)]
 pub struct Store {

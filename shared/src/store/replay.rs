@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_s, n, parse, s, ts};
-use super::{Store, StoreError, event_pk, tenant_pk};
+use super::{Store, StoreError, conditional, event_pk, tenant_pk};
 use crate::domain::{Attempt, Delivery, DeliveryStatus};
 use crate::ids::{EndpointId, EventId, TenantId};
 
@@ -112,11 +112,7 @@ impl Store {
                 .expression_attribute_values(":now", n(now.unix_timestamp()))
                 .expression_attribute_values(":cutoff", n(cutoff.unix_timestamp()));
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        Ok(conditional(request.send().await, "UpdateItem")?.is_some())
     }
 
     /// Undoes [`Store::reopen_delivery`] when the delivery's message could not be queued, so a
@@ -137,11 +133,7 @@ impl Store {
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        Ok(conditional(result, "UpdateItem")?.is_some())
     }
 
     /// Re-enables a disabled endpoint and forgets why it was disabled. Returns false if it was
@@ -162,11 +154,7 @@ impl Store {
             .expression_attribute_values(":disabled", s("disabled"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        Ok(conditional(result, "UpdateItem")?.is_some())
     }
 
     /// The ids of the tenant's events made from `since` to `until` (inclusive, by the time in
