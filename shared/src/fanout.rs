@@ -135,10 +135,11 @@ pub async fn enqueue_many(queue: &Queue, events: &[&Event]) -> Vec<bool> {
     complete
 }
 
-/// Queues one message per delivery of a written event (ingest resuming an interrupted
-/// request). Queuing one twice is harmless: these messages are not marked first-round, so the
-/// deliver function reads the delivery log, which turns a second message into a no-op.
-pub async fn enqueue_deliveries(queue: &Queue, event: &Event) -> Result<(), QueueError> {
-    let jobs: Vec<DeliveryJob> = jobs(event).collect();
-    queue.enqueue(&jobs).await
+/// Queues one message per delivery of a written event, each held back `delay` (ingest taking
+/// over from an interrupted request, or backing up one that may still be queueing). Queuing one
+/// twice is harmless: these messages are not marked first-round, so the deliver function reads
+/// the delivery log, which turns a second message into a no-op.
+pub async fn enqueue_deliveries(queue: &Queue, event: &Event, delay: std::time::Duration) -> Result<(), QueueError> {
+    let jobs: Vec<(DeliveryJob, std::time::Duration)> = jobs(event).map(|job| (job, delay)).collect();
+    queue.enqueue_later(&jobs).await
 }

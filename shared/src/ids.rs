@@ -142,9 +142,55 @@ prefixed_id!(
     /// An event; also the `webhook-id` every delivery of it carries.
     EventId, "evt", "event");
 
+impl EventId {
+    /// The id of a tenant's event published under an idempotency key: made now, with a digest
+    /// of the tenant and the key as its random part. The random part is what the event's items
+    /// are keyed by (`store::keys`), so a repeat of the key finds the event from the key alone
+    /// and a read by id finds it from the id: one item is both the event and the key's claim.
+    pub fn keyed(tenant: &TenantId, key: &str) -> Self {
+        let millis = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        Self(format!("{}_{}", Self::PREFIX, encode_ulid(millis, key_digest(tenant, key))))
+    }
+
+    /// The random part an event published under `key` gets (see [`EventId::keyed`]).
+    pub fn key_part(tenant: &TenantId, key: &str) -> String {
+        encode_ulid(0, key_digest(tenant, key))[ULID_LEN - RANDOM_CHARS..].to_owned()
+    }
+
+    /// The id's random part: its last 16 characters.
+    pub fn random_part(&self) -> &str {
+        &self.0[self.0.len() - RANDOM_CHARS..]
+    }
+}
+
+/// Characters of a ULID's 80 random bits.
+const RANDOM_CHARS: usize = 16;
+
+/// 80 bits of SHA-256 over the tenant and the key (2^-80 for two keys of one tenant to meet).
+fn key_digest(tenant: &TenantId, key: &str) -> u128 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new().chain_update(tenant.as_str()).chain_update([0]).chain_update(key).finalize();
+    let mut bytes = [0u8; 16];
+    bytes[6..].copy_from_slice(&digest[..10]);
+    u128::from_be_bytes(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keyed_event_id_carries_its_key_digest_as_its_random_part() {
+        let tenant = TenantId::generate();
+        let id = EventId::keyed(&tenant, "order-1");
+        assert!(EventId::parse(id.as_str()).is_ok(), "{id}");
+        assert_eq!(id.random_part(), EventId::key_part(&tenant, "order-1"));
+        assert_ne!(id.random_part(), EventId::key_part(&tenant, "order-2"));
+        assert_ne!(id.random_part(), EventId::key_part(&TenantId::generate(), "order-1"));
+        let later = EventId::keyed(&tenant, "order-1");
+        assert_eq!(later.random_part(), id.random_part());
+        assert!((later.made_at_ms() - id.made_at_ms()).abs() < 1000);
+    }
 
     #[test]
     fn generated_ids_carry_their_prefix_and_parse_back() {

@@ -124,7 +124,7 @@ fn the_document_says_what_the_handlers_read_and_answer() {
     assert_eq!(query_parameters(&document, "/v1/endpoints"), names(&["limit", "cursor", "status", "event_type"]));
     assert_eq!(
         query_parameters(&document, "/v1/endpoints/{id}/attempts"),
-        names(&["since", "until", "status", "cursor"])
+        names(&["since", "until", "status", "limit", "cursor"])
     );
     assert_eq!(query_parameters(&document, "/v1/events/{id}/attempts"), names(&["endpoint_id"]));
     for list in ["/v1/tenants", "/v1/event-types"] {

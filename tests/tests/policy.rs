@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use hookline_shared::delivery::PolicySettings;
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
 use hookline_shared::queue::{DeliveryJob, Queue};
+use hookline_shared::store::keys;
 use hookline_tests::{Egress, Hookline, Options, Receiver, Reply};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -250,8 +251,11 @@ async fn a_worker_stopped_between_recording_an_attempt_and_moving_the_delivery_o
         .dynamodb
         .update_item()
         .table_name(&hookline.resources.table)
-        .key("pk", AttributeValue::S(format!("TEN#{}#EVT#{event}", tenant.id)))
-        .key("sk", AttributeValue::S(format!("DLV#{}", id(&endpoint))))
+        .key(
+            "pk",
+            AttributeValue::S(keys::event_pk(&TenantId::parse(&tenant.id).unwrap(), &EventId::parse(&event).unwrap())),
+        )
+        .key("sk", AttributeValue::S(keys::delivery_sk(&EndpointId::parse(&id(&endpoint)).unwrap())))
         .update_expression("SET attempts = :one, #status = :pending, sending_until_ms = :zero")
         .expression_attribute_names("#status", "status")
         .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))

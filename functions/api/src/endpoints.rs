@@ -390,6 +390,9 @@ pub struct AttemptsQuery {
     until: Option<OffsetDateTime>,
     #[param(inline)]
     status: Option<AttemptOutcome>,
+    /// Events a page covers (their attempts for this endpoint), 1 to 100; default 50.
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 100)]
+    limit: Option<Limit>,
     /// `next_cursor` of the previous page.
     #[param(value_type = Option<String>)]
     cursor: Option<Cursor>,
@@ -412,8 +415,8 @@ pub struct AttemptView {
 const DEFAULT_HISTORY: time::Duration = time::Duration::days(7);
 
 /// Every attempt made for this endpoint in the window, oldest event first. Attempts are kept
-/// under their event, so a page is one Query over the window's events that name this
-/// endpoint, then their attempts.
+/// under their event, so a page is one Query per listing shard over the window's events that
+/// name this endpoint, then their attempts.
 #[utoipa::path(get, path = "/v1/endpoints/{id}/attempts", operation_id = "list_endpoint_attempts", tag = TAG,
     summary = "List an endpoint's attempts in a window, oldest event first", security(("apiKey" = []), ("portalSession" = [])),
     params(("id" = EndpointId, Path), AttemptsQuery),
@@ -433,7 +436,8 @@ pub async fn attempts(
     }
     let lister = Lister::new(Listed::EndpointAttempts, &[tenant.as_str(), id.as_str()]);
     let after = lister.open(query.cursor.as_ref())?;
-    let page = state.store.endpoint_event_ids(tenant, &id, since, until, after.as_deref()).await?;
+    let page =
+        state.store.endpoint_event_ids(tenant, &id, since, until, Limit::of(query.limit), after.as_deref()).await?;
     let mut data = Vec::new();
     for event_id in page.ids {
         for attempt in state.store.list_attempts(tenant, &event_id).await? {

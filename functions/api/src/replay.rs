@@ -17,7 +17,7 @@ use hookline_shared::ids::{EndpointId, EventId, TenantId};
 use hookline_shared::openapi::{AdminErrors, BodyErrors, NotFound, RateLimited, TenantErrors, WriteConflict};
 use hookline_shared::queue::{DeliveryJob, QueueError, QueueMessage};
 use hookline_shared::signed::{self, TokenError};
-use hookline_shared::store::{HealthChange, StoreError};
+use hookline_shared::store::{HealthChange, MAX_PAGE_SIZE, StoreError};
 use hookline_shared::web::{AdminAuth, ApiError, AppState, ErrorBody, ErrorCode, JsonBody, PathParams, TenantAuth};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -321,8 +321,10 @@ pub async fn recover(
     let (mut requeued, mut recently_recovered) = (0, 0);
     let mut window_done = false;
     'window: loop {
-        let page =
-            state.store.endpoint_event_ids(&tenant, &id, since, until, after.as_ref().map(EventId::as_str)).await?;
+        let page = state
+            .store
+            .endpoint_event_ids(&tenant, &id, since, until, MAX_PAGE_SIZE, after.as_ref().map(EventId::as_str))
+            .await?;
         let mut chunks = page.ids.chunks(RECOVERY_BATCH).peekable();
         while let Some(chunk) = chunks.next() {
             let (reopened, left) = reopen_failed(&state, &tenant, &id, chunk, not_before).await?;

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use hookline_shared::domain::{Invalid, NewEvent, NewEventRequest, event_fingerprint};
-use hookline_shared::fanout::{enqueue_deliveries, enqueue_many};
+use hookline_shared::fanout::enqueue_many;
 use hookline_shared::ids::EventId;
 use hookline_shared::openapi::{RateLimited, TenantErrors};
 use hookline_shared::web::{ApiError, AppState, ErrorBody, ErrorCode, TenantKey};
@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::{Accepted, Staged, finish, ingest_policy, stage};
+use crate::{Accepted, Staged, finish, ingest_policy, queue_staged, stage};
 
 /// The most events one batch may carry.
 pub const MAX_BATCH_EVENTS: usize = 100;
@@ -171,18 +171,18 @@ pub(crate) async fn create_events(
             None => None,
             Some(Err(err)) => Some(Err(err)),
             Some(Ok(Staged::Queued(accepted))) => Some(Ok(accepted)),
-            Some(Ok(Staged::Written { event, key, first_round, stored })) => {
+            Some(Ok(Staged::Written { event, first_round, delay, takeover })) => {
                 let all_queued = if first_round {
                     queued.next().unwrap_or(false)
                 } else {
-                    enqueue_deliveries(&state.queue, &event).await.is_ok()
+                    queue_staged(&state, &event, false, delay).await.is_ok()
                 };
                 let outcome = if all_queued {
                     Ok(())
                 } else {
                     Err(ApiError::Unavailable("the event's deliveries could not be queued".into()))
                 };
-                Some(finish(&state, &event, key.as_deref(), stored, outcome).await)
+                Some(finish(&state, &event, takeover, outcome).await)
             }
         });
     }

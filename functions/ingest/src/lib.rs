@@ -11,7 +11,7 @@ use hookline_shared::domain::{Event, EventType, Invalid, NewEvent, NewEventReque
 use hookline_shared::fanout::{Outgoing, enqueue_deliveries, enqueue_first_round, new_event};
 use hookline_shared::ids::{EventId, TenantId};
 use hookline_shared::openapi::{BodyErrors, RateLimited, TenantErrors};
-use hookline_shared::store::{ClaimState, IdempotencyClaim, IngestPolicy, Quotas, StoreError};
+use hookline_shared::store::{ClaimState, Creation, IngestPolicy, Quotas, StoreError};
 use hookline_shared::warm::QuotaDecision;
 use hookline_shared::web::{ApiError, AppState, ErrorBody, ErrorCode, JsonBody, TenantKey};
 use serde::Serialize;
@@ -51,7 +51,7 @@ pub struct Accepted {
         ("list_event_attempts" = (operation_id = "list_event_attempts", parameters(("id" = "$response.body#/id")))),
         ("expunge_event_payload" = (operation_id = "expunge_event_payload", parameters(("id" = "$response.body#/id")))),
     )),
-        (status = 409, description = "`idempotency_key_reused` (another event under this key) or `idempotency_in_progress`",
+        (status = 409, description = "`idempotency_key_reused`: another event under this key",
             body = ErrorBody),
         TenantErrors, BodyErrors, RateLimited))]
 pub async fn create_event(
@@ -63,16 +63,22 @@ pub async fn create_event(
     let policy = ingest_policy(&state, &tenant).await?;
     let accepted = match stage(&state, &tenant, &policy, new).await? {
         Staged::Queued(accepted) => accepted,
-        Staged::Written { event, key, first_round, stored } => {
-            let queued = if first_round {
-                enqueue_first_round(&state.queue, &event).await
-            } else {
-                enqueue_deliveries(&state.queue, &event).await
-            };
-            finish(&state, &event, key.as_deref(), stored, queued.map_err(ApiError::from)).await?
+        Staged::Written { event, first_round, delay, takeover } => {
+            let queued = queue_staged(&state, &event, first_round, delay).await;
+            finish(&state, &event, takeover, queued).await?
         }
     };
     Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// Queues a written event: as its first round (one message), or each delivery as its own
+/// message held back `delay`, the event listed first (no round will list it).
+async fn queue_staged(state: &AppState, event: &Event, first_round: bool, delay: Duration) -> Result<(), ApiError> {
+    if first_round {
+        return Ok(enqueue_first_round(&state.queue, event).await?);
+    }
+    state.store.list_event(event).await?;
+    Ok(enqueue_deliveries(&state.queue, event, delay).await?)
 }
 
 /// One read of the tenant item: its quotas and registered event types. A key whose tenant is
@@ -85,70 +91,88 @@ async fn ingest_policy(state: &AppState, tenant: &TenantId) -> Result<IngestPoli
     Ok(policy)
 }
 
-/// An event on its way: waiting for its messages to be queued, or one an earlier request
-/// under the same idempotency key already queued.
+/// An event on its way: written and waiting for its messages to be queued, or one an earlier
+/// request under the same idempotency key already queued.
 enum Staged {
     Queued(Accepted),
-    /// `first_round`: new from this request, so it is queued as its first round (not a resumed
-    /// request's, whose deliveries may have been attempted already: those go as their own
-    /// messages, which read before sending). `stored`: the event item is written already; a
-    /// new idempotent event is written only after its round is queued ([`finish`]).
+    /// `first_round`: new from this request, so queued as its first round. Otherwise each
+    /// delivery goes as its own message (which reads before sending), held back `delay`:
+    /// `takeover` of an interrupted or abandoned request's event (no delay), or a repeat's
+    /// backup behind a request that may still be queueing (held until that request is
+    /// [`ABANDONED_CLAIM_AFTER`] old, when any round it queued is read before it sends).
     Written {
         event: Event,
-        key: Option<String>,
         first_round: bool,
-        stored: bool,
+        delay: Duration,
+        takeover: bool,
     },
 }
 
-/// Checks the event against the tenant's policy, takes its idempotency key and writes it (or
-/// finds it written by an interrupted request). Queuing is the caller's, so a batch can queue
-/// many events' messages together; [`finish`] records the outcome.
+/// Checks the event against the tenant's policy and writes it: one conditional put that is
+/// also its idempotency key's claim, or finds the event an earlier request wrote under the key.
+/// Queuing is the caller's, so a batch can queue many events' messages together; [`finish`]
+/// records the outcome.
 async fn stage(state: &AppState, tenant: &TenantId, policy: &IngestPolicy, new: NewEvent) -> Result<Staged, ApiError> {
     check_event_type(policy, &new.event_type)?;
     check_schema(state, tenant, policy, &new).await?;
-    match new.idempotency_key.clone() {
-        None => {
-            let event = write_new(state, tenant, &policy.quotas, EventId::generate(), new).await?;
-            Ok(Staged::Written { event, key: None, first_round: true, stored: true })
-        }
-        Some(key) => stage_once(state, tenant, &policy.quotas, &key, new).await,
+    let fingerprint = event_fingerprint(&new.event_type, &new.payload);
+    let id = match &new.idempotency_key {
+        Some(key) => EventId::keyed(tenant, key),
+        None => EventId::generate(),
+    };
+    let event = new_event(
+        &state.store,
+        Outgoing {
+            id,
+            tenant_id: tenant.clone(),
+            event_type: new.event_type,
+            payload: new.payload,
+            idempotency_key: new.idempotency_key,
+        },
+    )
+    .await?;
+    if event.idempotency_key.is_none() {
+        take_quota(state, tenant, &policy.quotas).await?;
+        state.store.create_event(&event, None).await?;
+        return Ok(Staged::Written { event, first_round: true, delay: Duration::ZERO, takeover: false });
     }
+    stage_once(state, tenant, &policy.quotas, event, fingerprint).await
 }
 
 /// After the queue answered: the event accepted only if all of its messages are on the queue.
-/// A new idempotent event is written now, after its round: its item is what tells a repeat of
-/// the key that the round is queued, so a success costs no second write on the key. A resumed
-/// request marks the key `enqueued`; a failure marks it `interrupted`, so a retry takes over.
+/// A first request that succeeds writes nothing more (its round's record will say the round
+/// was queued); a takeover marks the key `enqueued`, so later repeats queue nothing; a failure
+/// marks it `interrupted`, so a retry takes over at once.
 async fn finish(
     state: &AppState,
     event: &Event,
-    key: Option<&str>,
-    stored: bool,
+    takeover: bool,
     queued: Result<(), ApiError>,
 ) -> Result<Accepted, ApiError> {
-    let written = match (&queued, stored) {
-        (Ok(()), false) => state.store.put_event(event).await.map_err(ApiError::from),
-        _ => Ok(()),
+    let outcome = match (&queued, takeover) {
+        (Err(_), _) => Some(ClaimState::Interrupted),
+        (Ok(()), true) => Some(ClaimState::Enqueued),
+        (Ok(()), false) => None,
     };
-    let outcome = match (&queued, &written) {
-        (Ok(()), Ok(())) if !stored => None,
-        (Ok(()), Ok(())) => Some(ClaimState::Enqueued),
-        _ => Some(ClaimState::Interrupted),
-    };
-    if let (Some(key), Some(outcome)) = (key, outcome)
-        && let Err(err) = state.store.mark_idempotency_key(&event.tenant_id, key, outcome).await
+    if event.idempotency_key.is_some()
+        && let Some(outcome) = outcome
     {
-        // Enqueued but not marked: a retry re-sends the same deliveries, which is harmless.
-        tracing::warn!(error = %err, "could not record the idempotency key's state");
+        mark(state, event, outcome).await;
     }
     queued?;
-    written?;
     let deliveries = event.endpoint_ids.len();
     tracing::info!(tenant_id = %event.tenant_id, event_id = %event.id, deliveries, "event accepted");
     let now_ms = i64::try_from(event.created_at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     hookline_shared::metrics::emit(&hookline_shared::metrics::events_ingested_emf(deliveries, now_ms));
     Ok(Accepted { id: event.id.clone(), deliveries })
+}
+
+async fn mark(state: &AppState, event: &Event, outcome: ClaimState) {
+    if let Err(err) = state.store.mark_event(&event.tenant_id, &event.id, outcome).await {
+        // Unmarked, a repeat of the key queues the deliveries again once the claim is old,
+        // which is harmless (each message reads before sending).
+        tracing::warn!(error = %err, "could not record the idempotency key's state");
+    }
 }
 
 /// A tenant that registered event types may only publish those; with none, any type goes.
@@ -223,102 +247,53 @@ async fn take_quota(state: &AppState, tenant: &TenantId, quotas: &Quotas) -> Res
     }
 }
 
-/// Takes an event's idempotency key, so it is published at most once. A request that finds the
-/// key taken answers with the first event (409 `idempotency_key_reused` if it names another
-/// type or payload); if that request died half-way, this one finishes its work.
+/// Writes a keyed event, which claims its key, so it is published at most once. A request
+/// that finds the key taken answers with the first event (409 `idempotency_key_reused` if it
+/// names another type or payload) and makes sure its deliveries are queued: taking over at
+/// once if the first request failed or is long dead, or else queuing a held-back backup,
+/// since a first request that succeeded leaves no mark to tell it from one still running.
 async fn stage_once(
     state: &AppState,
     tenant: &TenantId,
     quotas: &Quotas,
-    key: &str,
-    new: NewEvent,
+    event: Event,
+    fingerprint: String,
 ) -> Result<Staged, ApiError> {
-    let id = EventId::generate();
-    let fingerprint = event_fingerprint(&new.event_type, &new.payload);
-    let claim = state.store.claim_idempotency_key(tenant, key, &id, &fingerprint).await?;
-    if let IdempotencyClaim::Taken { fingerprint: Some(first), .. } = &claim
-        && *first != fingerprint
-    {
+    let (first, claim, age, theirs) = match state.store.create_event(&event, Some(&fingerprint)).await? {
+        Creation::Created => {
+            // Only a new event counts against the quota. A refused one leaves its key
+            // `interrupted`, so a retry after `Retry-After` takes it over at once.
+            if let Err(err) = take_quota(state, tenant, quotas).await {
+                mark(state, &event, ClaimState::Interrupted).await;
+                return Err(err);
+            }
+            return Ok(Staged::Written { event, first_round: true, delay: Duration::ZERO, takeover: false });
+        }
+        Creation::Taken { event, state, age, fingerprint } => (event, state, age, fingerprint),
+    };
+    if theirs.is_some_and(|theirs| theirs != fingerprint) {
         // As Stripe does: a key names one request, so another event under it is a client bug.
         return Err(ApiError::Conflict {
             code: ErrorCode::IdempotencyKeyReused,
             message: "this idempotency key was used for an event with another type or payload".into(),
         });
     }
-    let key_owned = Some(key.to_owned());
-    let staged =
-        match claim {
-            // New: queued as its first round, written once the round is on the queue.
-            IdempotencyClaim::Claimed => prepare_new(state, tenant, quotas, id, new)
-                .await
-                .map(|event| Staged::Written { event, key: key_owned, first_round: true, stored: false }),
-            IdempotencyClaim::Taken { event_id, state: claim, age, .. } => {
-                let abandoned = claim == ClaimState::Interrupted || age >= ABANDONED_CLAIM_AFTER;
-                match state.store.get_event(tenant, &event_id).await? {
-                    // Written, so its round was queued (or the request was resumed before): the
-                    // same answer again. A claim still `accepted` long after it was taken may be
-                    // from before events were written after their round: queue it again, harmless.
-                    Some(event) if claim == ClaimState::Enqueued || !abandoned => {
-                        return Ok(Staged::Queued(Accepted { id: event_id, deliveries: event.endpoint_ids.len() }));
-                    }
-                    // An interrupted request's event: queue its deliveries again, each its own
-                    // message (one already sent is read and not sent twice).
-                    Some(event) => Ok(Staged::Written { event, key: key_owned, first_round: false, stored: true }),
-                    // Its request died before writing it: written now, then its deliveries queued as
-                    // their own messages (its round may have been queued and even sent).
-                    None if abandoned => write_new(state, tenant, quotas, event_id, new)
-                        .await
-                        .map(|event| Staged::Written { event, key: key_owned, first_round: false, stored: true }),
-                    None => {
-                        return Err(ApiError::Conflict {
-                            code: ErrorCode::IdempotencyInProgress,
-                            message:
-                                "a request with this idempotency key is still being processed; retry in a few seconds"
-                                    .into(),
-                        });
-                    }
-                }
-            }
-        };
-    if staged.is_err()
-        && let Err(mark) = state.store.mark_idempotency_key(tenant, key, ClaimState::Interrupted).await
-    {
-        tracing::warn!(error = %mark, "could not record the idempotency key's state");
+    let queued = || Accepted { id: first.id.clone(), deliveries: first.endpoint_ids.len() };
+    match claim {
+        ClaimState::Enqueued => Ok(Staged::Queued(queued())),
+        _ if first.endpoint_ids.is_empty() => Ok(Staged::Queued(queued())),
+        ClaimState::Interrupted => {
+            take_quota(state, tenant, quotas).await?;
+            Ok(Staged::Written { event: first, first_round: false, delay: Duration::ZERO, takeover: true })
+        }
+        ClaimState::Accepted if age >= ABANDONED_CLAIM_AFTER => {
+            Ok(Staged::Written { event: first, first_round: false, delay: Duration::ZERO, takeover: true })
+        }
+        // Its round recorded, or a backup or takeover queued already: nothing more to queue.
+        ClaimState::Accepted if state.store.is_listed(tenant, &first.id).await? => Ok(Staged::Queued(queued())),
+        ClaimState::Accepted => {
+            let delay = ABANDONED_CLAIM_AFTER.saturating_sub(age).max(Duration::from_secs(1));
+            Ok(Staged::Written { event: first, first_round: false, delay, takeover: false })
+        }
     }
-    staged
-}
-
-/// Writes the event with its subscribed endpoints (its pending deliveries). Only a new event counts
-/// against the quota: a repeated idempotency key that finds its event written does not. A
-/// refused event leaves its idempotency key `interrupted`, so a retry after `Retry-After`
-/// takes it over at once.
-async fn write_new(
-    state: &AppState,
-    tenant: &TenantId,
-    quotas: &Quotas,
-    id: EventId,
-    new: NewEvent,
-) -> Result<Event, ApiError> {
-    let event = prepare_new(state, tenant, quotas, id, new).await?;
-    state.store.put_event(&event).await?;
-    Ok(event)
-}
-
-/// As [`write_new`], without writing the event.
-async fn prepare_new(
-    state: &AppState,
-    tenant: &TenantId,
-    quotas: &Quotas,
-    id: EventId,
-    new: NewEvent,
-) -> Result<Event, ApiError> {
-    take_quota(state, tenant, quotas).await?;
-    let outgoing = Outgoing {
-        id,
-        tenant_id: tenant.clone(),
-        event_type: new.event_type,
-        payload: new.payload,
-        idempotency_key: new.idempotency_key,
-    };
-    Ok(new_event(&state.store, outgoing).await?)
 }

@@ -286,6 +286,12 @@ impl Deliverer {
         let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
         if !decide::may_skip_delivery_read(&handover, now_ms) {
             let recorded = self.store.get_round(&round.tenant_id, &round.event_id).await?;
+            if recorded.is_empty()
+                && let Some(event) = self.round_event(round).await?
+            {
+                // No round will list the event now: listed here, its deliveries continue alone.
+                self.store.list_event(&event).await?;
+            }
             let finished = |ep: &EndpointId| recorded.iter().any(|(a, u)| &a.endpoint_id == ep && u.status.is_final());
             tracing::info!(
                 recorded = recorded.len(),
@@ -298,10 +304,13 @@ impl Deliverer {
                 .map(|ep| (round.job(ep), Outcome::RetryIn(Duration::ZERO)))
                 .collect());
         }
-        let event = round.event();
+        let Some(event) = self.round_event(round).await? else {
+            // Gone (expired, or never written): each delivery finds that out alone.
+            return Ok(round.endpoint_ids.iter().map(|ep| (round.job(ep), Outcome::RetryIn(Duration::ZERO))).collect());
+        };
         let tries = round.endpoint_ids.iter().map(|endpoint_id| {
             let job = round.job(endpoint_id);
-            let event = event.as_ref();
+            let event = Some(&event);
             async move {
                 match self.prepare(&job, Lane::Main, Source::Round(event)).await {
                     Ok(Ok(pending)) => (job, Ok(self.attempt(pending).await)),
@@ -324,11 +333,10 @@ impl Deliverer {
                 Err(outcome) => next.push((job, outcome)),
             }
         }
-        if made.is_empty() {
-            return Ok(next);
-        }
+        // Recorded even with no attempt in it (every delivery deferred): the record is also
+        // the event's listing entry.
         let record: Vec<_> = made.iter().map(|(_, m)| (m.attempt.clone(), m.update.clone())).collect();
-        if !self.store.record_round(&round.tenant_id, &round.event_id, &record).await? {
+        if !self.store.record_round(&event, &record).await? {
             // A copy of this message sent and recorded the round first; it carries it on.
             tracing::warn!(attempts = made.len(), "round already recorded by a duplicate message");
             return Ok(next);
@@ -340,6 +348,14 @@ impl Deliverer {
             }
         }
         Ok(next)
+    }
+
+    /// A round's event: as its message carried it, else read.
+    async fn round_event(&self, round: &RoundJob) -> Result<Option<Event>, DeliveryError> {
+        match round.event() {
+            Some(event) => Ok(Some(event)),
+            None => Ok(self.store.get_event(&round.tenant_id, &round.event_id).await?),
+        }
     }
 
     /// Sends the request and judges the answer; nothing is recorded yet.

@@ -2,8 +2,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
+use super::keys::delivery_sk;
+use super::keys::{listing_pk, listing_shard, listing_sk};
 use super::{Store, StoreError, conditional, event_pk};
-use crate::domain::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind};
+use crate::domain::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind, Event};
 use crate::ids::{EndpointId, EventId, TenantId};
 
 /// Whether an attempt was written, or another copy of the same SQS message got there first.
@@ -35,9 +37,6 @@ fn delivery_from_item(event: &EventId, item: &Item) -> Result<Delivery, StoreErr
     })
 }
 
-/// The sort key of an event's first-round record, in the event's partition.
-const ROUND_SK: &str = "ROUND";
-
 /// What an attempt moved its delivery to, stored with it.
 fn add_outcome(item: &mut Item, update: &DeliveryUpdate) {
     item.insert("after_status".to_owned(), s(update.status.as_str()));
@@ -66,14 +65,6 @@ fn round_entries(item: &Item) -> Result<Vec<(Attempt, DeliveryUpdate)>, StoreErr
         .filter_map(|entry| entry.as_m().ok())
         .map(|entry| Ok((attempt_from_item(entry)?, outcome_of(entry)?)))
         .collect()
-}
-
-/// The first-round record among a partition's items (none if there is none).
-fn round_in(items: &[Item]) -> Result<Vec<(Attempt, DeliveryUpdate)>, StoreError> {
-    match items.iter().find(|item| opt_s(item, "sk") == Some(ROUND_SK)) {
-        Some(item) => round_entries(item),
-        None => Ok(Vec::new()),
-    }
 }
 
 /// A delivery as its first-round attempt left it.
@@ -196,7 +187,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(event_pk(tenant, event)))
-            .key("sk", s(format!("DLV#{endpoint}")))
+            .key("sk", s(delivery_sk(endpoint)))
             .consistent_read(true)
             .send()
             .await
@@ -218,11 +209,13 @@ impl Store {
     /// Every delivery of an event, by endpoint: the stored ones, and the others as its
     /// first-round record or its endpoint list says (see [`Store::get_delivery`]).
     pub async fn list_deliveries(&self, tenant: &TenantId, event: &EventId) -> Result<Vec<Delivery>, StoreError> {
-        let (items, stored_event) =
-            futures::try_join!(self.query_prefix(event_pk(tenant, event), ""), self.get_event(tenant, event))?;
-        let round = round_in(&items)?;
+        let (items, stored_event, round) = futures::try_join!(
+            self.query_prefix(event_pk(tenant, event), "DLV#"),
+            self.get_event(tenant, event),
+            self.get_round(tenant, event)
+        )?;
         let mut deliveries = Vec::new();
-        for item in items.iter().filter(|item| opt_s(item, "sk").is_some_and(|sk| sk.starts_with("DLV#"))) {
+        for item in &items {
             deliveries.push(delivery_from_item(event, item)?);
         }
         for endpoint in stored_event.map(|e| e.endpoint_ids).unwrap_or_default() {
@@ -241,9 +234,10 @@ impl Store {
     /// Every attempt for an event, by endpoint then number: the first round's record and the
     /// attempts after it.
     pub async fn list_attempts(&self, tenant: &TenantId, event: &EventId) -> Result<Vec<Attempt>, StoreError> {
-        let items = self.query_prefix(event_pk(tenant, event), "").await?;
-        let mut attempts: Vec<Attempt> = round_in(&items)?.into_iter().map(|(attempt, _)| attempt).collect();
-        for item in items.iter().filter(|item| opt_s(item, "sk").is_some_and(|sk| sk.starts_with("ATT#"))) {
+        let (items, round) =
+            futures::try_join!(self.query_prefix(event_pk(tenant, event), "ATT#"), self.get_round(tenant, event))?;
+        let mut attempts: Vec<Attempt> = round.into_iter().map(|(attempt, _)| attempt).collect();
+        for item in &items {
             let attempt = attempt_from_item(item)?;
             // A retry's own record of the same number (a duplicate message's) wins.
             attempts.retain(|a| !(a.endpoint_id == attempt.endpoint_id && a.number == attempt.number));
@@ -263,8 +257,8 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(event_pk(tenant, event)))
-            .key("sk", s(ROUND_SK))
+            .key("pk", s(listing_pk(tenant, listing_shard(event))))
+            .key("sk", s(listing_sk(event)))
             .consistent_read(true)
             .send()
             .await
@@ -276,14 +270,10 @@ impl Store {
     }
 
     /// Records an event's first round, every attempt in it with what it moves its delivery to,
-    /// in one conditional put: one write for all of the event's deliveries, where a retry costs
-    /// a claim, an attempt and a move. False if a copy of the round's message recorded it first.
-    pub async fn record_round(
-        &self,
-        tenant: &TenantId,
-        event: &EventId,
-        round: &[(Attempt, DeliveryUpdate)],
-    ) -> Result<bool, StoreError> {
+    /// in its listing entry: one conditional put for all of the event's deliveries and its place
+    /// in the listing, where a retry costs a claim, an attempt and a move. False if a copy of the
+    /// round's message recorded it first.
+    pub async fn record_round(&self, event: &Event, round: &[(Attempt, DeliveryUpdate)]) -> Result<bool, StoreError> {
         let entries = round
             .iter()
             .map(|(attempt, update)| {
@@ -295,15 +285,16 @@ impl Store {
                 AttributeValue::M(entry)
             })
             .collect();
+        let mut item = self.listing_item(event);
+        item.insert("attempts".to_owned(), AttributeValue::L(entries));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(event_pk(tenant, event)))
-            .item("sk", s(ROUND_SK))
-            .item("attempts", AttributeValue::L(entries))
-            .item("expires_at", n(self.expires_at()))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_item(Some(item))
+            // An entry that only lists the event (`Store::list_event`) holds no attempt to keep.
+            .condition_expression("attribute_not_exists(pk) OR attribute_exists(#listed_only)")
+            .expression_attribute_names("#listed_only", super::events::LISTED_ONLY)
             .send()
             .await;
         Ok(conditional(result, "PutItem")?.is_some())
@@ -362,7 +353,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(event_pk(tenant, event)))
-            .key("sk", s(format!("DLV#{endpoint}")))
+            .key("sk", s(delivery_sk(endpoint)))
             .update_expression(
                 "SET sending = :n, sending_until_ms = :until, #status = if_not_exists(#status, :pending), \
                  attempts = if_not_exists(attempts, :prev), expires_at = if_not_exists(expires_at, :expires)",
@@ -435,7 +426,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(event_pk(tenant, &read.event_id)))
-            .key("sk", s(format!("DLV#{}", read.endpoint_id)))
+            .key("sk", s(delivery_sk(&read.endpoint_id)))
             // A delivery without an item of its own gets one now, with the attempts it was read
             // with (its first round's), under the same retention as the rest of the event.
             .update_expression(format!(
@@ -498,7 +489,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(event_pk(tenant, event)))
-            .key("sk", s(format!("DLV#{endpoint}")))
+            .key("sk", s(delivery_sk(endpoint)))
             .condition_expression("attempts = :prev AND #status = :pending")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":n", n(number))

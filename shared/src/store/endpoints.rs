@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use aws_sdk_dynamodb::types::{Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
+use super::keys::endpoint_sk;
 use super::quotas::ENDPOINT_COUNT;
 use super::tenants::{TenantState, Transaction, build_error};
 use super::{Store, StoreError, tenant_pk};
@@ -151,7 +152,7 @@ fn binding<'a>(tenant: &'a TenantId, sk: &'a str, field: &'a str) -> Binding<'a>
 }
 
 fn to_item(ep: &Endpoint) -> Result<Item, StoreError> {
-    let sk = format!("EP#{}", ep.id);
+    let sk = endpoint_sk(&ep.id);
     let seal = |field: &str, plaintext: &str| s(seal_text(plaintext, binding(&ep.tenant_id, &sk, field)));
     let settings = Settings {
         // A URL with a credential is kept here redacted, and whole in its sealed attribute.
@@ -328,7 +329,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("EP#{id}")))
+            .key("sk", s(endpoint_sk(id)))
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
@@ -347,7 +348,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(&ep.tenant_id)))
-            .key("sk", s(format!("EP#{}", ep.id)))
+            .key("sk", s(endpoint_sk(&ep.id)))
             .condition_expression("attribute_exists(pk)")
             .return_values(ReturnValue::AllNew)
             .expression_attribute_values(":settings", settings);
@@ -389,7 +390,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("EP#{id}")))
+            .key("sk", s(endpoint_sk(id)))
             .condition_expression("attribute_exists(pk)")
             .return_values(ReturnValue::AllNew)
             .expression_attribute_names("#status", "status");
@@ -425,7 +426,7 @@ impl Store {
         previous_until: OffsetDateTime,
     ) -> Result<Endpoint, StoreError> {
         let _forget = self.forget_endpoint_list(tenant);
-        let sk = format!("EP#{id}");
+        let sk = endpoint_sk(id);
         let result = self
             .client
             .update_item()
@@ -473,7 +474,7 @@ impl Store {
             let delete = Delete::builder()
                 .table_name(&self.table)
                 .key("pk", s(tenant_pk(tenant)))
-                .key("sk", s(format!("EP#{id}")))
+                .key("sk", s(endpoint_sk(id)))
                 .condition_expression("attribute_exists(pk)")
                 .build()
                 .map(|d| TransactWriteItem::builder().delete(d).build())
@@ -501,7 +502,7 @@ impl Store {
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("EP#{id}")))
+            .key("sk", s(endpoint_sk(id)))
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
@@ -557,7 +558,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("EP#{id}")))
+            .key("sk", s(endpoint_sk(id)))
             .condition_expression(condition);
         let request = match change {
             HealthChange::Failing { at } => request
@@ -597,7 +598,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
+            .key("pk", s(super::keys::endpoint_pk(tenant, id)))
             .key("sk", s(format!("HEALTH#{id}#{window}")))
             .update_expression("ADD attempts :attempts, failures :failures SET expires_at = :expires")
             .expression_attribute_values(":attempts", n(counts.attempts))

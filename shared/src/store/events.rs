@@ -8,12 +8,16 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_s, parse, s, ts};
-use super::{Store, StoreError, tenant_pk};
+use super::keys::{EVENT_SK, LISTING_SK_PREFIX, event_pk, listing_pk, listing_pks, listing_shard, listing_sk};
+use super::{Store, StoreError, conditional};
 use crate::domain::{DeliveryStatus, Event, EventType};
 use crate::ids::{EndpointId, EventId, TenantId};
 
 const BATCH_WRITE_LIMIT: usize = 25;
 const BATCH_WRITE_ROUNDS: u32 = 8;
+
+/// Marks a listing entry written without a round, which a round's record may replace.
+pub(super) const LISTED_ONLY: &str = "listed_only";
 
 /// The largest page a listing returns.
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -74,9 +78,9 @@ pub struct EventSummary {
     pub created_at: OffsetDateTime,
 }
 
-/// An event item's sort key as a listing position: the event's id.
+/// A listing entry's sort key as a listing position: the event's id.
 pub(super) fn event_position(sk: &str) -> String {
-    sk.trim_start_matches("EVT#").to_owned()
+    sk.trim_start_matches(LISTING_SK_PREFIX).to_owned()
 }
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -87,25 +91,25 @@ pub(super) fn ulid_time_prefix(t: OffsetDateTime) -> String {
     (0..10).map(|i| CROCKFORD[((ms >> (5 * (9 - i))) & 0x1F) as usize] as char).collect()
 }
 
-/// The sort-key range of a tenant's events created between `since` and `until` (inclusive).
-fn event_range(tenant: &TenantId, since: Option<OffsetDateTime>, until: Option<OffsetDateTime>) -> SkRange {
-    let prefix = format!("EVT#{}_", EventId::PREFIX);
-    SkRange {
-        pk: tenant_pk(tenant),
-        // Shorter strings sort first, and `~` after every base32 character.
-        lo: match since {
-            Some(t) => format!("{prefix}{}", ulid_time_prefix(t)),
-            None => prefix.clone(),
-        },
-        hi: match until {
-            Some(t) => format!("{prefix}{}~", ulid_time_prefix(t)),
-            None => format!("{prefix}~"),
-        },
-    }
+/// The sort-key bounds (inclusive) of listing entries of events created between `since` and
+/// `until`, in every listing partition.
+pub(super) fn event_bounds(since: Option<OffsetDateTime>, until: Option<OffsetDateTime>) -> (String, String) {
+    let prefix = format!("{LISTING_SK_PREFIX}{}_", EventId::PREFIX);
+    // Shorter strings sort first, and `~` after every base32 character.
+    let lo = match since {
+        Some(t) => format!("{prefix}{}", ulid_time_prefix(t)),
+        None => prefix.clone(),
+    };
+    let hi = match until {
+        Some(t) => format!("{prefix}{}~", ulid_time_prefix(t)),
+        None => format!("{prefix}~"),
+    };
+    (lo, hi)
 }
 
 fn summary_from_item(item: &Item) -> Result<EventSummary, StoreError> {
-    let id = get_s(item, "sk")?.trim_start_matches("EVT#");
+    let id = event_position(get_s(item, "sk")?);
+    let id = id.as_str();
     Ok(EventSummary {
         id: parse("sk", EventId::parse(id))?,
         event_type: parse("event_type", EventType::parse(get_s(item, "event_type")?))?,
@@ -120,24 +124,26 @@ fn is_expunged(item: &Item) -> bool {
     item.get("payload_expunged").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
 }
 
-/// What a tenant's idempotency key already stands for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum IdempotencyClaim {
-    /// The key is new and now belongs to this event.
-    Claimed,
-    /// An earlier request took the key for this event. `fingerprint` is that request's
-    /// [`crate::domain::event_fingerprint`] (`None` for a key taken before it was recorded).
-    Taken { event_id: EventId, state: ClaimState, age: Duration, fingerprint: Option<String> },
+/// What writing a new event found.
+#[derive(Debug)]
+pub enum Creation {
+    /// Written: the event is new, and if it has an idempotency key, the key now names it.
+    Created,
+    /// An earlier request published an event under the same idempotency key: that event as
+    /// written, how far its request got, how long ago it took the key, and its
+    /// [`crate::domain::event_fingerprint`].
+    Taken { event: Event, state: ClaimState, age: Duration, fingerprint: Option<String> },
 }
 
 /// How far the request that took an idempotency key got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClaimState {
-    /// Still running, or died without saying so.
+    /// Still running, finished (a success writes nothing more: its first round's record says
+    /// the round was queued), or died without saying so.
     Accepted,
     /// Failed and answered with an error: the next request with the key takes over at once.
     Interrupted,
-    /// Every delivery is on the queue.
+    /// A request that took over from an interrupted one queued every delivery.
     Enqueued,
 }
 
@@ -156,70 +162,97 @@ impl ClaimState {
 }
 
 impl Store {
-    /// Takes an idempotency key for an event (remembering what the event was, by its
-    /// fingerprint), or says which event already has it.
-    pub async fn claim_idempotency_key(
-        &self,
-        tenant: &TenantId,
-        key: &str,
-        event: &EventId,
-        fingerprint: &str,
-    ) -> Result<IdempotencyClaim, StoreError> {
-        let now = time::OffsetDateTime::now_utc();
-        let put = self
-            .client
+    /// Writes a new event: one item, in the event's own partition, that holds its payload, its
+    /// subscribed endpoints (its deliveries, pending until touched: `store/deliveries.rs`) and,
+    /// with an idempotency key, the key's claim. A keyed event's id carries the key's digest
+    /// ([`EventId::keyed`]), so the put is conditional and a repeat of the key finds the first
+    /// event instead. An event without endpoints is listed at once (no round will list it).
+    pub async fn create_event(&self, event: &Event, fingerprint: Option<&str>) -> Result<Creation, StoreError> {
+        let mut item = self.event_item(event);
+        let keyed = event.idempotency_key.is_some();
+        if keyed {
+            item.insert("state".to_owned(), s(ClaimState::Accepted.as_str()));
+            if let Some(fingerprint) = fingerprint {
+                item.insert("fingerprint".to_owned(), s(fingerprint));
+            }
+        }
+        let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let put = if keyed { put.condition_expression("attribute_not_exists(pk)") } else { put };
+        if conditional(put.send().await, "PutItem")?.is_none() {
+            return self.taken(&event.tenant_id, event.id.random_part()).await;
+        }
+        if event.endpoint_ids.is_empty() {
+            self.list_event(event).await?;
+        }
+        Ok(Creation::Created)
+    }
+
+    /// Writes an event that may be written already (a synthetic test-send event, a
+    /// resumed request's): the same item again is harmless.
+    pub async fn put_event(&self, event: &Event) -> Result<(), StoreError> {
+        self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(tenant_pk(tenant)))
-            .item("sk", s(format!("IDEM#{key}")))
-            .item("event_id", s(event.as_str()))
-            .item("fingerprint", s(fingerprint))
-            .item("state", s(ClaimState::Accepted.as_str()))
-            .item("created_at", ts(now))
-            .item("expires_at", n(self.expires_at()))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_item(Some(self.event_item(event)))
             .send()
-            .await;
-        match put {
-            Ok(_) => return Ok(IdempotencyClaim::Claimed),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-            Err(err) => return Err(StoreError::aws("PutItem")(err)),
+            .await
+            .map_err(StoreError::aws("PutItem"))?;
+        if event.endpoint_ids.is_empty() {
+            self.list_event(event).await?;
         }
+        Ok(())
+    }
+
+    fn event_item(&self, event: &Event) -> Item {
+        let mut item: Item = [
+            ("pk".to_owned(), s(event_pk(&event.tenant_id, &event.id))),
+            ("sk".to_owned(), s(EVENT_SK)),
+            ("id".to_owned(), s(event.id.as_str())),
+            ("expires_at".to_owned(), n(self.expires_at())),
+        ]
+        .into();
+        item.extend(summary_attributes(event));
+        item.insert("payload".to_owned(), s(event.payload.get()));
+        item
+    }
+
+    /// The event an earlier request wrote under the key whose digest is `random_part`.
+    async fn taken(&self, tenant: &TenantId, random_part: &str) -> Result<Creation, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("IDEM#{key}")))
+            .key("pk", s(super::keys::event_pk_of(tenant, random_part)))
+            .key("sk", s(EVENT_SK))
             .consistent_read(true)
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
-        let item = out.item.ok_or_else(|| StoreError::Corrupt("idempotency record vanished".to_owned()))?;
-        let age = now - get_ts(&item, "created_at")?;
-        Ok(IdempotencyClaim::Taken {
-            event_id: parse("event_id", EventId::parse(get_s(&item, "event_id")?))?,
-            state: {
-                let state = get_s(&item, "state")?;
+        let item = out.item.ok_or_else(|| StoreError::Corrupt("a claimed event vanished".to_owned()))?;
+        let event = event_from_item(tenant, &item)?;
+        let age = OffsetDateTime::now_utc() - event.created_at;
+        let state = match opt_s(&item, "state") {
+            Some(state) => {
                 ClaimState::parse(state).ok_or_else(|| StoreError::Corrupt(format!("idempotency state `{state}`")))?
-            },
+            }
+            None => ClaimState::Enqueued,
+        };
+        Ok(Creation::Taken {
+            event,
+            state,
             age: age.try_into().unwrap_or_default(),
             fingerprint: opt_s(&item, "fingerprint").map(str::to_owned),
         })
     }
 
-    /// Records how far the request holding the key got.
-    pub async fn mark_idempotency_key(
-        &self,
-        tenant: &TenantId,
-        key: &str,
-        state: ClaimState,
-    ) -> Result<(), StoreError> {
+    /// Records how far the request that published a keyed event got (a failure, or a
+    /// takeover's success); a first request that succeeds writes nothing more.
+    pub async fn mark_event(&self, tenant: &TenantId, event: &EventId, state: ClaimState) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("IDEM#{key}")))
+            .key("pk", s(event_pk(tenant, event)))
+            .key("sk", s(EVENT_SK))
             .update_expression("SET #state = :state")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":state", s(state.as_str()))
@@ -229,36 +262,53 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the event. Its deliveries get items only once something happens to them
-    /// (`store/deliveries.rs`): until then the event's endpoint list is their record, which
-    /// saves a write per delivery. Rewriting the same event is harmless, which is how ingest
-    /// resumes a request that stopped half-way.
-    pub async fn put_event(&self, event: &Event) -> Result<(), StoreError> {
-        let mut item: Item = [
-            ("pk".to_owned(), s(tenant_pk(&event.tenant_id))),
-            ("sk".to_owned(), s(format!("EVT#{}", event.id))),
-            ("event_type".to_owned(), s(event.event_type.as_str())),
-            ("payload".to_owned(), s(event.payload.get())),
-            ("deliveries".to_owned(), n(event.endpoint_ids.len())),
-            ("created_at".to_owned(), ts(event.created_at)),
-            ("expires_at".to_owned(), n(self.expires_at())),
-        ]
-        .into();
-        if !event.endpoint_ids.is_empty() {
-            let ids = event.endpoint_ids.iter().map(|id| id.to_string()).collect();
-            item.insert("endpoint_ids".to_owned(), AttributeValue::Ss(ids));
-        }
-        if let Some(key) = &event.idempotency_key {
-            item.insert("idempotency_key".to_owned(), s(key));
-        }
-        self.client
+    /// Lists an event whose first round will not (no endpoints, a takeover, a round handed
+    /// over again): its listing entry without attempts. An entry already there stays; a first
+    /// round recorded later replaces this one ([`Store::record_round`]).
+    pub async fn list_event(&self, event: &Event) -> Result<(), StoreError> {
+        let mut item = self.listing_item(event);
+        item.insert("attempts".to_owned(), AttributeValue::L(Vec::new()));
+        // A first round that comes after all may still record itself over this entry.
+        item.insert(LISTED_ONLY.to_owned(), AttributeValue::Bool(true));
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        conditional(put, "PutItem")?;
+        Ok(())
+    }
+
+    /// Whether the event is listed: its first round was recorded (so it was queued), or a
+    /// takeover listed it.
+    pub async fn is_listed(&self, tenant: &TenantId, event: &EventId) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(listing_pk(tenant, listing_shard(event))))
+            .key("sk", s(listing_sk(event)))
+            .projection_expression("pk")
+            .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::aws("PutItem"))?;
-        Ok(())
+            .map_err(StoreError::aws("GetItem"))?;
+        Ok(out.item.is_some())
+    }
+
+    /// An event's listing entry, without its round: what a listing shows of the event.
+    pub(super) fn listing_item(&self, event: &Event) -> Item {
+        let mut item: Item = [
+            ("pk".to_owned(), s(listing_pk(&event.tenant_id, listing_shard(&event.id)))),
+            ("sk".to_owned(), s(listing_sk(&event.id))),
+            ("expires_at".to_owned(), n(self.expires_at())),
+        ]
+        .into();
+        item.extend(summary_attributes(event));
+        item
     }
 
     /// Deletes items by `(pk, sk)`, in batches of 25.
@@ -309,36 +359,59 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("EVT#{id}")))
+            .key("pk", s(event_pk(tenant, id)))
+            .key("sk", s(EVENT_SK))
             .consistent_read(true)
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
         let Some(item) = out.item else { return Ok(None) };
-        let endpoint_ids = match item.get("endpoint_ids").and_then(|v| v.as_ss().ok()) {
-            Some(ids) => ids.iter().map(|id| parse("endpoint_ids", EndpointId::parse(id))).collect::<Result<_, _>>()?,
-            None => Vec::new(),
-        };
-        let mut endpoint_ids: Vec<EndpointId> = endpoint_ids;
-        endpoint_ids.sort();
-        let deliveries: usize = get_n(&item, "deliveries")?;
-        if deliveries != endpoint_ids.len() {
-            return Err(StoreError::Corrupt(format!(
-                "event {id} lists {} of {deliveries} endpoints",
-                endpoint_ids.len()
-            )));
-        }
-        Ok(Some(Event {
-            id: id.clone(),
-            tenant_id: tenant.clone(),
-            event_type: parse("event_type", EventType::parse(get_s(&item, "event_type")?))?,
-            payload: parse("payload", RawValue::from_string(get_s(&item, "payload")?.to_owned()))?,
-            idempotency_key: opt_s(&item, "idempotency_key").map(str::to_owned),
-            endpoint_ids,
-            created_at: get_ts(&item, "created_at")?,
-        }))
+        let event = event_from_item(tenant, &item)?;
+        // A keyed event's partition is the key's: another time part names no event.
+        Ok((&event.id == id).then_some(event))
     }
+}
+
+/// What the event item and its listing entry both say of an event.
+fn summary_attributes(event: &Event) -> Item {
+    let mut item: Item = [
+        ("event_type".to_owned(), s(event.event_type.as_str())),
+        ("deliveries".to_owned(), n(event.endpoint_ids.len())),
+        ("created_at".to_owned(), ts(event.created_at)),
+    ]
+    .into();
+    if !event.endpoint_ids.is_empty() {
+        let ids = event.endpoint_ids.iter().map(|id| id.to_string()).collect();
+        item.insert("endpoint_ids".to_owned(), AttributeValue::Ss(ids));
+    }
+    if let Some(key) = &event.idempotency_key {
+        item.insert("idempotency_key".to_owned(), s(key));
+    }
+    item
+}
+
+fn event_from_item(tenant: &TenantId, item: &Item) -> Result<Event, StoreError> {
+    let id = parse("id", EventId::parse(get_s(item, "id")?))?;
+    let mut endpoint_ids = match item.get("endpoint_ids").and_then(|v| v.as_ss().ok()) {
+        Some(ids) => {
+            ids.iter().map(|id| parse("endpoint_ids", EndpointId::parse(id))).collect::<Result<Vec<_>, _>>()?
+        }
+        None => Vec::new(),
+    };
+    endpoint_ids.sort();
+    let deliveries: usize = get_n(item, "deliveries")?;
+    if deliveries != endpoint_ids.len() {
+        return Err(StoreError::Corrupt(format!("event {id} lists {} of {deliveries} endpoints", endpoint_ids.len())));
+    }
+    Ok(Event {
+        id,
+        tenant_id: tenant.clone(),
+        event_type: parse("event_type", EventType::parse(get_s(item, "event_type")?))?,
+        payload: parse("payload", RawValue::from_string(get_s(item, "payload")?.to_owned()))?,
+        idempotency_key: opt_s(item, "idempotency_key").map(str::to_owned),
+        endpoint_ids,
+        created_at: get_ts(item, "created_at")?,
+    })
 }
 
 impl Store {
@@ -388,6 +461,69 @@ impl Store {
         Ok(RawPage { items: out.items.unwrap_or_default(), last_key })
     }
 
+    /// One Query in each of `pks` for sort keys in `lo..=hi` after `after` (exclusive, in the
+    /// direction read), merged in order. Only what every partition has been read up to is
+    /// returned: `last_key` is where the least advanced one stopped (go on from there), `None`
+    /// once all are read to the end.
+    pub(super) async fn query_shards(
+        &self,
+        pks: Vec<String>,
+        (lo, hi): (&str, &str),
+        newest_first: bool,
+        limit: usize,
+        after: Option<&str>,
+        configure: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<RawPage, StoreError> {
+        // The position narrows the (inclusive) range; its own entry is dropped below.
+        let (lo, hi) = match after {
+            Some(a) if newest_first => (lo, a.min(hi)),
+            Some(a) => (a.max(lo), hi),
+            None => (lo, hi),
+        };
+        if lo > hi {
+            return Ok(RawPage { items: Vec::new(), last_key: None });
+        }
+        let queries = pks.into_iter().map(|pk| {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":lo", s(lo))
+                .expression_attribute_values(":hi", s(hi))
+                .scan_index_forward(!newest_first)
+                .limit(i32::try_from(limit.clamp(1, MAX_PAGE_SIZE) + 1).unwrap_or(1))
+                .consistent_read(true);
+            configure(query).send()
+        });
+        let outs = futures::future::try_join_all(queries).await.map_err(StoreError::aws("Query"))?;
+        let mut boundary: Option<String> = None;
+        let mut items = Vec::new();
+        for out in outs {
+            if let Some(last) = out.last_evaluated_key.and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned()) {
+                boundary = Some(match boundary {
+                    Some(b) if newest_first => b.max(last),
+                    Some(b) => b.min(last),
+                    None => last,
+                });
+            }
+            items.extend(out.items.unwrap_or_default());
+        }
+        let sk = |item: &Item| opt_s(item, "sk").unwrap_or_default().to_owned();
+        items.retain(|item| {
+            let key = sk(item);
+            let seen = Some(key.as_str()) == after;
+            let read_by_all = boundary.as_ref().is_none_or(|b| if newest_first { key >= *b } else { key <= *b });
+            !seen && read_by_all
+        });
+        items.sort_by_key(sk);
+        if newest_first {
+            items.reverse();
+        }
+        Ok(RawPage { items, last_key: boundary })
+    }
+
     /// A page of the tenant's events, newest first, that match `filter`. A page can hold fewer
     /// than `limit` events and still have a next cursor when the filters skipped many events.
     pub async fn list_events(
@@ -398,12 +534,12 @@ impl Store {
         after: Option<&str>,
     ) -> Result<Page<EventSummary>, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
-        let range = event_range(tenant, filter.since, filter.until);
+        let (lo, hi) = event_bounds(filter.since, filter.until);
         let mut data = Vec::new();
-        let mut after: Option<String> = after.map(|id| format!("EVT#{id}"));
+        let mut after: Option<String> = after.map(|id| format!("{LISTING_SK_PREFIX}{id}"));
         for _ in 0..MAX_LIST_ROUNDS {
             let page = self
-                .query_range(&range, true, limit, after.as_deref(), |query| {
+                .query_shards(listing_pks(tenant).collect(), (&lo, &hi), true, limit, after.as_deref(), |query| {
                     let query = query
                         .projection_expression("sk, #type, #key, #count, #created, #expunged")
                         .expression_attribute_names("#type", "event_type")
@@ -429,7 +565,7 @@ impl Store {
                 if !keep {
                     continue;
                 }
-                let sk = format!("EVT#{}", summary.id);
+                let sk = listing_sk(&summary.id);
                 data.push(summary);
                 if data.len() == limit {
                     // The rest of this Query's items were not looked at: go on after this one.
@@ -466,26 +602,41 @@ impl Store {
             .await
     }
 
-    /// Replaces the event's payload with [`EXPUNGED_PAYLOAD`] and marks it expunged; the
-    /// record and its deliveries stay. Returns false if there is no such event.
+    /// Replaces the event's payload with [`EXPUNGED_PAYLOAD`] and marks it expunged, in its
+    /// item and its listing entry (if it is listed yet); the record and its deliveries stay.
+    /// Returns false if there is no such event.
     pub async fn expunge_event_payload(&self, tenant: &TenantId, id: &EventId) -> Result<bool, StoreError> {
-        let result = self
+        if self.get_event(tenant, id).await?.is_none() {
+            return Ok(false);
+        }
+        let event = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("EVT#{id}")))
+            .key("pk", s(event_pk(tenant, id)))
+            .key("sk", s(EVENT_SK))
             .update_expression("SET payload = :payload, payload_expunged = :yes")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":payload", s(EXPUNGED_PAYLOAD))
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        if conditional(event, "UpdateItem")?.is_none() {
+            return Ok(false);
         }
+        let entry = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(listing_pk(tenant, listing_shard(id))))
+            .key("sk", s(listing_sk(id)))
+            .update_expression("SET payload_expunged = :yes")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        conditional(entry, "UpdateItem")?;
+        Ok(true)
     }
 }
 
@@ -495,23 +646,16 @@ mod tests {
 
     #[test]
     fn time_bounds_enclose_the_ids_made_between_them() {
-        let tenant = TenantId::generate();
         let now = OffsetDateTime::now_utc();
-        let id = EventId::generate();
-        let sk = format!("EVT#{id}");
-        let range = event_range(&tenant, Some(now - Duration::from_millis(1)), Some(now + Duration::from_secs(1)));
-        assert!(
-            range.lo.as_str() <= sk.as_str() && sk.as_str() <= range.hi.as_str(),
-            "{range:?} {sk}",
-            range = (&range.lo, &range.hi)
-        );
-        let later = event_range(&tenant, Some(now + Duration::from_secs(1)), None);
-        assert!(sk < later.lo);
-        let earlier = event_range(&tenant, None, Some(now - Duration::from_secs(1)));
-        assert!(sk > earlier.hi);
-        let all = event_range(&tenant, None, None);
-        assert!(all.lo.as_str() < sk.as_str() && sk.as_str() < all.hi.as_str());
-        assert!("IDEM#x" > all.hi.as_str() && "EP#x" < all.lo.as_str());
+        let sk = listing_sk(&EventId::generate());
+        let (lo, hi) = event_bounds(Some(now - Duration::from_millis(1)), Some(now + Duration::from_secs(1)));
+        assert!(lo.as_str() <= sk.as_str() && sk.as_str() <= hi.as_str(), "{lo} {sk} {hi}");
+        let (later, _) = event_bounds(Some(now + Duration::from_secs(1)), None);
+        assert!(sk < later);
+        let (_, earlier) = event_bounds(None, Some(now - Duration::from_secs(1)));
+        assert!(sk > earlier);
+        let (lo, hi) = event_bounds(None, None);
+        assert!(lo.as_str() < sk.as_str() && sk.as_str() < hi.as_str());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use rand::Rng;
 
 use super::attrs::{Item, n, opt_n, s};
-use super::{Store, StoreError, tenant_pk};
+use super::{Store, StoreError};
 use crate::ids::{EndpointId, TenantId};
 
 /// The item lives a week past its last lease, long after any lease or slow mark matters.
@@ -129,7 +129,10 @@ impl InFlight {
 }
 
 fn key(tenant: &TenantId, endpoint: &EndpointId) -> [(String, AttributeValue); 2] {
-    [("pk".to_owned(), s(tenant_pk(tenant))), ("sk".to_owned(), s(format!("INFLIGHT#{endpoint}")))]
+    [
+        ("pk".to_owned(), s(super::keys::endpoint_pk(tenant, endpoint))),
+        ("sk".to_owned(), s(format!("INFLIGHT#{endpoint}"))),
+    ]
 }
 
 fn expires_at(now_ms: i64) -> AttributeValue {

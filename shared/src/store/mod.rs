@@ -1,4 +1,5 @@
-//! DynamoDB storage: one table, keys built so every item sits under its tenant.
+//! DynamoDB storage: one table, keys built so every item sits under its tenant (event keys:
+//! `keys.rs`).
 //!
 //! | item        | pk                    | sk                       |
 //! |-------------|-----------------------|--------------------------|
@@ -10,14 +11,13 @@
 //! | events-per-minute counter | `TEN#<tenant>` | `QUOTA#EVENTS#<unix minute>` |
 //! | replays-per-minute counter | `TEN#<tenant>` | `QUOTA#REPLAYS#<unix minute>` |
 //! | endpoint    | `TEN#<tenant>`        | `EP#<endpoint>`          |
-//! | event       | `TEN#<tenant>`        | `EVT#<event>`            |
-//! | idempotency | `TEN#<tenant>`        | `IDEM#<key>`             |
-//! | first round (every first attempt, with what it left its delivery as) | `TEN#<tenant>#EVT#<event>` | `ROUND` |
-//! | delivery (once touched after its round: claimed, paused, holding a rate slot, resent) | `TEN#<tenant>#EVT#<event>` | `DLV#<endpoint>` |
-//! | attempt     | `TEN#<tenant>#EVT#<event>` | `ATT#<endpoint>#<nnnnnn>` |
-//! | endpoint health window | `TEN#<tenant>`  | `HEALTH#<endpoint>#<5-minute window>` |
+//! | event, and its idempotency key's claim (`state`, `fingerprint`) | `TEN#<tenant>#EV#<random part of the id>` | `EVT` |
+//! | listing entry and first round (the event's summary, every first attempt with what it left its delivery as) | `TEN#<tenant>#EVL#<shard 00–31>` | `ROUND#<event>` |
+//! | delivery (once touched after its round: claimed, paused, holding a rate slot, resent) | `TEN#<tenant>#EV#<random part>` | `DLV#<endpoint>` |
+//! | attempt     | `TEN#<tenant>#EV#<random part>` | `ATT#<endpoint>#<nnnnnn>` |
+//! | endpoint health window | `TEN#<tenant>#EP#<endpoint>` | `HEALTH#<endpoint>#<5-minute window>` |
 //! | rate limiter | `RATE#<tenant>#<key>` | `RATE`                  |
-//! | endpoint's in-flight leases, slow-lane mark | `TEN#<tenant>` | `INFLIGHT#<endpoint>` |
+//! | endpoint's in-flight leases, slow-lane mark | `TEN#<tenant>#EP#<endpoint>` | `INFLIGHT#<endpoint>` |
 //!
 //! A tenant's id is part of every key it can reach, so one tenant cannot name another's items.
 
@@ -27,6 +27,7 @@ mod endpoints;
 mod event_types;
 mod events;
 mod in_flight;
+pub mod keys;
 mod limits;
 mod quotas;
 mod replay;
@@ -41,8 +42,10 @@ use time::OffsetDateTime;
 pub use deliveries::{DeliveryUpdate, RecordOutcome};
 pub use endpoints::{EndpointCreation, HealthChange};
 pub use event_types::{EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES};
-pub use events::{ClaimState, EXPUNGED_PAYLOAD, EventFilter, EventSummary, IdempotencyClaim, MAX_PAGE_SIZE, Page};
+pub use events::{ClaimState, Creation, EXPUNGED_PAYLOAD, EventFilter, EventSummary, MAX_PAGE_SIZE, Page};
 pub use in_flight::{Admission, HeldLease, Lease, LeaseRequest};
+pub use keys::{LISTING_SHARDS, listing_shard};
+use keys::{event_pk, tenant_pk};
 pub use limits::{RateSlot, now_ms};
 pub use quotas::{IngestPolicy, Quotas};
 pub use replay::EventIdPage;
@@ -146,12 +149,4 @@ impl Store {
     fn expires_at(&self) -> i64 {
         (OffsetDateTime::now_utc() + self.retention).unix_timestamp()
     }
-}
-
-fn tenant_pk(tenant: &crate::ids::TenantId) -> String {
-    format!("TEN#{tenant}")
-}
-
-fn event_pk(tenant: &crate::ids::TenantId, event: &crate::ids::EventId) -> String {
-    format!("TEN#{tenant}#EVT#{event}")
 }

@@ -10,7 +10,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
-use super::attrs::{Item, get_s, n, parse, s, ts};
+use super::attrs::{get_s, n, parse, s, ts};
+use super::keys::{delivery_sk, endpoint_sk};
 use super::{Store, StoreError, conditional, event_pk, tenant_pk};
 use crate::domain::{Attempt, Delivery, DeliveryStatus};
 use crate::ids::{EndpointId, EventId, TenantId};
@@ -23,14 +24,8 @@ pub struct EventIdPage {
     pub next: Option<String>,
 }
 
-use super::events::ulid_time_prefix;
-
-/// The sort keys of a tenant's events made from `since` to `until`, inclusive.
-fn event_bounds(since: OffsetDateTime, until: OffsetDateTime) -> (String, String) {
-    let prefix = format!("EVT#{}_", EventId::PREFIX);
-    // `~` sorts after every base32 character.
-    (format!("{prefix}{}", ulid_time_prefix(since)), format!("{prefix}{}~", ulid_time_prefix(until)))
-}
+use super::events::{event_bounds, event_position};
+use super::keys::{LISTING_SK_PREFIX, listing_pks};
 
 impl Store {
     /// Makes a finished or paused delivery pending again, keeping its attempts, unless it has
@@ -91,7 +86,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(event_pk(tenant, &read.event_id)))
-            .key("sk", s(format!("DLV#{}", read.endpoint_id)))
+            .key("sk", s(delivery_sk(&read.endpoint_id)))
             .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
             .condition_expression(condition)
             .expression_attribute_names("#status", "status")
@@ -123,7 +118,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(event_pk(tenant, &read.event_id)))
-            .key("sk", s(format!("DLV#{}", read.endpoint_id)))
+            .key("sk", s(delivery_sk(&read.endpoint_id)))
             // Not queued, so not recovered: a later recovery may take it at once.
             .update_expression("SET #status = :from REMOVE next_attempt_at, recovered_at")
             .condition_expression("#status = :pending AND attempts = :attempts")
@@ -146,7 +141,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(format!("EP#{id}")))
+            .key("sk", s(endpoint_sk(id)))
             .update_expression("SET #status = :active REMOVE disabled_reason")
             .condition_expression("#status = :disabled")
             .expression_attribute_names("#status", "status")
@@ -167,49 +162,30 @@ impl Store {
         endpoint: &EndpointId,
         since: OffsetDateTime,
         until: OffsetDateTime,
+        limit: usize,
         after: Option<&str>,
     ) -> Result<EventIdPage, StoreError> {
-        let (lo, hi) = event_bounds(since, until);
-        if lo > hi {
-            return Ok(EventIdPage { ids: Vec::new(), next: None });
-        }
-        let pk = tenant_pk(tenant);
-        // A page's last key lies inside the window; anything else starts from its beginning.
-        let after = after.map(|id| format!("EVT#{id}"));
-        let start = after
-            .as_deref()
-            .filter(|sk| lo.as_str() <= *sk && *sk <= hi.as_str())
-            .map(|sk| Item::from([("pk".to_owned(), s(pk.clone())), ("sk".to_owned(), s(sk))]));
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-            .filter_expression("contains(#endpoints, :endpoint) AND attribute_not_exists(#expunged)")
-            .projection_expression("sk")
-            .expression_attribute_names("#endpoints", "endpoint_ids")
-            .expression_attribute_names("#expunged", "payload_expunged")
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":lo", s(lo))
-            .expression_attribute_values(":hi", s(hi))
-            .expression_attribute_values(":endpoint", s(endpoint.as_str()))
-            .set_exclusive_start_key(start)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::aws("Query"))?;
-        let ids = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| {
-                let id = get_s(item, "sk")?.trim_start_matches("EVT#");
-                parse("sk", EventId::parse(id))
+        let (lo, hi) = event_bounds(Some(since), Some(until));
+        let after = after.map(|id| format!("{LISTING_SK_PREFIX}{id}"));
+        let page = self
+            .query_shards(listing_pks(tenant).collect(), (&lo, &hi), false, limit, after.as_deref(), |query| {
+                query
+                    .filter_expression("contains(#endpoints, :endpoint) AND attribute_not_exists(#expunged)")
+                    .projection_expression("sk")
+                    .expression_attribute_names("#endpoints", "endpoint_ids")
+                    .expression_attribute_names("#expunged", "payload_expunged")
+                    .expression_attribute_values(":endpoint", s(endpoint.as_str()))
             })
-            .collect::<Result<_, _>>()?;
-        let next = out
-            .last_evaluated_key
-            .and_then(|key| key.get("sk").and_then(|v| v.as_s().ok()).map(|sk| super::events::event_position(sk)));
+            .await?;
+        let mut sks = page.items.iter().map(|item| get_s(item, "sk")).collect::<Result<Vec<_>, _>>()?;
+        // The shards together may hold more than a page: the rest comes after the last kept.
+        let next = if sks.len() > limit {
+            sks.truncate(limit);
+            sks.last().map(|sk| event_position(sk))
+        } else {
+            page.last_key.as_deref().map(event_position)
+        };
+        let ids = sks.iter().map(|sk| parse("sk", EventId::parse(&event_position(sk)))).collect::<Result<_, _>>()?;
         Ok(EventIdPage { ids, next })
     }
 
@@ -233,33 +209,5 @@ impl Store {
             .await
             .map_err(StoreError::aws("PutItem"))?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn the_bounds_enclose_the_ids_made_between_them() {
-        let now = OffsetDateTime::now_utc();
-        let sk = format!("EVT#{}", EventId::generate());
-        let (lo, hi) = event_bounds(now - Duration::from_millis(1), now + Duration::from_secs(1));
-        assert!(lo.as_str() <= sk.as_str() && sk.as_str() <= hi.as_str(), "{lo} {sk} {hi}");
-        let (later, _) = event_bounds(now + Duration::from_secs(1), now + Duration::from_secs(2));
-        assert!(sk < later);
-        let (_, earlier) = event_bounds(now - Duration::from_secs(2), now - Duration::from_secs(1));
-        assert!(sk > earlier);
-        // Other items of the tenant's partition stay outside.
-        let (lo, hi) = event_bounds(OffsetDateTime::UNIX_EPOCH, now + Duration::from_secs(86_400));
-        assert!("EP#x" < lo.as_str() && "IDEM#x" > hi.as_str());
-    }
-
-    #[test]
-    fn ulid_time_prefix_matches_the_spec_example() {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(1_469_918_176_385 * 1_000_000).unwrap();
-        assert_eq!(ulid_time_prefix(t), "01ARYZ6S41");
     }
 }
