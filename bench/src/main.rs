@@ -22,6 +22,7 @@ mod procfs;
 mod report;
 mod scenarios;
 mod sink;
+mod window;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -47,6 +48,9 @@ fn main() -> anyhow::Result<()> {
             // JSON logs to stdout, as in Lambda (the supervisor discards them): their cost is
             // part of the handler's CPU time.
             hookline_shared::telemetry::init();
+            if let Ok(keys) = std::env::var("HOOKLINE_BENCH_ONLY") {
+                return measure::scenarios_only(&keys).await;
+            }
             let measured = measure::run().await?;
             let mut text = report::render(&measured);
             // The hand-kept history of cuts below the marker survives every run.

@@ -17,7 +17,6 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::procfs::{machine, peak_rss_kib, process_cpu_time};
-use crate::scenarios::EVENT_INTERVAL;
 use crate::sink::Sink;
 use hookline_local::runtime_api::Function;
 
@@ -217,16 +216,7 @@ pub async fn run() -> anyhow::Result<Measured> {
     let raw = provision(&plain, &Resources::from_template()?, &format!("{prefix}-raw")).await?;
     let (raw_send_message, raw_put_item) = raw_rates(&plain, &raw).await?;
 
-    // Separate tables and queues per scenario, so one's items and messages do not touch the next.
-    let mut scenarios = Vec::new();
-    for spec in &crate::scenarios::SPECS {
-        eprintln!("bench: scenario {}: {} events, one every {:?}", spec.title, spec.events, EVENT_INTERVAL);
-        let prefix = format!("{prefix}-{}", spec.key);
-        match crate::scenarios::run(spec, &plain, &aws_endpoint, &sink, &prefix).await? {
-            Some(run) => scenarios.push(run),
-            None => eprintln!("bench: scenario {}: skipped, this build has no POST /v1/events/batch", spec.key),
-        }
-    }
+    let scenarios = run_scenarios(&plain, &aws_endpoint, &sink, &prefix, |_| true).await?;
 
     eprintln!("bench: deliver handler CPU, {} deliveries", CPU_EVENTS * ENDPOINTS);
     let quiet = Stack::start(&plain, &plain, &format!("{prefix}-cpu"), &sink).await?;
@@ -309,6 +299,71 @@ pub async fn run() -> anyhow::Result<Measured> {
         sizes,
         arm64_build,
     })
+}
+
+/// Runs the scenarios `wanted` picks, each on separate tables and queues, so one's items and
+/// messages do not touch the next.
+async fn run_scenarios(
+    plain: &Clients,
+    aws_endpoint: &str,
+    sink: &Sink,
+    prefix: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> anyhow::Result<Vec<crate::scenarios::Run>> {
+    crate::window::check_template()?;
+    let mut scenarios = Vec::new();
+    for spec in crate::scenarios::SPECS.iter().filter(|s| wanted(s.key)) {
+        eprintln!("bench: scenario {}: {} events, one every {:?}", spec.title, spec.events, spec.interval);
+        let prefix = format!("{prefix}-{}", spec.key);
+        match crate::scenarios::run(spec, plain, aws_endpoint, sink, &prefix).await? {
+            Some(run) => scenarios.push(run),
+            None => eprintln!("bench: scenario {}: skipped, this build has no POST /v1/events/batch", spec.key),
+        }
+    }
+    Ok(scenarios)
+}
+
+/// `HOOKLINE_BENCH_ONLY=a,b`: runs only those scenarios and prints what they asked of AWS, by
+/// function, operation and item, to stderr; writes nothing (a tool for finding where requests
+/// come from, not a result).
+pub async fn scenarios_only(keys: &str) -> anyhow::Result<()> {
+    let wanted: Vec<&str> = keys.split(',').map(str::trim).collect();
+    let aws_endpoint = endpoint_from_env()?;
+    let encryption_key = hookline_shared::crypto::SecretBox::generate_key_base64();
+    hookline_shared::crypto::install(hookline_shared::crypto::SecretBox::from_base64(&encryption_key)?);
+    let plain = local_clients(&aws_endpoint).await;
+    let prefix = format!("bench{:08x}", rand::rng().random::<u32>());
+    let sink = Sink::start()?;
+    for run in run_scenarios(&plain, &aws_endpoint, &sink, &prefix, |key| wanted.contains(&key)).await? {
+        let d = run.deliveries.max(1) as f64;
+        eprintln!(
+            "{}: {} deliveries, {} messages in {} batches, {} receives ({} empty), {} POSTs at the sink, {} failed \
+             first; published in {:.1} s, lag {:.1} s",
+            run.spec.title,
+            run.deliveries,
+            run.messages,
+            run.batches,
+            run.receives,
+            run.empty_receives,
+            run.sink_posts,
+            run.failed_first,
+            run.publish_wall.as_secs_f64(),
+            run.drain_wall.as_secs_f64()
+        );
+        for (function, counts) in [("ingest", &run.ingest), ("deliver", &run.deliver)] {
+            for ((service, op), count) in counts {
+                let items: Vec<String> =
+                    count.items.iter().map(|(item, n)| format!("{item} {:.3}", *n as f64 / d)).collect();
+                eprintln!(
+                    "  {function} {service} {op}: {:.3} per delivery ({} calls) {}",
+                    count.requests as f64 / d,
+                    count.requests,
+                    items.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Wall time of [`RAW_CALLS`] sequential SendMessage calls and as many PutItem calls, to a

@@ -6,7 +6,8 @@ use std::time::Duration;
 use crate::counter::{Counts, OpCount};
 use crate::measure::{COLD_STARTS, CPU_EVENTS, ENDPOINTS, MEMORY_BATCH, Measured, PAYLOAD_BYTES, RAW_CALLS};
 use crate::prices::*;
-use crate::scenarios::{EVENT_INTERVAL, Run};
+use crate::scenarios::{EVENT_INTERVAL, FLAKY_INTERVAL, QUIET_INTERVAL, Run};
+use crate::window::{BATCH_SIZE, BATCHING_WINDOW, LONG_POLL};
 
 /// The deliver handler's CPU time per message, from section 2.
 pub fn cpu_per_message(m: &Measured) -> Duration {
@@ -125,8 +126,9 @@ pub fn render(m: &Measured) -> String {
     t.section(
         "4. Local end-to-end throughput",
         "Against moto on this machine (one Python process): absolute numbers say nothing about AWS. Each \
-         scenario publishes at a fixed rate while one poller delivers; the lag is from the last event's 202 to its \
-         last delivery's arrival.",
+         scenario publishes at a fixed rate while the emulated event source mapping feeds one deliver instance; the \
+         lag is from the last event's 202 to its last delivery's arrival, so it includes the batching window (up to \
+         1 s) and in (d) the failed first attempts' 1 s retry delay.",
     );
     for run in &m.scenarios {
         t.row(
@@ -173,19 +175,30 @@ fn scenarios(m: &Measured, cpu: Duration) -> String {
     let mut text = format!(
         "## Cost per delivery, by scenario (list prices of {PRICES_DATE}, us-east-1)\n\n\
          Events of {PAYLOAD_BYTES} B with an idempotency key arrive at a steady {:.0} events/s (one every {} ms; a \
-         batched POST every {} ms) while one poller receives (long poll 1 s, batches of ≤ 10) and runs the deliver \
-         handler; all to a local sink that answers 200 (or fails 30 % of first attempts in (d), retried 1 s later). \
-         $ per million deliveries = SQS + DynamoDB on-demand + Lambda (invocations: one per batch and one per POST; \
-         duration: the deliver handler's CPU time per message from section 2, {:.3} ms, at 0.25 GB; ingest's \
-         duration not included). API Gateway is shown apart. EventBridge: PutEvents $1.00/M per event + API \
-         destinations $0.20/M per invocation, retries being invocations. Provisioned: the same units on a \
-         provisioned table, auto scaling holding 70 % utilisation: ${:.4}/WCU-h, ${:.4}/RCU-h (us-east-1 list \
-         prices, unchanged by the 2024-11-01 cut) = ${:.3}/M WRU, ${:.3}/M RRU.\n\n\
+         batched POST of 10 every {} ms); (d) at {:.0} events/s (at 20 its retries took more of the local moto than \
+         it could give: its publisher fell behind), and the quiet-queue line at {:.0} event/s. The event source \
+         mapping is emulated as `template.yaml` sets it (`BatchSize` {BATCH_SIZE}, `MaximumBatchingWindowInSeconds` \
+         {}; the bench checks the template still says so): ReceiveMessage long polls ({} s, up to 10 messages each) gather a \
+         batch until it holds {BATCH_SIZE} messages or {} s have passed since its first message was received, then \
+         one deliver invocation gets the whole batch and DeleteMessageBatch removes what it did not report as \
+         failed; a receive still running when a batch closes goes on, and what it brings opens the next batch. One \
+         function instance runs one batch at a time. All to a local sink that answers 200 (or fails 30 % of first \
+         attempts in (d), retried 1 s later). $ per million deliveries = SQS + DynamoDB on-demand + Lambda \
+         (invocations: one per batch and one per POST; duration: the deliver handler's CPU time per message from \
+         section 2, {:.3} ms, at 0.25 GB; ingest's duration not included). API Gateway is shown apart. EventBridge: \
+         PutEvents $1.00/M per event + API destinations $0.20/M per invocation, retries being invocations. \
+         Provisioned: the same units on a provisioned table, auto scaling holding 70 % utilisation: ${:.4}/WCU-h, \
+         ${:.4}/RCU-h (us-east-1 list prices, unchanged by the 2024-11-01 cut) = ${:.3}/M WRU, ${:.3}/M RRU.\n\n\
          | scenario | requests per delivery, by API | WRU | RRU | SQS requests | batch fill | $/M on-demand | $/M provisioned | API Gateway $/M | EventBridge $/M |\n\
          |---|---|---|---|---|---|---|---|---|---|\n",
         1.0 / EVENT_INTERVAL.as_secs_f64(),
         EVENT_INTERVAL.as_millis(),
         EVENT_INTERVAL.as_millis() * 10,
+        1.0 / FLAKY_INTERVAL.as_secs_f64(),
+        1.0 / QUIET_INTERVAL.as_secs_f64(),
+        BATCHING_WINDOW.as_secs(),
+        LONG_POLL.as_secs(),
+        BATCHING_WINDOW.as_secs_f64(),
         cpu.as_secs_f64() * 1e3,
         DYNAMODB_PER_WCU_HOUR,
         DYNAMODB_PER_RCU_HOUR,
@@ -204,7 +217,7 @@ fn scenarios(m: &Measured, cpu: Duration) -> String {
         let list: Vec<String> = apis.iter().map(|((_, op), c)| format!("{op} {:.3}", c.requests as f64 / d)).collect();
         let _ = writeln!(
             text,
-            "| {} | {:.3}: {} | {:.3} | {:.3} | {:.3} | {:.1} of 10 ({} batches, {} empty receives) | **{}** | {} | {} | {} |",
+            "| {} | {:.3}: {} | {:.3} | {:.3} | {:.3} | {:.1} of {BATCH_SIZE} ({} batches; {} receives, {} empty) | **{}** | {} | {} | {} |",
             run.spec.title,
             cost.requests,
             list.join(", "),
@@ -213,6 +226,7 @@ fn scenarios(m: &Measured, cpu: Duration) -> String {
             cost.sqs_requests,
             run.batch_fill(),
             run.batches,
+            run.receives,
             run.empty_receives,
             dollars(cost.total),
             dollars(cost.total_provisioned),
@@ -235,16 +249,102 @@ fn scenarios(m: &Measured, cpu: Duration) -> String {
             dollars(extra),
         );
     }
+    batches_note(&mut text, m);
+    text
+}
+
+/// What the batching window did: how full the batches were, what the SQS share per delivery is
+/// made of, and what a quieter or busier queue changes.
+fn batches_note(text: &mut String, m: &Measured) {
+    let find = |key: &str| m.scenarios.iter().find(|r| r.spec.key == key);
+    let sqs_of = |run: &Run| {
+        let d = run.deliveries.max(1) as f64;
+        let per = |op: &str| {
+            let n = |c: &Counts| c.get(&("SQS".to_owned(), op.to_owned())).map_or(0, |c| c.requests);
+            (n(&run.ingest) + n(&run.deliver)) as f64 / d
+        };
+        format!(
+            "SendMessageBatch {:.3} + ReceiveMessage {:.3} + DeleteMessageBatch {:.3}",
+            per("SendMessageBatch"),
+            per("ReceiveMessage"),
+            per("DeleteMessageBatch")
+        )
+    };
+    let mut lines = Vec::new();
+    for run in &m.scenarios {
+        lines.push(format!(
+            "{}: {:.1} messages per batch, {:.1} per receive; SQS per delivery {}",
+            run.spec.key,
+            run.batch_fill(),
+            run.messages as f64 / (run.receives - run.empty_receives).max(1) as f64,
+            sqs_of(run)
+        ));
+    }
     let _ = writeln!(
         text,
-        "\nBatches: at this rate the poller found the messages that arrived while it handled the previous batch. A \
-         quieter queue fills batches less (towards 1 message per receive, per invocation and per delete: SQS and \
-         Lambda requests per delivery rise, DynamoDB units do not change) and pays for empty long polls; a busier \
-         one fills them to 10 and the per-delivery SQS and invocation shares fall to their floor (receive + delete \
-         = 0.2 per message). The template's 1 s batching window (`MaximumBatchingWindowInSeconds`) is not emulated \
-         here; it fills quiet-queue batches more than this poller does."
+        "\nBatches ({}). A long poll returns as soon as a message is there, so while events trickle in one at a \
+         time each receive brings about one; the window then fills the batch from several receives: it cuts \
+         invocations and deletes to one per batch, not receives. Receives bring several messages each only when \
+         messages wait on the queue: a batched POST queues ten at once, and messages queue up while the function \
+         runs a batch. A quieter queue (the 1 event/s line) closes its batches on the window with one or two \
+         messages: an invocation, a delete and about one receive per message, and every message waits up to the \
+         window (1 s) before it is sent. A busier one fills batches to {BATCH_SIZE} and its receives bring more \
+         messages each, down to the floor of one receive and one delete per {BATCH_SIZE} messages (SQS per \
+         delivery: 0.40 for single POSTs at fan-out 3, 0.10 for batched POSTs). Lambda runs several pollers and \
+         concurrent invocations where this emulation has one of each, so on AWS the receives per message at a given \
+         rate may differ; what a message costs once received does not.",
+        lines.join("; ")
     );
-    text
+    if let (Some(a), Some(quiet)) = (find("a"), find("a_quiet")) {
+        let reads = |run: &Run, op: &str| {
+            let d = run.deliveries.max(1) as f64;
+            run.deliver.get(&("DynamoDB".to_owned(), op.to_owned())).map_or(0.0, |c| c.requests as f64 / d)
+        };
+        let (ca, cq) = (a.cost(Duration::ZERO), quiet.cost(Duration::ZERO));
+        let _ = writeln!(
+            text,
+            "\nA quiet queue costs DynamoDB more per delivery too ({:.2} WRU and {:.3} RRU against (a)'s {:.2} and \
+             {:.3}): what a warm instance reads or adds once per few seconds is shared by fewer deliveries (the \
+             deliver side's endpoint and tenant reads, whose caches last 2 s: GetItem {:.3} against {:.3} per \
+             delivery; its health flush, once per 5 s per endpoint, and ingest's quota count, once a second per \
+             tenant; UpdateItem {:.3} against {:.3} with ingest's). A run's first batch takes an in-flight lease per \
+             delivery (no endpoint has answered this instance yet; `UpdateItem INFLIGHT` below), a one-off that \
+             weighs more in a short run.",
+            cq.wru,
+            cq.rru,
+            ca.wru,
+            ca.rru,
+            reads(quiet, "GetItem"),
+            reads(a, "GetItem"),
+            quiet.all_op("UpdateItem"),
+            a.all_op("UpdateItem"),
+        );
+    }
+    if let (Some(a), Some(b)) = (find("a"), find("b")) {
+        let (sa, sb) = (a.cost(Duration::ZERO).sqs_requests, b.cost(Duration::ZERO).sqs_requests);
+        let verdict = |x: f64, target: f64| if x <= target { "met" } else { "not met" };
+        let _ = writeln!(
+            text,
+            "\nIssue 12's SQS targets (requests per delivery): (a) ≤ 0.45: {sa:.3}, {}; (b) ≤ 0.15: {sb:.3}, {}.",
+            verdict(sa, 0.45),
+            verdict(sb, 0.15)
+        );
+    }
+    let mut reads = Vec::new();
+    for run in &m.scenarios {
+        let d = run.deliveries.max(1) as f64;
+        let mut items = Vec::new();
+        for ((service, op), count) in &run.deliver {
+            if service != "DynamoDB" {
+                continue;
+            }
+            for (item, n) in &count.items {
+                items.push(format!("{op} {item} {:.3}", *n as f64 / d));
+            }
+        }
+        reads.push(format!("{}: {}", run.spec.key, items.join(", ")));
+    }
+    let _ = writeln!(text, "\nThe deliver side's DynamoDB requests per delivery, by item: {}.", reads.join("; "));
 }
 
 /// Section 1: requests per delivery by API in one scenario, split by function and item kind.
@@ -294,16 +394,17 @@ fn by_api(t: &mut Table, run: &Run) {
             "Counted by SDK interceptors (`Intercept::read_before_transmit`, operation from `Metadata` in the config \
              bag; every attempt counts), one on ingest's clients and one on the poller's and deliver handler's (items: \
              the sort key's first segment): 1 tenant, {} endpoints on a local sink, {} events of {PAYLOAD_BYTES} B \
-             with an idempotency key published one per {} ms to the in-process ingest routes while `Poller::poll_once` \
-             (the event source mapping: its ReceiveMessage + DeleteMessageBatch are billed to the account too) ran, \
-             until all {} deliveries arrived ({} messages handled in {} batches, {} POSTs at the sink). Divided by deliveries. Units \
-             estimated from the JSON bodies.",
+             with an idempotency key published one per {} ms to the in-process ingest routes while the emulated event \
+             source mapping (`window.rs`; its ReceiveMessage + DeleteMessageBatch are billed to the account too) ran, \
+             until all {} deliveries arrived ({} messages handled in {} batches gathered by {} receives, {} POSTs at \
+             the sink). Divided by deliveries. Units estimated from the JSON bodies.",
             run.spec.fan_out,
             run.spec.events,
-            EVENT_INTERVAL.as_millis(),
+            run.spec.interval.as_millis(),
             run.deliveries,
             run.messages,
             run.batches,
+            run.receives,
             run.sink_posts,
         ),
     );
@@ -327,8 +428,10 @@ fn costs(t: &mut Table, run: &Run, m: &Measured, cpu: Duration) {
     t.section(
         &format!("List-price cost per million deliveries, scenario (a) (us-east-1, prices of {PRICES_DATE})"),
         &format!(
-            "From the counts above; batches held {:.1} messages on average ({} receives returned nothing).",
+            "From the counts above; batches held {:.1} messages on average, gathered by {} receives ({} returned \
+             nothing).",
             run.batch_fill(),
+            run.receives,
             run.empty_receives
         ),
     );
