@@ -183,4 +183,8 @@ async fn a_batch_of_rounds_reads_each_endpoint_and_its_tenant_once() {
     assert_eq!(receiver.count(), 30);
     assert_eq!(hookline.deliver_calls.count("GetItem", "EP"), 3, "one read per endpoint");
     assert_eq!(hookline.deliver_calls.count("GetItem", "TEN"), 1, "one read of the tenant");
+    // The first delivery to each endpoint probes it under a lease (on a new endpoint: a refused
+    // take, the lease map made, the take, the release); the other nine wait for its fast answer
+    // and go without one. Each taking its own lease made 84 such writes.
+    assert_eq!(hookline.deliver_calls.count("UpdateItem", "INFLIGHT"), 3 * 4, "one lease per endpoint");
 }

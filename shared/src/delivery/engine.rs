@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::cache::{EndpointCache, EventCache, TenantCache};
 use super::decide::{self, CircuitRule, FailureClock, Handover};
-use super::fast::{FastEndpoints, FastPass};
+use super::fast::{FastEndpoints, FastPass, Probe};
 use super::health::{HealthBook, Tally};
 use super::http::{HttpResult, Sender};
 use super::lanes::{self, Lane};
@@ -29,6 +29,8 @@ use crate::store::{
 /// How long before its rate-limit slot a waiting delivery reads its event again, so an erasure
 /// made while it waited is seen, and the read is over before the slot.
 const EVENT_RECHECK_LEAD: Duration = Duration::from_millis(500);
+/// How often a delivery waiting for the instance's probe of an endpoint looks again.
+const PROBE_POLL: Duration = Duration::from_millis(10);
 
 /// The fleet-wide cap on one endpoint's deliveries in flight.
 pub const DEFAULT_MAX_IN_FLIGHT_PER_ENDPOINT: u32 = 10;
@@ -401,22 +403,39 @@ impl Deliverer {
         made(pending, now, result, truncated, verdict)
     }
 
+    /// A pass to send without a lease (`delivery/fast.rs`), or else the pass that tracks this
+    /// delivery as the instance's probe of the endpoint, if it is one. While another delivery
+    /// probes an endpoint this instance has no verdict on, this one waits for that answer
+    /// (at most a fast answer's time) instead of taking a lease of its own: a cold instance's
+    /// first batch of ten rounds to three endpoints takes three leases, not thirty.
+    async fn fast_pass(&self, endpoint: &Endpoint, cap: u32) -> Result<FastPass, Option<FastPass>> {
+        let fast = self.settings.fast_answer;
+        let deadline = std::time::Instant::now() + fast;
+        loop {
+            let now = std::time::Instant::now();
+            if let Some(pass) = self.fast.pass(&endpoint.tenant_id, &endpoint.id, now, fast, cap) {
+                return Ok(pass);
+            }
+            match self.fast.probe(&endpoint.tenant_id, &endpoint.id, now, fast) {
+                Probe::Wait if now < deadline => tokio::time::sleep(PROBE_POLL).await,
+                Probe::Mine(pass) => return Err(Some(pass)),
+                Probe::Wait | Probe::No => return Err(None),
+            }
+        }
+    }
+
     /// The fleet-wide cap and the slow lane: takes a lease on the endpoint, or says what to do
     /// with the message instead (no attempt spent either way).
     async fn admit(&self, endpoint: &Endpoint, lane: Lane) -> Result<Result<Admitted, Outcome>, DeliveryError> {
         let Some(cap) = self.settings.max_in_flight_per_endpoint else {
             return Ok(Ok(Admitted { lease: None, fast_pass: None }));
         };
-        if self.settings.lease_free_trust.is_some()
-            && let Some(pass) = self.fast.pass(
-                &endpoint.tenant_id,
-                &endpoint.id,
-                std::time::Instant::now(),
-                self.settings.fast_answer,
-                cap,
-            )
-        {
-            return Ok(Ok(Admitted { lease: None, fast_pass: Some(pass) }));
+        let mut probe = None;
+        if self.settings.lease_free_trust.is_some() {
+            match self.fast_pass(endpoint, cap).await {
+                Ok(pass) => return Ok(Ok(Admitted { lease: None, fast_pass: Some(pass) })),
+                Err(tracked) => probe = tracked,
+            }
         }
         let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
         let refuse_if_slow = self.slow_lane && lane == Lane::Main;
@@ -431,10 +450,11 @@ impl Deliverer {
                     return Ok(Err(self.to_slow_lane(endpoint)));
                 }
                 // Tracked too: while it runs longer than a fast answer, no unleased one starts.
-                let fast_pass = self
-                    .settings
-                    .lease_free_trust
-                    .and_then(|_| self.fast.track(&endpoint.tenant_id, &endpoint.id, std::time::Instant::now()));
+                let fast_pass = probe.or_else(|| {
+                    self.settings
+                        .lease_free_trust
+                        .and_then(|_| self.fast.track(&endpoint.tenant_id, &endpoint.id, std::time::Instant::now()))
+                });
                 Ok(Ok(Admitted { lease: Some(HeldLease::new(self.store.clone(), lease)), fast_pass }))
             }
             Admission::Slow => Ok(Err(self.to_slow_lane(endpoint))),

@@ -29,6 +29,8 @@ type Key = (TenantId, EndpointId);
 struct Seen {
     /// Trusted to answer fast until then.
     fast_until: Option<Instant>,
+    /// Whether an answer from it was ever judged here (fast or not).
+    judged: bool,
     /// Requests this instance has running to it without a lease.
     unleased: u32,
     /// When each of this instance's requests to it (leased or not) started: one running longer
@@ -86,6 +88,23 @@ impl FastEndpoints {
         Some(FastPass { book: Arc::clone(self), key: Some(key), id, unleased: false })
     }
 
+    /// For a delivery that got no pass: whether it becomes the instance's probe of an endpoint
+    /// it never judged an answer from (tracked from now, before its lease is even taken), waits
+    /// for the probe already running (started less than `fast` ago), or just takes a lease.
+    pub fn probe(self: &Arc<Self>, tenant: &TenantId, endpoint: &EndpointId, now: Instant, fast: Duration) -> Probe {
+        let Ok(mut seen) = self.seen.lock() else { return Probe::No };
+        let key = (tenant.clone(), endpoint.clone());
+        let entry = seen.entry(key.clone()).or_default();
+        if entry.judged {
+            return Probe::No;
+        }
+        if entry.running.values().any(|started| now.saturating_duration_since(*started) < fast) {
+            return Probe::Wait;
+        }
+        let id = entry.start(now, false);
+        Probe::Mine(FastPass { book: Arc::clone(self), key: Some(key), id, unleased: false })
+    }
+
     /// Learns from an attempt's answer at `now`: a fast one trusts the endpoint for `trust`,
     /// anything else ends the trust.
     pub fn answered(&self, tenant: &TenantId, endpoint: &EndpointId, fast: bool, now: Instant, trust: Duration) {
@@ -96,7 +115,19 @@ impl FastEndpoints {
         }
         let entry = seen.entry((tenant.clone(), endpoint.clone())).or_default();
         entry.fast_until = fast.then(|| now + trust);
+        entry.judged = true;
     }
+}
+
+/// What a delivery without a pass does about an endpoint's probe ([`FastEndpoints::probe`]).
+#[derive(Debug)]
+pub enum Probe {
+    /// It is the probe: it takes a lease, tracked by this pass.
+    Mine(FastPass),
+    /// Another delivery probes the endpoint now: wait for its answer.
+    Wait,
+    /// The endpoint was judged before: take a lease.
+    No,
 }
 
 /// One request in flight (unleased, or leased and tracked); forgotten when dropped.
@@ -131,6 +162,28 @@ mod tests {
 
     fn ids() -> (TenantId, EndpointId) {
         (TenantId::generate(), EndpointId::generate())
+    }
+
+    #[test]
+    fn a_first_request_probes_an_endpoint_until_its_answer_is_judged() {
+        let (book, (t, e), now) = (Arc::new(FastEndpoints::default()), ids(), Instant::now());
+        let probe = match book.probe(&t, &e, now, FAST) {
+            Probe::Mine(pass) => pass,
+            other => panic!("the first delivery probes: {other:?}"),
+        };
+        assert!(matches!(book.probe(&t, &e, now + Duration::from_millis(500), FAST), Probe::Wait));
+        // A probe running a fast answer's time is no answer to wait for: the next one probes too.
+        assert!(matches!(book.probe(&t, &e, now + FAST, FAST), Probe::Mine(_)));
+        book.answered(&t, &e, true, now + Duration::from_millis(20), TRUST);
+        drop(probe);
+        assert!(
+            book.pass(&t, &e, now + Duration::from_millis(30), FAST, 10).is_some(),
+            "fast: the waiters go unleased"
+        );
+        // Judged once, an endpoint is not probed again: a slow one's deliveries take leases at once.
+        let (t2, e2) = ids();
+        book.answered(&t2, &e2, false, now, TRUST);
+        assert!(matches!(book.probe(&t2, &e2, now, FAST), Probe::No));
     }
 
     #[test]
