@@ -188,3 +188,28 @@ async fn a_batch_of_rounds_reads_each_endpoint_and_its_tenant_once() {
     // and go without one. Each taking its own lease made 84 such writes.
     assert_eq!(hookline.deliver_calls.count("UpdateItem", "INFLIGHT"), 3 * 4, "one lease per endpoint");
 }
+
+#[tokio::test]
+async fn a_batched_post_reads_the_tenants_endpoint_list_once() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    for n in 0..3 {
+        hookline.create_endpoint(&tenant, json!({"url": format!("{}?endpoint={n}", receiver.url)})).await;
+    }
+    let calls = hookline_tests::dynamo_calls::DynamoCalls::default();
+    let watched = hookline.serve_watched(&calls).await;
+    // Creating the endpoints dropped the cached list: the batch finds none.
+    let events: Vec<serde_json::Value> = (0..10).map(|n| json!({"event_type": "a.b", "payload": {"n": n}})).collect();
+    let answer = reqwest::Client::new()
+        .post(format!("{watched}/v1/events/batch"))
+        .bearer_auth(&tenant.key)
+        .header("content-type", "application/json")
+        .body(json!({ "events": events }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 207);
+    let queries = calls.take().into_iter().filter(|call| call.operation == "Query").count();
+    assert_eq!(queries, 1, "ten events staged at once read the endpoint list once");
+}

@@ -77,6 +77,8 @@ struct Lists {
 }
 
 static ENDPOINT_LISTS: std::sync::LazyLock<EndpointLists> = std::sync::LazyLock::new(EndpointLists::default);
+/// Held while a list is read, so concurrent misses wait for that read instead of repeating it.
+static LIST_LOADS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl EndpointLists {
     fn get(&self, table: &str, tenant: &TenantId) -> Option<Vec<Endpoint>> {
@@ -625,6 +627,12 @@ impl Store {
     /// [`ENDPOINT_LIST_TTL`] per process. Reading the list per event was ingest's one call
     /// whose cost grows with the tenant (a Query over its partition).
     pub async fn subscribed_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError> {
+        if let Some(list) = ENDPOINT_LISTS.get(&self.table, tenant) {
+            return Ok(list);
+        }
+        // One read at a time: a batch's events stage concurrently, and each would otherwise
+        // read the same list (ten Queries per batched POST when the list had expired).
+        let _loading = LIST_LOADS.lock().await;
         if let Some(list) = ENDPOINT_LISTS.get(&self.table, tenant) {
             return Ok(list);
         }
