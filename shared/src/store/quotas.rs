@@ -17,7 +17,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::attrs::{Item, n, opt_n, s};
-use super::{Store, StoreError, tenant_pk};
+use super::keys::{ENDPOINT_SK_PREFIX, TENANT_SK, events_quota_sk, replays_quota_sk};
+use super::{Store, StoreError, conditional, tenant_pk};
 use crate::domain::EventType;
 use crate::ids::TenantId;
 
@@ -92,8 +93,8 @@ enum QuotaWindow {
 impl QuotaWindow {
     fn sort_key(self, minute: i64) -> String {
         match self {
-            Self::Events => format!("QUOTA#EVENTS#{minute}"),
-            Self::Replays => format!("QUOTA#REPLAYS#{minute}"),
+            Self::Events => events_quota_sk(minute),
+            Self::Replays => replays_quota_sk(minute),
         }
     }
 }
@@ -137,7 +138,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .projection_expression("pk, #me, #epm, #rpm, #types, #schemas, suspended")
             .expression_attribute_names("#me", MAX_ENDPOINTS)
             .expression_attribute_names("#epm", EVENTS_PER_MINUTE)
@@ -180,7 +181,7 @@ impl Store {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .expression_attribute_values(":prefix", s("EP#"))
+                .expression_attribute_values(":prefix", s(ENDPOINT_SK_PREFIX))
                 .select(Select::Count)
                 .set_exclusive_start_key(start)
                 .consistent_read(true)
@@ -267,13 +268,7 @@ impl Store {
             .expression_attribute_values(":expires", n(next_window_ms / 1000 + WINDOW_TTL_SECONDS))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Ok(())),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(Err(wait))
-            }
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        Ok(conditional(result, "UpdateItem")?.map(|_| ()).ok_or(wait))
     }
 
     /// Makes sure the tenant item carries `endpoint_count`. Tenants made before the counter
@@ -286,21 +281,18 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .update_expression("SET #count = :count")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#count)")
             .expression_attribute_names("#count", ENDPOINT_COUNT)
             .expression_attribute_values(":count", n(count))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            // Either another request seeded it first, or the tenant is gone: look.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(self.endpoint_count(tenant).await?.is_some())
-            }
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        if conditional(result, "UpdateItem")?.is_some() {
+            return Ok(true);
         }
+        // Either another request seeded it first, or the tenant is gone: look.
+        Ok(self.endpoint_count(tenant).await?.is_some())
     }
 
     /// The tenant item's `endpoint_count`: `None` if the tenant or the counter is missing.
@@ -310,7 +302,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .projection_expression("#count")
             .expression_attribute_names("#count", ENDPOINT_COUNT)
             .consistent_read(true)
