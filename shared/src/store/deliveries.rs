@@ -4,7 +4,8 @@ use time::OffsetDateTime;
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::keys::{ATTEMPT_SK_PREFIX, DELIVERY_SK_PREFIX, attempt_sk, delivery_sk};
 use super::keys::{listing_pk, listing_shard, listing_sk};
-use super::{Store, StoreError, conditional, event_pk};
+use super::table::conditional;
+use super::{Store, StoreError, event_pk};
 use crate::domain::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind, Event};
 use crate::ids::{EndpointId, EventId, TenantId};
 

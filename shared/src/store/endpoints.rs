@@ -2,13 +2,14 @@ use serde::{Deserialize, Serialize};
 
 use time::OffsetDateTime;
 
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, Update};
 
 use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::keys::{ENDPOINT_SK_PREFIX, TENANT_SK, endpoint_pk, endpoint_sk, health_sk};
 use super::quotas::ENDPOINT_COUNT;
-use super::tenants::{TenantState, Transaction, build_error};
-use super::{Store, StoreError, conditional, tenant_pk};
+use super::table::{Transaction, conditional, transact_update};
+use super::tenants::TenantState;
+use super::{Store, StoreError, tenant_pk};
 use crate::crypto::{Binding, open_text, seal_text};
 use crate::delivery::decide::WindowCounts;
 use crate::domain::EndpointAuth;
@@ -284,7 +285,7 @@ impl Store {
             if let Some(max) = max {
                 count = count.expression_attribute_values(":max", n(max));
             }
-            let count = count.build().map(|u| TransactWriteItem::builder().update(u).build()).map_err(build_error)?;
+            let count = transact_update(count)?;
             let put = self.put(to_item(ep)?, Some("attribute_not_exists(pk)"))?;
             match self.transact(vec![put, count]).await? {
                 Transaction::Committed => return Ok(EndpointCreation::Created),
@@ -467,19 +468,8 @@ impl Store {
     pub async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {
         let _forget = self.forget_endpoint_list(tenant);
         for _ in 0..COUNTER_ATTEMPTS {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .key("pk", s(tenant_pk(tenant)))
-                .key("sk", s(endpoint_sk(id)))
-                .condition_expression("attribute_exists(pk)")
-                .build()
-                .map(|d| TransactWriteItem::builder().delete(d).build())
-                .map_err(build_error)?;
-            let count = self
-                .endpoint_counter_update(tenant, -1, "attribute_exists(#count)")
-                .build()
-                .map(|u| TransactWriteItem::builder().update(u).build())
-                .map_err(build_error)?;
+            let delete = self.delete(tenant_pk(tenant), endpoint_sk(id), Some("attribute_exists(pk)"))?;
+            let count = transact_update(self.endpoint_counter_update(tenant, -1, "attribute_exists(#count)"))?;
             match self.transact(vec![delete, count]).await? {
                 Transaction::Committed => return Ok(true),
                 Transaction::ConditionFailed(failed) if failed.first() == Some(&true) => return Ok(false),
@@ -626,34 +616,6 @@ impl Store {
     pub async fn list_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError> {
         let items = self.query_prefix(tenant_pk(tenant), ENDPOINT_SK_PREFIX).await?;
         items.iter().map(|item| from_item(tenant, item)).collect()
-    }
-
-    /// Every item under `pk` whose sort key starts with `prefix`, following pagination.
-    /// (An empty `prefix` reads the whole partition.)
-    pub(super) async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let query = self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(pk.clone()));
-            let query = if prefix.is_empty() {
-                query.key_condition_expression("pk = :pk")
-            } else {
-                query
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix))
-            };
-            let out = query
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(StoreError::aws("Query"))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
     }
 }
 

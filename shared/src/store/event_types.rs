@@ -14,7 +14,7 @@ use super::attrs::{Item, get_s, get_ts, n, opt_s, parse, s, ts};
 use super::events::Page;
 use super::keys::{EVENT_TYPE_SK_PREFIX, TENANT_SK, event_type_sk};
 use super::quotas::{EVENT_TYPES, SCHEMA_TYPES};
-use super::tenants::Transaction;
+use super::table::Transaction;
 use super::{Store, StoreError, tenant_pk};
 use crate::domain::EventType;
 use crate::ids::TenantId;

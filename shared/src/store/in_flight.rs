@@ -19,7 +19,8 @@ use rand::Rng;
 
 use super::attrs::{Item, n, opt_n, s};
 use super::keys::{endpoint_pk, in_flight_sk};
-use super::{Store, StoreError, conditional};
+use super::table::conditional;
+use super::{Store, StoreError};
 use crate::ids::{EndpointId, TenantId};
 
 /// The item lives a week past its last lease, long after any lease or slow mark matters.

@@ -16,7 +16,8 @@ use time::OffsetDateTime;
 
 use super::attrs::{n, opt_n, s};
 use super::keys::{RATE_SK, rate_pk};
-use super::{Store, StoreError, conditional};
+use super::table::conditional;
+use super::{Store, StoreError};
 
 /// When the reserved slot is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,13 +12,16 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::attrs::{Item, n, opt_n, s};
 use super::keys::{ENDPOINT_SK_PREFIX, TENANT_SK, events_quota_sk, replays_quota_sk};
-use super::{Store, StoreError, conditional, tenant_pk};
+use super::table::conditional;
+use super::{Store, StoreError, tenant_pk};
 use crate::domain::EventType;
 use crate::ids::TenantId;
 
@@ -173,27 +176,10 @@ impl Store {
     /// How many endpoints the tenant has (a Query that returns only the count).
     pub async fn count_endpoints(&self, tenant: &TenantId) -> Result<usize, StoreError> {
         let mut count = 0usize;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .expression_attribute_values(":prefix", s(ENDPOINT_SK_PREFIX))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(StoreError::aws("Query"))?;
-            count += usize::try_from(out.count).unwrap_or(0);
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(count),
-            }
-        }
+        let count_only = |query: QueryFluentBuilder| query.select(Select::Count);
+        let add = |out: QueryOutput| count += usize::try_from(out.count).unwrap_or(0);
+        self.query_pages(tenant_pk(tenant), ENDPOINT_SK_PREFIX, count_only, add).await?;
+        Ok(count)
     }
 
     /// Counts one event in the tenant's current one-minute window. `Ok(Err(wait))` when the

@@ -1,9 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::Update;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -18,7 +16,8 @@ use super::keys::{
     tenant_list_sk,
 };
 use super::quotas::{ENDPOINT_COUNT, EVENTS_PER_MINUTE, MAX_ENDPOINTS, Quotas, REPLAYS_PER_MINUTE};
-use super::{Store, StoreError, conditional, tenant_pk};
+use super::table::{Transaction, conditional, transact_update};
+use super::{Store, StoreError, tenant_pk};
 use crate::ids::TenantId;
 
 /// How long a rotated-out API key keeps working by default, so senders can switch without
@@ -179,66 +178,7 @@ fn tenant_from_item(id: TenantId, item: &Item) -> Result<Tenant, StoreError> {
     })
 }
 
-pub(super) fn build_error(err: impl std::error::Error) -> StoreError {
-    StoreError::Corrupt(err.to_string())
-}
-
-/// How a transaction ended: committed, or cancelled because these items (by position) failed
-/// their condition. Any other cancellation (a conflicting transaction) is an error to retry.
-pub(super) enum Transaction {
-    Committed,
-    ConditionFailed(Vec<bool>),
-}
-
-fn cancelled_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<bool>> {
-    match err.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => {
-            let failed: Vec<bool> =
-                e.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect();
-            failed.iter().any(|f| *f).then_some(failed)
-        }
-        _ => None,
-    }
-}
-
 impl Store {
-    /// Deletes the items named by these `(pk, sk)` keys in one transaction.
-    async fn delete_together(&self, keys: [(String, String); 2]) -> Result<Transaction, StoreError> {
-        let items = keys
-            .into_iter()
-            .map(|(pk, sk)| {
-                Delete::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(pk))
-                    .key("sk", s(sk))
-                    .build()
-                    .map(|d| TransactWriteItem::builder().delete(d).build())
-                    .map_err(build_error)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.transact(items).await
-    }
-
-    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transaction, StoreError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(Transaction::Committed),
-            Err(err) => match cancelled_conditions(&err) {
-                Some(failed) => Ok(Transaction::ConditionFailed(failed)),
-                None => Err(StoreError::aws("TransactWriteItems")(err)),
-            },
-        }
-    }
-
-    pub(super) fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_owned))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     /// Creates a tenant, its entry in the `TENANTS` list and its first API key, in one
     /// transaction.
     pub async fn create_tenant(&self, name: &str) -> Result<(Tenant, ApiKey), StoreError> {
@@ -399,7 +339,7 @@ impl Store {
                 for (placeholder, value) in &values {
                     update = update.expression_attribute_values(placeholder, value.clone());
                 }
-                update.build().map(|u| TransactWriteItem::builder().update(u).build()).map_err(build_error)
+                transact_update(update)
             })
             .collect::<Result<Vec<_>, _>>()?;
         match self.transact(items).await? {
@@ -496,17 +436,15 @@ impl Store {
         ]
         .into();
         let expire = |pk: String, sk: String| {
-            Update::builder()
+            let update = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(pk))
                 .key("sk", s(sk))
                 .update_expression("SET expires_at = :expires")
                 // A concurrent rotation that got there first cancels this one.
                 .condition_expression("attribute_exists(pk) AND attribute_not_exists(expires_at)")
-                .expression_attribute_values(":expires", n(expires_at.unix_timestamp()))
-                .build()
-                .map(|u| TransactWriteItem::builder().update(u).build())
-                .map_err(build_error)
+                .expression_attribute_values(":expires", n(expires_at.unix_timestamp()));
+            transact_update(update)
         };
         // Touching the tenant item makes the rotation fail if the tenant is gone or going.
         let tenant = Update::builder()
@@ -515,10 +453,8 @@ impl Store {
             .key("sk", s(TENANT_SK))
             .update_expression("SET key_rotated_at = :now")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
-            .expression_attribute_values(":now", ts(now))
-            .build()
-            .map(|u| TransactWriteItem::builder().update(u).build())
-            .map_err(build_error)?;
+            .expression_attribute_values(":now", ts(now));
+        let tenant = transact_update(tenant)?;
         let mut items = vec![tenant, self.put(new_key, Some("attribute_not_exists(pk)"))?];
         items.push(self.put(new_ref, Some("attribute_not_exists(pk)"))?);
         if let Some(current) = &current {
@@ -555,7 +491,7 @@ impl Store {
             } else {
                 update.update_expression("REMOVE suspended")
             };
-            update.build().map(|u| TransactWriteItem::builder().update(u).build()).map_err(build_error)
+            transact_update(update)
         })
         .collect::<Result<Vec<_>, _>>()?;
         match self.transact(items).await? {
