@@ -61,6 +61,24 @@ pub struct Tenant {
     pub key: String,
 }
 
+impl Tenant {
+    /// The partition of the tenant's own items, for tests that read or write them raw.
+    pub fn pk(&self) -> String {
+        hookline_shared::store::keys::tenant_pk(&hookline_shared::ids::TenantId::parse(&self.id).unwrap())
+    }
+
+    /// The key of one of the tenant's endpoint items, for tests that read or write it raw.
+    pub fn endpoint_key(
+        &self,
+        endpoint: &str,
+    ) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        let endpoint = hookline_shared::ids::EndpointId::parse(endpoint).unwrap();
+        [("pk".to_owned(), S(self.pk())), ("sk".to_owned(), S(hookline_shared::store::keys::endpoint_sk(&endpoint)))]
+            .into()
+    }
+}
+
 /// How a test's Hookline differs from the default.
 pub struct Options {
     /// Where deliveries may go: loopback only unless a test says otherwise (plain http and

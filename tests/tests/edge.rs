@@ -6,6 +6,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hookline_shared::ids::EndpointId;
+use hookline_shared::store::keys;
 use hookline_tests::dynamo_calls::DynamoCalls;
 use hookline_tests::{ADMIN_TOKEN, Hookline, Tenant};
 use reqwest::StatusCode;
@@ -140,7 +142,8 @@ async fn watched_endpoint() -> (Hookline, Tenant, DynamoCalls, String, String) {
 /// had been deleted between its read and its write.
 fn delete_before_next_update(calls: &DynamoCalls) {
     calls.tamper_next_update(|update| {
-        update.key.as_mut().unwrap().insert("sk".into(), AttributeValue::S("EP#ep_01JZZZZZZZZZZZZZZZZZZZZZZZ".into()));
+        let missing = EndpointId::parse("ep_01JZZZZZZZZZZZZZZZZZZZZZZZ").unwrap();
+        update.key.as_mut().unwrap().insert("sk".into(), AttributeValue::S(keys::endpoint_sk(&missing)));
     });
 }
 
@@ -265,8 +268,7 @@ async fn a_corrupt_item_is_a_500_not_a_retry() {
         .dynamodb
         .put_item()
         .table_name(&hookline.resources.table)
-        .item("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
-        .item("sk", AttributeValue::S(format!("EP#{id}")))
+        .set_item(Some(tenant.endpoint_key(id)))
         .item("settings", AttributeValue::S("not the settings".into()))
         .send()
         .await

@@ -165,7 +165,6 @@ async fn a_rotated_secret_keeps_signing_beside_the_new_one_during_its_grace() {
 
 #[tokio::test]
 async fn secrets_and_credentials_are_sealed_at_rest() {
-    use aws_sdk_dynamodb::types::AttributeValue;
     let hookline = Hookline::start().await;
     let tenant = hookline.create_tenant("shop").await;
     let created = hookline
@@ -180,8 +179,7 @@ async fn secrets_and_credentials_are_sealed_at_rest() {
         .dynamodb
         .get_item()
         .table_name(&hookline.resources.table)
-        .key("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
-        .key("sk", AttributeValue::S(format!("EP#{}", id(&created))))
+        .set_key(Some(tenant.endpoint_key(&id(&created))))
         .send()
         .await
         .unwrap()

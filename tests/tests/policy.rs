@@ -151,8 +151,7 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_its_deliveries_paused(
         .dynamodb
         .update_item()
         .table_name(&hookline.resources.table)
-        .key("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
-        .key("sk", AttributeValue::S(format!("EP#{}", id(&endpoint))))
+        .set_key(Some(tenant.endpoint_key(&id(&endpoint))))
         .update_expression("SET failing_since = :since")
         .expression_attribute_values(":since", AttributeValue::S(since))
         .send()

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use hookline_shared::store::keys;
 use hookline_tests::{ADMIN_TOKEN, Hookline, Receiver, Tenant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -59,8 +60,8 @@ async fn twenty_parallel_creations_never_pass_the_endpoint_quota() {
         .dynamodb
         .update_item()
         .table_name(&hookline.resources.table)
-        .key("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
-        .key("sk", AttributeValue::S("TEN".into()))
+        .key("pk", AttributeValue::S(tenant.pk()))
+        .key("sk", AttributeValue::S(keys::TENANT_SK.into()))
         .update_expression("REMOVE endpoint_count")
         .send()
         .await
@@ -171,7 +172,7 @@ async fn limiter_next_slot_ms(hookline: &Hookline) -> i64 {
         .scan()
         .table_name(&hookline.resources.table)
         .filter_expression("begins_with(pk, :rate)")
-        .expression_attribute_values(":rate", AttributeValue::S("RATE#".into()))
+        .expression_attribute_values(":rate", AttributeValue::S(keys::RATE_PK_PREFIX.into()))
         .send()
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use hookline_local::clients::{endpoint_from_env, local_clients_with_interceptor}
 use hookline_shared::delivery::PolicySettings;
 use hookline_shared::domain::{Event, EventType, event_fingerprint};
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
-use hookline_shared::store::Creation;
+use hookline_shared::store::{Creation, keys};
 use hookline_tests::faults::PartialFailures;
 use hookline_tests::{ADMIN_TOKEN, Hookline, Options, Receiver, Tenant};
 use reqwest::StatusCode;
@@ -109,8 +109,8 @@ async fn items_dynamodb_leaves_unprocessed_are_written_again_and_none_is_left() 
             .query()
             .table_name(&hookline.resources.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :refs)")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
-            .expression_attribute_values(":refs", AttributeValue::S("APIKEY#".to_owned()))
+            .expression_attribute_values(":pk", AttributeValue::S(tenant.pk()))
+            .expression_attribute_values(":refs", AttributeValue::S(keys::API_KEY_REF_SK_PREFIX.to_owned()))
             .send()
             .await
             .unwrap();
@@ -306,8 +306,7 @@ async fn a_circuit_that_trips_again_after_its_cool_down_opens_for_twice_as_long(
         .dynamodb
         .update_item()
         .table_name(&hookline.resources.table)
-        .key("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
-        .key("sk", AttributeValue::S(format!("EP#{endpoint}")))
+        .set_key(Some(tenant.endpoint_key(&endpoint)))
         .update_expression("SET circuit_open_until = :over")
         .expression_attribute_values(":over", AttributeValue::S(over))
         .send()

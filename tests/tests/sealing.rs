@@ -7,19 +7,18 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use hookline_shared::ids::{EndpointId, TenantId};
-use hookline_tests::{Hookline, Receiver};
+use hookline_tests::{Hookline, Receiver, Tenant};
 use serde_json::{Value, json};
 
 type Item = HashMap<String, AttributeValue>;
 
-async fn raw_item(hookline: &Hookline, tenant: &str, endpoint: &str) -> Item {
+async fn raw_item(hookline: &Hookline, tenant: &Tenant, endpoint: &str) -> Item {
     let out = hookline
         .clients
         .dynamodb
         .get_item()
         .table_name(&hookline.resources.table)
-        .key("pk", AttributeValue::S(format!("TEN#{tenant}")))
-        .key("sk", AttributeValue::S(format!("EP#{endpoint}")))
+        .set_key(Some(tenant.endpoint_key(endpoint)))
         .send()
         .await
         .unwrap();
@@ -57,7 +56,7 @@ async fn header_values_and_url_credentials_are_sealed_and_shown_only_at_creation
     assert_eq!(created["headers"], json!([{"name": "X-Api-Key", "value": "header-secret"}]));
 
     // At rest, neither secret is readable.
-    let stored = attribute_text(&raw_item(&hookline, &tenant.id, id).await);
+    let stored = attribute_text(&raw_item(&hookline, &tenant, id).await);
     for secret in ["header-secret", "url-token-secret"] {
         assert!(!stored.contains(secret), "`{secret}` is stored in plain text:\n{stored}");
     }
@@ -96,8 +95,8 @@ async fn a_sealed_value_copied_to_another_endpoint_does_not_open() {
 
     // Someone who can write the table (but has no key) moves the victim's sealed credentials
     // and signing secret into their own endpoint.
-    let source = raw_item(&hookline, &victim.id, theirs).await;
-    let mut target = raw_item(&hookline, &attacker.id, mine).await;
+    let source = raw_item(&hookline, &victim, theirs).await;
+    let mut target = raw_item(&hookline, &attacker, mine).await;
     for field in ["auth", "secret"] {
         let mut moved = target.clone();
         moved.insert(field.to_owned(), source[field].clone());
@@ -133,7 +132,7 @@ async fn endpoints_written_before_binding_still_read() {
     // Rewrite the item as the previous version stored it: `v1:` values without a binding, and
     // header values in the settings' JSON.
     let key = hookline_shared::crypto::installed().unwrap();
-    let mut item = raw_item(&hookline, &tenant.id, id).await;
+    let mut item = raw_item(&hookline, &tenant, id).await;
     item.insert("auth".to_owned(), AttributeValue::S(key.seal(br#"{"type":"bearer","token":"old-token"}"#)));
     item.insert("secret".to_owned(), AttributeValue::S(key.seal(created["secret"].as_str().unwrap().as_bytes())));
     item.remove("headers");

@@ -181,8 +181,7 @@ async fn set_failing_since(hookline: &Hookline, tenant: &hookline_tests::Tenant,
         .dynamodb
         .update_item()
         .table_name(&hookline.resources.table)
-        .key("pk", AttributeValue::S(format!("TEN#{}", tenant.id)))
-        .key("sk", AttributeValue::S(format!("EP#{endpoint}")))
+        .set_key(Some(tenant.endpoint_key(endpoint)))
         .update_expression("SET failing_since = :since")
         .expression_attribute_values(":since", AttributeValue::S(since))
         .send()

@@ -2,9 +2,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
-use super::keys::delivery_sk;
+use super::keys::{ATTEMPT_SK_PREFIX, DELIVERY_SK_PREFIX, attempt_sk, delivery_sk};
 use super::keys::{listing_pk, listing_shard, listing_sk};
-use super::{Store, StoreError, conditional, event_pk};
+use super::table::conditional;
+use super::{Store, StoreError, event_pk};
 use crate::domain::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind, Event};
 use crate::ids::{EndpointId, EventId, TenantId};
 
@@ -15,13 +16,8 @@ pub enum RecordOutcome {
     AlreadyRecorded,
 }
 
-fn attempt_sk(endpoint: &EndpointId, number: u32) -> String {
-    // Zero-padded so attempts sort by number.
-    format!("ATT#{endpoint}#{number:06}")
-}
-
 fn delivery_from_item(event: &EventId, item: &Item) -> Result<Delivery, StoreError> {
-    let endpoint = get_s(item, "sk")?.trim_start_matches("DLV#");
+    let endpoint = get_s(item, "sk")?.trim_start_matches(DELIVERY_SK_PREFIX);
     let status = get_s(item, "status")?;
     Ok(Delivery {
         event_id: event.clone(),
@@ -210,7 +206,7 @@ impl Store {
     /// first-round record or its endpoint list says (see [`Store::get_delivery`]).
     pub async fn list_deliveries(&self, tenant: &TenantId, event: &EventId) -> Result<Vec<Delivery>, StoreError> {
         let (items, stored_event, round) = futures::try_join!(
-            self.query_prefix(event_pk(tenant, event), "DLV#"),
+            self.query_prefix(event_pk(tenant, event), DELIVERY_SK_PREFIX),
             self.get_event(tenant, event),
             self.get_round(tenant, event)
         )?;
@@ -234,8 +230,10 @@ impl Store {
     /// Every attempt for an event, by endpoint then number: the first round's record and the
     /// attempts after it.
     pub async fn list_attempts(&self, tenant: &TenantId, event: &EventId) -> Result<Vec<Attempt>, StoreError> {
-        let (items, round) =
-            futures::try_join!(self.query_prefix(event_pk(tenant, event), "ATT#"), self.get_round(tenant, event))?;
+        let (items, round) = futures::try_join!(
+            self.query_prefix(event_pk(tenant, event), ATTEMPT_SK_PREFIX),
+            self.get_round(tenant, event)
+        )?;
         let mut attempts: Vec<Attempt> = round.into_iter().map(|(attempt, _)| attempt).collect();
         for item in &items {
             let attempt = attempt_from_item(item)?;

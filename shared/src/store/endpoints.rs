@@ -2,12 +2,13 @@ use serde::{Deserialize, Serialize};
 
 use time::OffsetDateTime;
 
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, Update};
 
 use super::attrs::{Item, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
-use super::keys::endpoint_sk;
+use super::keys::{ENDPOINT_SK_PREFIX, TENANT_SK, endpoint_pk, endpoint_sk, health_sk};
 use super::quotas::ENDPOINT_COUNT;
-use super::tenants::{TenantState, Transaction, build_error};
+use super::table::{Transaction, conditional, transact_update};
+use super::tenants::TenantState;
 use super::{Store, StoreError, tenant_pk};
 use crate::crypto::{Binding, open_text, seal_text};
 use crate::delivery::decide::WindowCounts;
@@ -229,7 +230,7 @@ fn open_secret(tenant: &TenantId, item: &Item, name: &str) -> Result<SigningSecr
 }
 
 fn from_item(tenant: &TenantId, item: &Item) -> Result<Endpoint, StoreError> {
-    let id = get_s(item, "sk")?.trim_start_matches("EP#");
+    let id = get_s(item, "sk")?.trim_start_matches(ENDPOINT_SK_PREFIX);
     let mut settings: Settings = parse("settings", serde_json::from_str(get_s(item, "settings")?))?;
     // Items written before header values and URLs were sealed keep them in `settings`.
     if let Some(json) = open_attr(tenant, item, "auth")? {
@@ -286,7 +287,7 @@ impl Store {
             if let Some(max) = max {
                 count = count.expression_attribute_values(":max", n(max));
             }
-            let count = count.build().map(|u| TransactWriteItem::builder().update(u).build()).map_err(build_error)?;
+            let count = transact_update(count)?;
             let put = self.put(to_item(ep)?, Some("attribute_not_exists(pk)"))?;
             match self.transact(vec![put, count]).await? {
                 Transaction::Committed => return Ok(EndpointCreation::Created),
@@ -318,7 +319,7 @@ impl Store {
         Update::builder()
             .table_name(self.table())
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .update_expression("ADD #count :delta")
             .condition_expression(condition)
             .expression_attribute_names("#count", ENDPOINT_COUNT)
@@ -371,11 +372,9 @@ impl Store {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         let result = request.update_expression(expression).send().await;
-        match result {
-            Ok(out) => read_item(&ep.tenant_id, &out.attributes.unwrap_or_default()).map(Some),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        conditional(result, "UpdateItem")?
+            .map(|out| read_item(&ep.tenant_id, &out.attributes.unwrap_or_default()))
+            .transpose()
     }
 
     /// Enables (clearing the disabled reason) or disables an endpoint by the tenant's choice.
@@ -409,11 +408,9 @@ impl Store {
                 .expression_attribute_values(":disabled", s("disabled"))
                 .expression_attribute_values(":reason", s("disabled by the tenant"))
         };
-        match request.send().await {
-            Ok(out) => read_item(tenant, &out.attributes.unwrap_or_default()).map(Some),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        conditional(request.send().await, "UpdateItem")?
+            .map(|out| read_item(tenant, &out.attributes.unwrap_or_default()))
+            .transpose()
     }
 
     /// Installs a new signing secret; the old one keeps signing until `previous_until`.
@@ -473,19 +470,8 @@ impl Store {
     pub async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {
         let _forget = self.forget_endpoint_list(tenant);
         for _ in 0..COUNTER_ATTEMPTS {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .key("pk", s(tenant_pk(tenant)))
-                .key("sk", s(endpoint_sk(id)))
-                .condition_expression("attribute_exists(pk)")
-                .build()
-                .map(|d| TransactWriteItem::builder().delete(d).build())
-                .map_err(build_error)?;
-            let count = self
-                .endpoint_counter_update(tenant, -1, "attribute_exists(#count)")
-                .build()
-                .map(|u| TransactWriteItem::builder().update(u).build())
-                .map_err(build_error)?;
+            let delete = self.delete(tenant_pk(tenant), endpoint_sk(id), Some("attribute_exists(pk)"))?;
+            let count = transact_update(self.endpoint_counter_update(tenant, -1, "attribute_exists(#count)"))?;
             match self.transact(vec![delete, count]).await? {
                 Transaction::Committed => return Ok(true),
                 Transaction::ConditionFailed(failed) if failed.first() == Some(&true) => return Ok(false),
@@ -508,11 +494,7 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws("DeleteItem")(err)),
-        }
+        Ok(conditional(result, "DeleteItem")?.is_some())
     }
 
     /// Applies a health change in place. Changes are idempotent, so a stale view of the
@@ -579,11 +561,7 @@ impl Store {
                 .expression_attribute_values(":disabled", s("disabled"))
                 .expression_attribute_values(":reason", s(reason)),
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        Ok(conditional(request.send().await, "UpdateItem")?.is_some())
     }
 
     /// Adds a warm instance's tally of attempts to the endpoint's health window, attempts and
@@ -600,8 +578,8 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(super::keys::endpoint_pk(tenant, id)))
-            .key("sk", s(format!("HEALTH#{id}#{window}")))
+            .key("pk", s(endpoint_pk(tenant, id)))
+            .key("sk", s(health_sk(id, window)))
             .update_expression("ADD attempts :attempts, failures :failures SET expires_at = :expires")
             .expression_attribute_values(":attempts", n(counts.attempts))
             .expression_attribute_values(":failures", n(counts.failures))
@@ -644,36 +622,8 @@ impl Store {
 
     /// Every endpoint of a tenant, oldest first.
     pub async fn list_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>, StoreError> {
-        let items = self.query_prefix(tenant_pk(tenant), "EP#").await?;
+        let items = self.query_prefix(tenant_pk(tenant), ENDPOINT_SK_PREFIX).await?;
         items.iter().map(|item| from_item(tenant, item)).collect()
-    }
-
-    /// Every item under `pk` whose sort key starts with `prefix`, following pagination.
-    /// (An empty `prefix` reads the whole partition.)
-    pub(super) async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let query = self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(pk.clone()));
-            let query = if prefix.is_empty() {
-                query.key_condition_expression("pk = :pk")
-            } else {
-                query
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix))
-            };
-            let out = query
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(StoreError::aws("Query"))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
     }
 }
 

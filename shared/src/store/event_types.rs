@@ -12,8 +12,9 @@ use time::OffsetDateTime;
 
 use super::attrs::{Item, get_s, get_ts, n, opt_s, parse, s, ts};
 use super::events::Page;
+use super::keys::{EVENT_TYPE_SK_PREFIX, TENANT_SK, event_type_sk};
 use super::quotas::{EVENT_TYPES, SCHEMA_TYPES};
-use super::tenants::Transaction;
+use super::table::Transaction;
 use super::{Store, StoreError, tenant_pk};
 use crate::domain::EventType;
 use crate::ids::TenantId;
@@ -61,10 +62,6 @@ pub enum EventTypeCreated {
     LimitReached,
 }
 
-fn etype_sk(name: &EventType) -> String {
-    format!("ETYPE#{name}")
-}
-
 fn from_item(item: &Item) -> Result<EventTypeDefinition, StoreError> {
     Ok(EventTypeDefinition {
         name: parse("name", EventType::parse(get_s(item, "name")?))?,
@@ -78,7 +75,7 @@ fn from_item(item: &Item) -> Result<EventTypeDefinition, StoreError> {
 fn to_item(tenant: &TenantId, definition: &EventTypeDefinition) -> Item {
     let mut item: Item = [
         ("pk".to_owned(), s(tenant_pk(tenant))),
-        ("sk".to_owned(), s(etype_sk(&definition.name))),
+        ("sk".to_owned(), s(event_type_sk(definition.name.as_str()))),
         ("name".to_owned(), s(definition.name.as_str())),
         ("description".to_owned(), s(&definition.description)),
         ("created_at".to_owned(), ts(definition.created_at)),
@@ -112,7 +109,7 @@ impl Store {
         let mut register = Update::builder()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .update_expression("ADD #types :name")
             .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#types) OR size(#types) < :max)")
             .expression_attribute_names("#types", EVENT_TYPES);
@@ -146,7 +143,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(etype_sk(name)))
+            .key("sk", s(event_type_sk(name.as_str())))
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
@@ -164,7 +161,7 @@ impl Store {
         let schemas = Update::builder()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .update_expression(if definition.schema.is_some() { "ADD #schemas :name" } else { "DELETE #schemas :name" })
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#schemas", SCHEMA_TYPES)
@@ -183,14 +180,14 @@ impl Store {
         let delete = Delete::builder()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(etype_sk(name)))
+            .key("sk", s(event_type_sk(name.as_str())))
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let unregister = Update::builder()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .update_expression("DELETE #types :name, #schemas :name")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#types", EVENT_TYPES)
@@ -220,7 +217,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s(etype_sk(name)))
+            .key("sk", s(event_type_sk(name.as_str())))
             .projection_expression("#schema")
             .expression_attribute_names("#schema", "schema")
             .send()
@@ -240,7 +237,7 @@ impl Store {
     ) -> Result<Page<EventTypeDefinition>, StoreError> {
         let pk = tenant_pk(tenant);
         let start = after.map(|name| -> Item {
-            [("pk".to_owned(), s(pk.clone())), ("sk".to_owned(), s(format!("ETYPE#{name}")))].into()
+            [("pk".to_owned(), s(pk.clone())), ("sk".to_owned(), s(event_type_sk(name)))].into()
         });
         // One more than asked, to know whether another page follows.
         let out = self
@@ -249,7 +246,7 @@ impl Store {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(pk.clone()))
-            .expression_attribute_values(":prefix", s("ETYPE#"))
+            .expression_attribute_values(":prefix", s(EVENT_TYPE_SK_PREFIX))
             .set_exclusive_start_key(start)
             .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
             .consistent_read(true)

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -9,12 +9,10 @@ use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_s, parse, s, ts};
 use super::keys::{EVENT_SK, LISTING_SK_PREFIX, event_pk, listing_pk, listing_pks, listing_shard, listing_sk};
-use super::{Store, StoreError, conditional};
+use super::table::conditional;
+use super::{Store, StoreError};
 use crate::domain::{DeliveryStatus, Event, EventType};
 use crate::ids::{EndpointId, EventId, TenantId};
-
-const BATCH_WRITE_LIMIT: usize = 25;
-const BATCH_WRITE_ROUNDS: u32 = 8;
 
 /// Marks a listing entry written without a round, which a round's record may replace.
 pub(super) const LISTED_ONLY: &str = "listed_only";
@@ -309,49 +307,6 @@ impl Store {
         .into();
         item.extend(summary_attributes(event));
         item
-    }
-
-    /// Deletes items by `(pk, sk)`, in batches of 25.
-    pub(super) async fn batch_delete(&self, keys: Vec<(String, String)>) -> Result<(), StoreError> {
-        let requests: Vec<WriteRequest> = keys
-            .into_iter()
-            .map(|(pk, sk)| {
-                DeleteRequest::builder()
-                    .key("pk", s(pk))
-                    .key("sk", s(sk))
-                    .build()
-                    .map(|delete| WriteRequest::builder().delete_request(delete).build())
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        for chunk in requests.chunks(BATCH_WRITE_LIMIT) {
-            self.batch_write(chunk.to_vec()).await?;
-        }
-        Ok(())
-    }
-
-    /// One BatchWriteItem of at most 25 requests, retrying what DynamoDB leaves unprocessed.
-    async fn batch_write(&self, mut pending: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for round in 0..BATCH_WRITE_ROUNDS {
-            if round > 0 {
-                tokio::time::sleep(Duration::from_millis(25 << round)).await;
-            }
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, pending)
-                .send()
-                .await
-                .map_err(StoreError::aws("BatchWriteItem"))?;
-            pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(());
-            }
-        }
-        Err(StoreError::Unavailable {
-            op: "BatchWriteItem",
-            message: format!("{} items still unprocessed", pending.len()),
-        })
     }
 
     pub async fn get_event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>, StoreError> {

@@ -18,6 +18,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use rand::Rng;
 
 use super::attrs::{Item, n, opt_n, s};
+use super::keys::{endpoint_pk, in_flight_sk};
+use super::table::conditional;
 use super::{Store, StoreError};
 use crate::ids::{EndpointId, TenantId};
 
@@ -129,10 +131,7 @@ impl InFlight {
 }
 
 fn key(tenant: &TenantId, endpoint: &EndpointId) -> [(String, AttributeValue); 2] {
-    [
-        ("pk".to_owned(), s(super::keys::endpoint_pk(tenant, endpoint))),
-        ("sk".to_owned(), s(format!("INFLIGHT#{endpoint}"))),
-    ]
+    [("pk".to_owned(), s(endpoint_pk(tenant, endpoint))), ("sk".to_owned(), s(in_flight_sk(endpoint)))]
 }
 
 fn expires_at(now_ms: i64) -> AttributeValue {
@@ -228,14 +227,11 @@ impl Store {
                 .expression_attribute_values(":until", n(until)),
             None => update.update_expression("REMOVE leases.#id"),
         };
-        match update.send().await {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                // A later mark stands; the lease still goes.
-                Box::pin(self.release_lease(lease, None)).await
-            }
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        if conditional(update.send().await, "UpdateItem")?.is_none() {
+            // A later mark stands; the lease still goes.
+            return Box::pin(self.release_lease(lease, None)).await;
         }
+        Ok(())
     }
 
     /// The endpoint's slow mark, if it has one (for tests and the API's curious).
@@ -269,12 +265,9 @@ impl Store {
             .expression_attribute_values(":expires", expires_at(now_ms))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Another worker made it first.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        // `None`: another worker made it first.
+        conditional(result, "UpdateItem")?;
+        Ok(())
     }
 
     /// Removes leases whose worker died mid-send. Lease ids are never reused, so removing one

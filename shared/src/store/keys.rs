@@ -19,6 +19,59 @@ pub fn tenant_pk(tenant: &TenantId) -> String {
     format!("TEN#{tenant}")
 }
 
+/// The tenant item's sort key (quotas, counters, registered types), in [`tenant_pk`].
+pub const TENANT_SK: &str = "TEN";
+
+/// The partition that lists every tenant, one entry per tenant ([`tenant_list_sk`]).
+pub(super) const TENANTS_PK: &str = "TENANTS";
+
+pub(super) const TENANT_LIST_SK_PREFIX: &str = "TEN#";
+
+/// A tenant's entry in [`TENANTS_PK`]. Takes the id as text because a page cursor is one.
+pub(super) fn tenant_list_sk(tenant: &str) -> String {
+    format!("{TENANT_LIST_SK_PREFIX}{tenant}")
+}
+
+/// An API key's own item, found by the SHA-256 (hex) of the presented key.
+pub(super) fn api_key_pk(hash: &str) -> String {
+    format!("KEY#{hash}")
+}
+
+pub(super) const API_KEY_SK: &str = "KEY";
+
+pub const API_KEY_REF_SK_PREFIX: &str = "APIKEY#";
+
+/// The tenant's reference to one of its keys, in [`tenant_pk`].
+pub(super) fn api_key_ref_sk(hash: &str) -> String {
+    format!("{API_KEY_REF_SK_PREFIX}{hash}")
+}
+
+pub(super) const EVENT_TYPE_SK_PREFIX: &str = "ETYPE#";
+
+/// An event type's item, in [`tenant_pk`]. Takes the name as text because a page cursor is one.
+pub(super) fn event_type_sk(name: &str) -> String {
+    format!("{EVENT_TYPE_SK_PREFIX}{name}")
+}
+
+/// The tenant's events-per-minute counter for one Unix minute, in [`tenant_pk`].
+pub(super) fn events_quota_sk(minute: i64) -> String {
+    format!("QUOTA#EVENTS#{minute}")
+}
+
+/// The tenant's replays-per-minute counter for one Unix minute, in [`tenant_pk`].
+pub(super) fn replays_quota_sk(minute: i64) -> String {
+    format!("QUOTA#REPLAYS#{minute}")
+}
+
+pub const RATE_PK_PREFIX: &str = "RATE#";
+
+/// A rate limiter's item, by its key (which starts with the tenant's id).
+pub(super) fn rate_pk(key: &str) -> String {
+    format!("{RATE_PK_PREFIX}{key}")
+}
+
+pub(super) const RATE_SK: &str = "RATE";
+
 /// An event's own partition, by the id's random part: an idempotency key's digest for a keyed
 /// event ([`EventId::keyed`]), so the key alone finds it.
 pub fn event_pk(tenant: &TenantId, event: &EventId) -> String {
@@ -35,14 +88,35 @@ pub fn endpoint_pk(tenant: &TenantId, endpoint: &EndpointId) -> String {
     format!("TEN#{tenant}#EP#{endpoint}")
 }
 
+pub(super) const ENDPOINT_SK_PREFIX: &str = "EP#";
+
 /// An endpoint's item, in its tenant's partition.
 pub fn endpoint_sk(endpoint: &EndpointId) -> String {
-    format!("EP#{endpoint}")
+    format!("{ENDPOINT_SK_PREFIX}{endpoint}")
 }
+
+/// An endpoint's health window (a 5-minute window number), in [`endpoint_pk`].
+pub(super) fn health_sk(endpoint: &EndpointId, window: i64) -> String {
+    format!("HEALTH#{endpoint}#{window}")
+}
+
+/// An endpoint's in-flight leases and slow-lane mark, in [`endpoint_pk`].
+pub(super) fn in_flight_sk(endpoint: &EndpointId) -> String {
+    format!("INFLIGHT#{endpoint}")
+}
+
+pub(super) const DELIVERY_SK_PREFIX: &str = "DLV#";
 
 /// A delivery's item (once touched after its first round), in its event's partition.
 pub fn delivery_sk(endpoint: &EndpointId) -> String {
-    format!("DLV#{endpoint}")
+    format!("{DELIVERY_SK_PREFIX}{endpoint}")
+}
+
+pub(super) const ATTEMPT_SK_PREFIX: &str = "ATT#";
+
+/// An attempt's item, in its event's partition; zero-padded so attempts sort by number.
+pub(super) fn attempt_sk(endpoint: &EndpointId, number: u32) -> String {
+    format!("{ATTEMPT_SK_PREFIX}{endpoint}#{number:06}")
 }
 
 /// Which listing partition an event's entry lives in: FNV-1a of its random part.
@@ -74,6 +148,25 @@ pub(super) fn listing_pks(tenant: &TenantId) -> impl Iterator<Item = String> + '
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_keep_the_form_stored_items_have() {
+        let tenant = TenantId::generate();
+        let endpoint = EndpointId::generate();
+        let (t, e) = (tenant.as_str(), endpoint.as_str());
+        assert_eq!(tenant_pk(&tenant), format!("TEN#{t}"));
+        assert_eq!((TENANT_SK, TENANTS_PK, tenant_list_sk(t)), ("TEN", "TENANTS", format!("TEN#{t}")));
+        assert_eq!((api_key_pk("ab"), API_KEY_SK, api_key_ref_sk("ab")), ("KEY#ab".into(), "KEY", "APIKEY#ab".into()));
+        assert_eq!(event_type_sk("order.paid"), "ETYPE#order.paid");
+        assert_eq!((events_quota_sk(7), replays_quota_sk(7)), ("QUOTA#EVENTS#7".into(), "QUOTA#REPLAYS#7".into()));
+        assert_eq!((rate_pk(&format!("{t}#k")), RATE_SK), (format!("RATE#{t}#k"), "RATE"));
+        assert_eq!(endpoint_pk(&tenant, &endpoint), format!("TEN#{t}#EP#{e}"));
+        assert_eq!(endpoint_sk(&endpoint), format!("EP#{e}"));
+        assert_eq!(health_sk(&endpoint, 42), format!("HEALTH#{e}#42"));
+        assert_eq!(in_flight_sk(&endpoint), format!("INFLIGHT#{e}"));
+        assert_eq!(delivery_sk(&endpoint), format!("DLV#{e}"));
+        assert_eq!(attempt_sk(&endpoint, 3), format!("ATT#{e}#000003"));
+    }
 
     #[test]
     fn a_tenants_events_spread_evenly_over_the_listing_shards() {

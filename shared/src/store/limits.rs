@@ -15,6 +15,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::attrs::{n, opt_n, s};
+use super::keys::{RATE_SK, rate_pk};
+use super::table::conditional;
 use super::{Store, StoreError};
 
 /// When the reserved slot is.
@@ -70,8 +72,8 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("RATE#{key}")))
-            .key("sk", s("RATE"))
+            .key("pk", s(rate_pk(key)))
+            .key("sk", s(RATE_SK))
             .update_expression("SET tat = :next, expires_at = :expires")
             .condition_expression("attribute_not_exists(tat) OR tat <= :now")
             .expression_attribute_values(":next", n(now + span))
@@ -79,17 +81,15 @@ impl Store {
             .expression_attribute_values(":expires", expires.clone())
             .send()
             .await;
-        match idle {
-            Ok(_) => return Ok(Some(RateSlot { at_ms: now })),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-            Err(err) => return Err(StoreError::aws("UpdateItem")(err)),
+        if conditional(idle, "UpdateItem")?.is_some() {
+            return Ok(Some(RateSlot { at_ms: now }));
         }
         let busy = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(format!("RATE#{key}")))
-            .key("sk", s("RATE"))
+            .key("pk", s(rate_pk(key)))
+            .key("sk", s(RATE_SK))
             .update_expression("ADD tat :span SET expires_at = :expires")
             .condition_expression("tat <= :deadline")
             .expression_attribute_values(":span", n(span))
@@ -98,14 +98,9 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await;
-        match busy {
-            Ok(out) => {
-                let tat: i64 = opt_n(&out.attributes.unwrap_or_default(), "tat")?.unwrap_or(now + span);
-                Ok(Some(RateSlot { at_ms: tat - span }))
-            }
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        let Some(out) = conditional(busy, "UpdateItem")? else { return Ok(None) };
+        let tat: i64 = opt_n(&out.attributes.unwrap_or_default(), "tat")?.unwrap_or(now + span);
+        Ok(Some(RateSlot { at_ms: tat - span }))
     }
 
     /// When the next free slot for `key` is (Unix ms), if the limiter has one in the future.
@@ -114,8 +109,8 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(format!("RATE#{key}")))
-            .key("sk", s("RATE"))
+            .key("pk", s(rate_pk(key)))
+            .key("sk", s(RATE_SK))
             .consistent_read(true)
             .send()
             .await

@@ -1,5 +1,6 @@
-//! DynamoDB storage: one table, keys built so every item sits under its tenant (event keys:
-//! `keys.rs`).
+//! DynamoDB storage: one table, keys built so every item sits under its tenant (all of them
+//! in `keys.rs`); conditional writes, transactions, batch deletes and the paginated Query in
+//! `table.rs`.
 //!
 //! | item        | pk                    | sk                       |
 //! |-------------|-----------------------|--------------------------|
@@ -31,6 +32,7 @@ pub mod keys;
 mod limits;
 mod quotas;
 mod replay;
+mod table;
 mod tenants;
 
 use std::time::Duration;
@@ -112,19 +114,6 @@ impl StoreError {
             }
             other => other,
         }
-    }
-}
-
-/// A conditional write's answer: `Some` with its output if it was made, `None` if its
-/// condition did not hold; any other failure as a [`StoreError`] for `op`.
-fn conditional<O, E>(result: Result<O, E>, op: &'static str) -> Result<Option<O>, StoreError>
-where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
-{
-    match result {
-        Ok(out) => Ok(Some(out)),
-        Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(None),
-        Err(err) => Err(StoreError::aws(op)(err)),
     }
 }
 

@@ -12,11 +12,15 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::attrs::{Item, n, opt_n, s};
+use super::keys::{ENDPOINT_SK_PREFIX, TENANT_SK, events_quota_sk, replays_quota_sk};
+use super::table::conditional;
 use super::{Store, StoreError, tenant_pk};
 use crate::domain::EventType;
 use crate::ids::TenantId;
@@ -92,8 +96,8 @@ enum QuotaWindow {
 impl QuotaWindow {
     fn sort_key(self, minute: i64) -> String {
         match self {
-            Self::Events => format!("QUOTA#EVENTS#{minute}"),
-            Self::Replays => format!("QUOTA#REPLAYS#{minute}"),
+            Self::Events => events_quota_sk(minute),
+            Self::Replays => replays_quota_sk(minute),
         }
     }
 }
@@ -137,7 +141,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .projection_expression("pk, #me, #epm, #rpm, #types, #schemas, suspended")
             .expression_attribute_names("#me", MAX_ENDPOINTS)
             .expression_attribute_names("#epm", EVENTS_PER_MINUTE)
@@ -172,27 +176,10 @@ impl Store {
     /// How many endpoints the tenant has (a Query that returns only the count).
     pub async fn count_endpoints(&self, tenant: &TenantId) -> Result<usize, StoreError> {
         let mut count = 0usize;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .expression_attribute_values(":prefix", s("EP#"))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(StoreError::aws("Query"))?;
-            count += usize::try_from(out.count).unwrap_or(0);
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(count),
-            }
-        }
+        let count_only = |query: QueryFluentBuilder| query.select(Select::Count);
+        let add = |out: QueryOutput| count += usize::try_from(out.count).unwrap_or(0);
+        self.query_pages(tenant_pk(tenant), ENDPOINT_SK_PREFIX, count_only, add).await?;
+        Ok(count)
     }
 
     /// Counts one event in the tenant's current one-minute window. `Ok(Err(wait))` when the
@@ -267,13 +254,7 @@ impl Store {
             .expression_attribute_values(":expires", n(next_window_ms / 1000 + WINDOW_TTL_SECONDS))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Ok(())),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(Err(wait))
-            }
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
-        }
+        Ok(conditional(result, "UpdateItem")?.map(|_| ()).ok_or(wait))
     }
 
     /// Makes sure the tenant item carries `endpoint_count`. Tenants made before the counter
@@ -286,21 +267,18 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .update_expression("SET #count = :count")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#count)")
             .expression_attribute_names("#count", ENDPOINT_COUNT)
             .expression_attribute_values(":count", n(count))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            // Either another request seeded it first, or the tenant is gone: look.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(self.endpoint_count(tenant).await?.is_some())
-            }
-            Err(err) => Err(StoreError::aws("UpdateItem")(err)),
+        if conditional(result, "UpdateItem")?.is_some() {
+            return Ok(true);
         }
+        // Either another request seeded it first, or the tenant is gone: look.
+        Ok(self.endpoint_count(tenant).await?.is_some())
     }
 
     /// The tenant item's `endpoint_count`: `None` if the tenant or the counter is missing.
@@ -310,7 +288,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .projection_expression("#count")
             .expression_attribute_names("#count", ENDPOINT_COUNT)
             .consistent_read(true)

@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 
 use super::attrs::{get_s, n, parse, s, ts};
 use super::keys::{delivery_sk, endpoint_sk};
-use super::{Store, StoreError, conditional, event_pk, tenant_pk};
+use super::table::conditional;
+use super::{Store, StoreError, event_pk, tenant_pk};
 use crate::domain::{Attempt, Delivery, DeliveryStatus};
 use crate::ids::{EndpointId, EventId, TenantId};
 

@@ -1,9 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::Update;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -13,7 +11,12 @@ use time::OffsetDateTime;
 
 use super::attrs::{Item, get_s, get_ts, n, opt_n, s, ts};
 use super::events::{Page, SkRange};
+use super::keys::{
+    API_KEY_REF_SK_PREFIX, API_KEY_SK, TENANT_LIST_SK_PREFIX, TENANT_SK, TENANTS_PK, api_key_pk, api_key_ref_sk,
+    tenant_list_sk,
+};
 use super::quotas::{ENDPOINT_COUNT, EVENTS_PER_MINUTE, MAX_ENDPOINTS, Quotas, REPLAYS_PER_MINUTE};
+use super::table::{Transaction, conditional, transact_update};
 use super::{Store, StoreError, tenant_pk};
 use crate::ids::TenantId;
 
@@ -22,9 +25,6 @@ use crate::ids::TenantId;
 pub const KEY_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// The longest grace a rotation may give the key it replaces.
 pub const MAX_KEY_ROTATION_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// The partition that lists every tenant (`sk = TEN#<tenant>`), written with the tenant.
-const TENANTS_PK: &str = "TENANTS";
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Tenant {
@@ -164,22 +164,8 @@ impl TenantUpdate {
     }
 }
 
-fn key_pk_of_hash(hash: &str) -> String {
-    format!("KEY#{hash}")
-}
-
 fn key_pk(presented: &str) -> String {
-    key_pk_of_hash(&ApiKey::hash(presented))
-}
-
-/// The tenant's reference to one of its keys (`pk = TEN#<tenant>`), so the keys can be found
-/// for rotation and deletion. It carries the key's `expires_at` once rotated out.
-fn key_ref_sk(hash: &str) -> String {
-    format!("APIKEY#{hash}")
-}
-
-fn list_sk(id: &TenantId) -> String {
-    format!("TEN#{id}")
+    api_key_pk(&ApiKey::hash(presented))
 }
 
 fn tenant_from_item(id: TenantId, item: &Item) -> Result<Tenant, StoreError> {
@@ -192,66 +178,7 @@ fn tenant_from_item(id: TenantId, item: &Item) -> Result<Tenant, StoreError> {
     })
 }
 
-pub(super) fn build_error(err: impl std::error::Error) -> StoreError {
-    StoreError::Corrupt(err.to_string())
-}
-
-/// How a transaction ended: committed, or cancelled because these items (by position) failed
-/// their condition. Any other cancellation (a conflicting transaction) is an error to retry.
-pub(super) enum Transaction {
-    Committed,
-    ConditionFailed(Vec<bool>),
-}
-
-fn cancelled_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<bool>> {
-    match err.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => {
-            let failed: Vec<bool> =
-                e.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect();
-            failed.iter().any(|f| *f).then_some(failed)
-        }
-        _ => None,
-    }
-}
-
 impl Store {
-    /// Deletes the items named by these `(pk, sk)` keys in one transaction.
-    async fn delete_together(&self, keys: [(String, String); 2]) -> Result<Transaction, StoreError> {
-        let items = keys
-            .into_iter()
-            .map(|(pk, sk)| {
-                Delete::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(pk))
-                    .key("sk", s(sk))
-                    .build()
-                    .map(|d| TransactWriteItem::builder().delete(d).build())
-                    .map_err(build_error)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.transact(items).await
-    }
-
-    pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transaction, StoreError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(Transaction::Committed),
-            Err(err) => match cancelled_conditions(&err) {
-                Some(failed) => Ok(Transaction::ConditionFailed(failed)),
-                None => Err(StoreError::aws("TransactWriteItems")(err)),
-            },
-        }
-    }
-
-    pub(super) fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_owned))
-            .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     /// Creates a tenant, its entry in the `TENANTS` list and its first API key, in one
     /// transaction.
     pub async fn create_tenant(&self, name: &str) -> Result<(Tenant, ApiKey), StoreError> {
@@ -274,24 +201,25 @@ impl Store {
             .into()
         };
         let key_item: Item = [
-            ("pk".to_owned(), s(key_pk_of_hash(&hash))),
-            ("sk".to_owned(), s("KEY")),
+            ("pk".to_owned(), s(api_key_pk(&hash))),
+            ("sk".to_owned(), s(API_KEY_SK)),
             ("tenant_id".to_owned(), s(tenant.id.as_str())),
             ("created_at".to_owned(), ts(tenant.created_at)),
         ]
         .into();
         let key_ref: Item = [
             ("pk".to_owned(), s(tenant_pk(&tenant.id))),
-            ("sk".to_owned(), s(key_ref_sk(&hash))),
+            ("sk".to_owned(), s(api_key_ref_sk(&hash))),
             ("created_at".to_owned(), ts(tenant.created_at)),
         ]
         .into();
-        let mut main_item = tenant_item(tenant_pk(&tenant.id), "TEN".to_owned());
+        let mut main_item = tenant_item(tenant_pk(&tenant.id), TENANT_SK.to_owned());
         main_item.insert(ENDPOINT_COUNT.to_owned(), n(0));
-        let items = [main_item, tenant_item(TENANTS_PK.to_owned(), list_sk(&tenant.id)), key_item, key_ref]
-            .into_iter()
-            .map(|item| self.put(item, Some("attribute_not_exists(pk)")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let items =
+            [main_item, tenant_item(TENANTS_PK.to_owned(), tenant_list_sk(tenant.id.as_str())), key_item, key_ref]
+                .into_iter()
+                .map(|item| self.put(item, Some("attribute_not_exists(pk)")))
+                .collect::<Result<Vec<_>, _>>()?;
         match self.transact(items).await? {
             Transaction::Committed => Ok((tenant, key)),
             Transaction::ConditionFailed(_) => {
@@ -308,7 +236,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(key_pk(presented)))
-            .key("sk", s("KEY"))
+            .key("sk", s(API_KEY_SK))
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
@@ -336,7 +264,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(id)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .consistent_read(consistent)
             .send()
             .await
@@ -347,19 +275,21 @@ impl Store {
     /// A page of tenants, oldest first (a Query of the `TENANTS` partition).
     /// `after` is the last tenant id of the previous page.
     pub async fn list_tenants(&self, limit: usize, after: Option<&str>) -> Result<Page<Tenant>, StoreError> {
-        let range = SkRange { pk: TENANTS_PK.to_owned(), lo: "TEN#".to_owned(), hi: "TEN#~".to_owned() };
-        let after = after.map(|id| format!("TEN#{id}"));
+        // `~` sorts after every character of an id.
+        let range =
+            SkRange { pk: TENANTS_PK.to_owned(), lo: TENANT_LIST_SK_PREFIX.to_owned(), hi: tenant_list_sk("~") };
+        let after = after.map(tenant_list_sk);
         let page = self.query_range(&range, false, limit, after.as_deref(), |q| q).await?;
         let items = page
             .items
             .iter()
             .map(|item| {
-                let id = TenantId::parse(get_s(item, "sk")?.trim_start_matches("TEN#"))
+                let id = TenantId::parse(get_s(item, "sk")?.trim_start_matches(TENANT_LIST_SK_PREFIX))
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 tenant_from_item(id, item)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let next = page.last_key.map(|sk| sk.trim_start_matches("TEN#").to_owned());
+        let next = page.last_key.map(|sk| sk.trim_start_matches(TENANT_LIST_SK_PREFIX).to_owned());
         Ok(Page { items, next })
     }
 
@@ -394,7 +324,7 @@ impl Store {
             names.push((format!("#{attr}"), attr));
         }
         let expression = format!("SET {}", set.join(", "));
-        let items = [(tenant_pk(id), "TEN".to_owned()), (TENANTS_PK.to_owned(), list_sk(id))]
+        let items = [(tenant_pk(id), TENANT_SK.to_owned()), (TENANTS_PK.to_owned(), tenant_list_sk(id.as_str()))]
             .into_iter()
             .map(|(pk, sk)| {
                 let mut update = Update::builder()
@@ -409,7 +339,7 @@ impl Store {
                 for (placeholder, value) in &values {
                     update = update.expression_attribute_values(placeholder, value.clone());
                 }
-                update.build().map(|u| TransactWriteItem::builder().update(u).build()).map_err(build_error)
+                transact_update(update)
             })
             .collect::<Result<Vec<_>, _>>()?;
         match self.transact(items).await? {
@@ -420,10 +350,15 @@ impl Store {
 
     /// The hashes of the tenant's keys, with the `expires_at` of those rotated out.
     async fn key_refs(&self, id: &TenantId) -> Result<Vec<(String, Option<i64>)>, StoreError> {
-        let items = self.query_prefix(tenant_pk(id), "APIKEY#").await?;
+        let items = self.query_prefix(tenant_pk(id), API_KEY_REF_SK_PREFIX).await?;
         items
             .iter()
-            .map(|item| Ok((get_s(item, "sk")?.trim_start_matches("APIKEY#").to_owned(), opt_n(item, "expires_at")?)))
+            .map(|item| {
+                Ok((
+                    get_s(item, "sk")?.trim_start_matches(API_KEY_REF_SK_PREFIX).to_owned(),
+                    opt_n(item, "expires_at")?,
+                ))
+            })
             .collect()
     }
 
@@ -434,14 +369,14 @@ impl Store {
             return Ok(None);
         }
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let items = self.query_prefix(tenant_pk(id), "APIKEY#").await?;
+        let items = self.query_prefix(tenant_pk(id), API_KEY_REF_SK_PREFIX).await?;
         let mut keys = Vec::new();
         for item in &items {
             let expires: Option<i64> = opt_n(item, "expires_at")?;
             if expires.is_some_and(|at| at <= now) {
                 continue;
             }
-            let hash = get_s(item, "sk")?.trim_start_matches("APIKEY#");
+            let hash = get_s(item, "sk")?.trim_start_matches(API_KEY_REF_SK_PREFIX);
             keys.push(ApiKeyInfo {
                 id: key_id(hash),
                 created_at: get_ts(item, "created_at")?,
@@ -470,7 +405,7 @@ impl Store {
         else {
             return Ok(Some(false));
         };
-        let keys = [(key_pk_of_hash(&hash), "KEY".to_owned()), (tenant_pk(id), key_ref_sk(&hash))];
+        let keys = [(api_key_pk(&hash), API_KEY_SK.to_owned()), (tenant_pk(id), api_key_ref_sk(&hash))];
         match self.delete_together(keys).await? {
             Transaction::Committed | Transaction::ConditionFailed(_) => Ok(Some(true)),
         }
@@ -488,47 +423,43 @@ impl Store {
         let key = ApiKey::generate();
         let hash = ApiKey::hash(key.expose());
         let new_key: Item = [
-            ("pk".to_owned(), s(key_pk_of_hash(&hash))),
-            ("sk".to_owned(), s("KEY")),
+            ("pk".to_owned(), s(api_key_pk(&hash))),
+            ("sk".to_owned(), s(API_KEY_SK)),
             ("tenant_id".to_owned(), s(id.as_str())),
             ("created_at".to_owned(), ts(now)),
         ]
         .into();
         let new_ref: Item = [
             ("pk".to_owned(), s(tenant_pk(id))),
-            ("sk".to_owned(), s(key_ref_sk(&hash))),
+            ("sk".to_owned(), s(api_key_ref_sk(&hash))),
             ("created_at".to_owned(), ts(now)),
         ]
         .into();
         let expire = |pk: String, sk: String| {
-            Update::builder()
+            let update = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(pk))
                 .key("sk", s(sk))
                 .update_expression("SET expires_at = :expires")
                 // A concurrent rotation that got there first cancels this one.
                 .condition_expression("attribute_exists(pk) AND attribute_not_exists(expires_at)")
-                .expression_attribute_values(":expires", n(expires_at.unix_timestamp()))
-                .build()
-                .map(|u| TransactWriteItem::builder().update(u).build())
-                .map_err(build_error)
+                .expression_attribute_values(":expires", n(expires_at.unix_timestamp()));
+            transact_update(update)
         };
         // Touching the tenant item makes the rotation fail if the tenant is gone or going.
         let tenant = Update::builder()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(id)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .update_expression("SET key_rotated_at = :now")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleting)")
-            .expression_attribute_values(":now", ts(now))
-            .build()
-            .map(|u| TransactWriteItem::builder().update(u).build())
-            .map_err(build_error)?;
+            .expression_attribute_values(":now", ts(now));
+        let tenant = transact_update(tenant)?;
         let mut items = vec![tenant, self.put(new_key, Some("attribute_not_exists(pk)"))?];
         items.push(self.put(new_ref, Some("attribute_not_exists(pk)"))?);
         if let Some(current) = &current {
-            items.push(expire(key_pk_of_hash(current), "KEY".to_owned())?);
-            items.push(expire(tenant_pk(id), key_ref_sk(current))?);
+            items.push(expire(api_key_pk(current), API_KEY_SK.to_owned())?);
+            items.push(expire(tenant_pk(id), api_key_ref_sk(current))?);
         }
         match self.transact(items).await? {
             Transaction::Committed => {
@@ -545,8 +476,8 @@ impl Store {
     pub async fn set_tenant_suspended(&self, id: &TenantId, suspended: bool) -> Result<Option<Tenant>, StoreError> {
         let now = OffsetDateTime::now_utc();
         let items = [
-            (tenant_pk(id), "TEN".to_owned(), "attribute_exists(pk) AND attribute_not_exists(deleting)"),
-            (TENANTS_PK.to_owned(), list_sk(id), "attribute_exists(pk)"),
+            (tenant_pk(id), TENANT_SK.to_owned(), "attribute_exists(pk) AND attribute_not_exists(deleting)"),
+            (TENANTS_PK.to_owned(), tenant_list_sk(id.as_str()), "attribute_exists(pk)"),
         ]
         .into_iter()
         .map(|(pk, sk, condition)| {
@@ -560,7 +491,7 @@ impl Store {
             } else {
                 update.update_expression("REMOVE suspended")
             };
-            update.build().map(|u| TransactWriteItem::builder().update(u).build()).map_err(build_error)
+            transact_update(update)
         })
         .collect::<Result<Vec<_>, _>>()?;
         match self.transact(items).await? {
@@ -577,7 +508,7 @@ impl Store {
             .get_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(id)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .projection_expression("pk, suspended, deleting")
             .send()
             .await
@@ -602,27 +533,23 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(tenant_pk(id)))
-            .key("sk", s("TEN"))
+            .key("sk", s(TENANT_SK))
             .update_expression("SET deleting = :yes")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":yes", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
             .send()
             .await;
-        match mark {
-            Ok(_) => {}
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                return Ok(false);
-            }
-            Err(err) => return Err(StoreError::aws("UpdateItem")(err)),
+        if conditional(mark, "UpdateItem")?.is_none() {
+            return Ok(false);
         }
         let mut keys = Vec::new();
         for (hash, _) in self.key_refs(id).await? {
-            keys.push((key_pk_of_hash(&hash), "KEY".to_owned()));
-            keys.push((tenant_pk(id), key_ref_sk(&hash)));
+            keys.push((api_key_pk(&hash), API_KEY_SK.to_owned()));
+            keys.push((tenant_pk(id), api_key_ref_sk(&hash)));
         }
         // Keys first: a failure after this leaves a tenant nobody can authenticate as.
         self.batch_delete(keys).await?;
-        let items = [(tenant_pk(id), "TEN".to_owned()), (TENANTS_PK.to_owned(), list_sk(id))];
+        let items = [(tenant_pk(id), TENANT_SK.to_owned()), (TENANTS_PK.to_owned(), tenant_list_sk(id.as_str()))];
         match self.delete_together(items).await? {
             Transaction::Committed | Transaction::ConditionFailed(_) => Ok(true),
         }
@@ -641,7 +568,7 @@ mod tests {
         assert_ne!(a.expose(), b.expose());
         let pk = key_pk(a.expose());
         assert!(!pk.contains(&a.expose()[3..]));
-        assert_eq!(pk.len(), "KEY#".len() + 64);
+        assert_eq!(pk.len(), api_key_pk("").len() + 64);
         assert!(!format!("{a:?}").contains(&a.expose()[3..]));
     }
 
