@@ -54,6 +54,9 @@ pub use tenants::{
     TenantStatus, TenantUpdate,
 };
 
+/// The sparse index of failed attempts, by endpoint and time (`template.yaml`).
+pub const FAILED_ATTEMPTS_INDEX: &str = "FailedAttempts";
+
 /// What went wrong with the table, by what it means for the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
