@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use hookline_shared::store::FAILED_ATTEMPTS_INDEX;
 use hookline_tests::dynamo_calls::DynamoCalls;
-use hookline_tests::{Hookline, Receiver};
+use hookline_tests::{Hookline, Receiver, percent_encode as encode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -17,16 +17,6 @@ use time::format_description::well_known::Rfc3339;
 
 fn id(value: &Value) -> String {
     value["id"].as_str().unwrap().to_owned()
-}
-
-/// Percent-encodes a cursor or a time for a query string.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A receiver that fails the first `plan[event]` requests of each event (by `webhook-id`).

@@ -332,9 +332,23 @@ impl Store {
     /// that fails is only logged: the round is recorded, and the attempt is still in it, left
     /// out of the index alone.
     async fn index_round_failure(&self, event: &Event, attempt: &Attempt, update: &DeliveryUpdate) {
-        let mut item = self.attempt_item(event_pk(&event.tenant_id, &event.id), attempt);
+        if let Err(err) = self.put_attempt(&event.tenant_id, &event.id, attempt, update).await {
+            tracing::warn!(error = %err, endpoint_id = %attempt.endpoint_id, "failed first attempt not indexed");
+        }
+    }
+
+    /// Puts attempt `attempt.number`'s item, with what it moves the delivery to and, if it
+    /// failed, the index's keys, unless one is there already (false).
+    async fn put_attempt(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        attempt: &Attempt,
+        update: &DeliveryUpdate,
+    ) -> Result<bool, StoreError> {
+        let mut item = self.attempt_item(event_pk(tenant, event), attempt);
         add_outcome(&mut item, update);
-        index_failure(&mut item, &event.tenant_id, &event.id, attempt);
+        index_failure(&mut item, tenant, event, attempt);
         let put = self
             .client
             .put_item()
@@ -343,9 +357,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        if let Err(err) = conditional(put, "PutItem") {
-            tracing::warn!(error = %err, endpoint_id = %attempt.endpoint_id, "failed first attempt not indexed");
-        }
+        Ok(conditional(put, "PutItem")?.is_some())
     }
 
     /// The endpoint's failed attempts made from `since` to `until` (inclusive, by attempt
@@ -556,18 +568,7 @@ impl Store {
         attempt: &Attempt,
         update: DeliveryUpdate,
     ) -> Result<RecordOutcome, StoreError> {
-        let mut item = self.attempt_item(event_pk(tenant, event), attempt);
-        add_outcome(&mut item, &update);
-        index_failure(&mut item, tenant, event, attempt);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        if conditional(put, "PutItem")?.is_none() {
+        if !self.put_attempt(tenant, event, attempt, &update).await? {
             // Whoever wrote it may have stopped before moving the delivery on.
             self.move_on_from_record(tenant, event, &attempt.endpoint_id, attempt.number).await?;
             return Ok(RecordOutcome::AlreadyRecorded);
