@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use hookline_shared::aws::Clients;
@@ -75,12 +76,20 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, spec: &Tabl
         );
     }
     for key in &spec.key_schema {
-        request = request.key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(&key.attribute_name)
-                .key_type(KeyType::from(key.key_type.as_str()))
-                .build()?,
-        );
+        request = request.key_schema(key_element(key)?);
+    }
+    // On demand (the default parameters), so no throughput of its own.
+    for index in &spec.global_secondary_indexes {
+        let mut projection =
+            Projection::builder().projection_type(ProjectionType::from(index.projection.projection_type.as_str()));
+        for name in &index.projection.non_key_attributes {
+            projection = projection.non_key_attributes(name);
+        }
+        let mut gsi = GlobalSecondaryIndex::builder().index_name(&index.index_name).projection(projection.build());
+        for key in &index.key_schema {
+            gsi = gsi.key_schema(key_element(key)?);
+        }
+        request = request.global_secondary_indexes(gsi.build()?);
     }
     request
         .send()
@@ -100,6 +109,13 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, spec: &Tabl
             })?;
     }
     Ok(())
+}
+
+fn key_element(key: &crate::template::KeySchemaElement) -> anyhow::Result<KeySchemaElement> {
+    Ok(KeySchemaElement::builder()
+        .attribute_name(&key.attribute_name)
+        .key_type(KeyType::from(key.key_type.as_str()))
+        .build()?)
 }
 
 /// Creates a queue and returns its URL and ARN.

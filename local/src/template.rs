@@ -49,6 +49,27 @@ pub struct TimeToLive {
     pub enabled: bool,
 }
 
+/// `Projection` of an index: `ALL`, `KEYS_ONLY`, or `INCLUDE` with its attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Projection {
+    pub projection_type: String,
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
+}
+
+/// One of `GlobalSecondaryIndexes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GlobalSecondaryIndex {
+    pub index_name: String,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub projection: Projection,
+    /// Provisioned mode's starting capacity, as the table's: no local meaning.
+    #[serde(default)]
+    pub provisioned_throughput: Option<Value>,
+}
+
 /// `AWS::DynamoDB::Table` properties.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -62,6 +83,8 @@ pub struct TableSpec {
     /// Provisioned mode's starting capacity: no local meaning (moto does not throttle).
     #[serde(default)]
     pub provisioned_throughput: Option<Value>,
+    #[serde(default)]
+    pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
     #[serde(default)]
     pub time_to_live_specification: Option<TimeToLive>,
     /// Backups and encryption at rest have no local meaning.
@@ -337,6 +360,10 @@ mod tests {
     fn reads_the_project_template() {
         let r = Resources::from_template().unwrap();
         assert_eq!(r.table.key_schema.len(), 2);
+        let index = &r.table.global_secondary_indexes[0];
+        assert_eq!(index.index_name, hookline_shared::store::FAILED_ATTEMPTS_INDEX);
+        let keys: Vec<&str> = index.key_schema.iter().map(|k| k.attribute_name.as_str()).collect();
+        assert_eq!(keys, ["fail_pk", "fail_sk"]);
         let redrive = r.deliveries_queue.redrive_policy.clone().unwrap();
         assert_eq!(redrive.dead_letter_target_arn, DEAD_LETTER_QUEUE);
         let slow = r.slow_deliveries_queue.redrive_policy.clone().unwrap();
@@ -379,6 +406,15 @@ mod tests {
         assert_ne!(text, TEMPLATE);
         let err = Resources::parse(&text).unwrap_err().to_string();
         assert!(err.contains("Enabled"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_index_property_is_an_error_not_ignored() {
+        let text = TEMPLATE
+            .replace("ProjectionType: ALL", "ProjectionType: ALL\n          ContributorInsightsSpecification: {}");
+        assert_ne!(text, TEMPLATE);
+        let err = Resources::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("ContributorInsightsSpecification"), "{err}");
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Call {
     pub key: String,
     /// For reads: whether `ConsistentRead` was asked for.
     pub consistent: bool,
+    /// For a Query of an index: the index's name.
+    pub index: Option<String>,
 }
 
 impl Call {
@@ -80,20 +82,21 @@ impl Intercept for DynamoCalls {
         let input = context.input();
         let call = if let Some(get) = input.downcast_ref::<GetItemInput>() {
             let key = get.key.as_ref().map(|k| text(k.get("sk"))).unwrap_or_default();
-            Call { operation: "GetItem", key, consistent: get.consistent_read == Some(true) }
+            Call { operation: "GetItem", key, consistent: get.consistent_read == Some(true), index: None }
         } else if let Some(query) = input.downcast_ref::<QueryInput>() {
             let key = query.expression_attribute_values.as_ref().map(|v| text(v.get(":pk"))).unwrap_or_default();
-            Call { operation: "Query", key, consistent: query.consistent_read == Some(true) }
+            let index = query.index_name.clone();
+            Call { operation: "Query", key, consistent: query.consistent_read == Some(true), index }
         } else if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
             let key = update.key.as_ref().map(|k| text(k.get("sk"))).unwrap_or_default();
-            Call { operation: "UpdateItem", key, consistent: false }
+            Call { operation: "UpdateItem", key, consistent: false, index: None }
         } else if let Some(put) = input.downcast_ref::<PutItemInput>() {
             let key = put.item.as_ref().map(|k| text(k.get("sk"))).unwrap_or_default();
-            Call { operation: "PutItem", key, consistent: false }
+            Call { operation: "PutItem", key, consistent: false, index: None }
         } else if input.downcast_ref::<TransactWriteItemsInput>().is_some() {
-            Call { operation: "TransactWriteItems", key: String::new(), consistent: false }
+            Call { operation: "TransactWriteItems", key: String::new(), consistent: false, index: None }
         } else {
-            Call { operation: "other", key: String::new(), consistent: false }
+            Call { operation: "other", key: String::new(), consistent: false, index: None }
         };
         self.calls.lock().unwrap().push(call);
         Ok(())

@@ -55,6 +55,17 @@ pub struct Hookline {
     pub document: std::sync::Arc<conformance::Document>,
 }
 
+/// Percent-encodes text for a query string: a cursor (opaque, it may hold any character) or a
+/// time (`+` would read as a space).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A tenant's id and API key.
 pub struct Tenant {
     pub id: String,

@@ -26,6 +26,9 @@ fn property<'a>(template: &'a Value, resource: &str, path: &[&str]) -> &'a Value
     value
 }
 
+/// An index's name, key schema (attribute, key type) and projection type.
+type IndexShape = (String, Vec<(String, String)>, String);
+
 #[tokio::test]
 async fn local_table_and_queues_match_the_template() {
     let hookline = Hookline::start().await;
@@ -42,6 +45,51 @@ async fn local_table_and_queues_match_the_template() {
         .map(|k| (k["AttributeName"].as_str().unwrap().to_owned(), k["KeyType"].as_str().unwrap().to_owned()))
         .collect();
     assert_eq!(keys, expected);
+    // The sparse index of failed attempts: same names, keys and projection as the template's.
+    let indexes: Vec<IndexShape> = table
+        .global_secondary_indexes()
+        .iter()
+        .map(|index| {
+            let keys = index
+                .key_schema()
+                .iter()
+                .map(|k| (k.attribute_name().to_owned(), k.key_type().as_str().to_owned()))
+                .collect();
+            let projection = index.projection().and_then(|p| p.projection_type()).map(|p| p.as_str().to_owned());
+            (index.index_name().unwrap_or_default().to_owned(), keys, projection.unwrap_or_default())
+        })
+        .collect();
+    let expected: Vec<IndexShape> = property(&template, "Table", &["GlobalSecondaryIndexes"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|index| {
+            let keys = index["KeySchema"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|k| (k["AttributeName"].as_str().unwrap().to_owned(), k["KeyType"].as_str().unwrap().to_owned()))
+                .collect();
+            let projection = index["Projection"]["ProjectionType"].as_str().unwrap().to_owned();
+            (index["IndexName"].as_str().unwrap().to_owned(), keys, projection)
+        })
+        .collect();
+    assert_eq!(indexes, expected);
+    assert_eq!(indexes[0].0, hookline_shared::store::FAILED_ATTEMPTS_INDEX);
+    let mut defined: Vec<(String, String)> = table
+        .attribute_definitions()
+        .iter()
+        .map(|d| (d.attribute_name().to_owned(), d.attribute_type().as_str().to_owned()))
+        .collect();
+    defined.sort();
+    let mut expected: Vec<(String, String)> = property(&template, "Table", &["AttributeDefinitions"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|d| (d["AttributeName"].as_str().unwrap().to_owned(), d["AttributeType"].as_str().unwrap().to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(defined, expected);
     let billing = table.billing_mode_summary().and_then(|b| b.billing_mode()).map(|m| m.as_str().to_owned());
     // `!If [ProvisionedTable, PROVISIONED, PAY_PER_REQUEST]`: the default parameters (on-demand)
     // take the last branch, which is what a local table is.

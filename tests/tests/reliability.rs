@@ -15,7 +15,7 @@ use hookline_shared::domain::{Event, EventType, event_fingerprint};
 use hookline_shared::ids::{EndpointId, EventId, TenantId};
 use hookline_shared::store::{Creation, keys};
 use hookline_tests::faults::PartialFailures;
-use hookline_tests::{ADMIN_TOKEN, Hookline, Options, Receiver, Tenant};
+use hookline_tests::{ADMIN_TOKEN, Hookline, Options, Receiver, Tenant, percent_encode as encode};
 use reqwest::StatusCode;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -348,14 +348,4 @@ async fn an_endpoints_attempts_are_paged_by_the_cursors_the_api_hands_out() {
     }
     assert!(pages >= 2, "one page held everything: the test does not cover paging");
     assert_eq!(seen, events, "every attempt once, oldest event first");
-}
-
-/// Percent-encodes a cursor for a query string (it is opaque: it may hold any character).
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -382,15 +382,18 @@ pub async fn rotate_secret(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptsQuery {
-    /// Default: 7 days before `until`.
+    /// Default: 7 days before `until`. The window holds events by the time they were made;
+    /// with `status=failed`, attempts by the time they were made.
     #[serde(default, with = "time::serde::rfc3339::option")]
     since: Option<OffsetDateTime>,
     /// Default: now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     until: Option<OffsetDateTime>,
+    /// `failed`: only failed attempts, oldest attempt first, from an index of failures.
     #[param(inline)]
     status: Option<AttemptOutcome>,
-    /// Events a page covers (their attempts for this endpoint), 1 to 100; default 50.
+    /// Events a page covers (their attempts for this endpoint); with `status=failed`,
+    /// attempts a page holds. 1 to 100; default 50.
     #[param(value_type = Option<usize>, minimum = 1, maximum = 100)]
     limit: Option<Limit>,
     /// `next_cursor` of the previous page.
@@ -416,9 +419,11 @@ const DEFAULT_HISTORY: time::Duration = time::Duration::days(7);
 
 /// Every attempt made for this endpoint in the window, oldest event first. Attempts are kept
 /// under their event, so a page is one Query per listing shard over the window's events that
-/// name this endpoint, then their attempts.
+/// name this endpoint, then their attempts. `status=failed` is one Query of the
+/// `FailedAttempts` index instead (its cursors are a list of their own).
 #[utoipa::path(get, path = "/v1/endpoints/{id}/attempts", operation_id = "list_endpoint_attempts", tag = TAG,
-    summary = "List an endpoint's attempts in a window, oldest event first", security(("apiKey" = []), ("portalSession" = [])),
+    summary = "List an endpoint's attempts in a window, oldest event first (failed ones: oldest attempt first)",
+    security(("apiKey" = []), ("portalSession" = [])),
     params(("id" = EndpointId, Path), AttemptsQuery),
     responses((status = 200, description = "A page of attempts", body = Page<AttemptView>), TenantErrors, QueryErrors, NotFound))]
 pub async fn attempts(
@@ -433,6 +438,16 @@ pub async fn attempts(
     let since = query.since.unwrap_or(until - DEFAULT_HISTORY);
     if since > until {
         return Err(Invalid::one("since", "must not be after until").into());
+    }
+    if query.status == Some(AttemptOutcome::Failed) {
+        // Positions are the index's sort keys (attempt time, event id, number): a list of its
+        // own, so a cursor of the other never opens here.
+        let lister = Lister::new(Listed::EndpointAttempts, &[tenant.as_str(), id.as_str(), "failed"]);
+        let after = lister.open(query.cursor.as_ref())?;
+        let page =
+            state.store.endpoint_failures(tenant, &id, since, until, Limit::of(query.limit), after.as_deref()).await?;
+        let data = page.attempts.into_iter().map(|(event_id, attempt)| AttemptView { event_id, attempt }).collect();
+        return Ok(Json(lister.page(data, page.next.as_deref())));
     }
     let lister = Lister::new(Listed::EndpointAttempts, &[tenant.as_str(), id.as_str()]);
     let after = lister.open(query.cursor.as_ref())?;

@@ -3,9 +3,9 @@ use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::keys::{ATTEMPT_SK_PREFIX, DELIVERY_SK_PREFIX, attempt_sk, delivery_sk};
-use super::keys::{listing_pk, listing_shard, listing_sk};
+use super::keys::{failure_event, failure_pk, failure_sk, failure_time, listing_pk, listing_shard, listing_sk};
 use super::table::conditional;
-use super::{Store, StoreError, event_pk};
+use super::{FAILED_ATTEMPTS_INDEX, MAX_PAGE_SIZE, Store, StoreError, event_pk, now_ms};
 use crate::domain::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind, Event};
 use crate::ids::{EndpointId, EventId, TenantId};
 
@@ -31,6 +31,24 @@ fn delivery_from_item(event: &EventId, item: &Item) -> Result<Delivery, StoreErr
         rate_slot_ms: opt_n(item, "rate_slot_ms")?,
         stored: true,
     })
+}
+
+/// A failed attempt's keys in the sparse `FailedAttempts` index; a success gets none, so it
+/// costs the index nothing.
+fn index_failure(item: &mut Item, tenant: &TenantId, event: &EventId, attempt: &Attempt) {
+    if attempt.succeeded {
+        return;
+    }
+    item.insert("fail_pk".to_owned(), s(failure_pk(tenant, &attempt.endpoint_id)));
+    item.insert("fail_sk".to_owned(), s(failure_sk(now_ms(attempt.at), event, attempt.number)));
+}
+
+/// A page of an endpoint's failed attempts, oldest first, and the position to go on after
+/// (the last one's index sort key: its time, event id and number; `None`: the window is done).
+#[derive(Debug)]
+pub struct FailurePage {
+    pub attempts: Vec<(EventId, Attempt)>,
+    pub next: Option<String>,
 }
 
 /// What an attempt moved its delivery to, stored with it.
@@ -295,7 +313,105 @@ impl Store {
             .expression_attribute_names("#listed_only", super::events::LISTED_ONLY)
             .send()
             .await;
-        Ok(conditional(result, "PutItem")?.is_some())
+        if conditional(result, "PutItem")?.is_none() {
+            return Ok(false);
+        }
+        let failures = round.iter().filter(|(attempt, _)| !attempt.succeeded);
+        futures::future::join_all(failures.map(|(attempt, update)| self.index_round_failure(event, attempt, update)))
+            .await;
+        Ok(true)
+    }
+
+    /// A failed first attempt also gets an attempt item of its own, the one the
+    /// `FailedAttempts` index holds: one more put per failure, none for a success. The item is
+    /// what [`Store::record_attempt`] would have written, so [`Store::list_attempts`] (which
+    /// prefers it to the round's entry of the same number) reads the same attempt. A record of
+    /// that number already there (written by the delivery continuing alone) is kept. A put
+    /// that fails is only logged: the round is recorded, and the attempt is still in it, left
+    /// out of the index alone.
+    async fn index_round_failure(&self, event: &Event, attempt: &Attempt, update: &DeliveryUpdate) {
+        if let Err(err) = self.put_attempt(&event.tenant_id, &event.id, attempt, update).await {
+            tracing::warn!(error = %err, endpoint_id = %attempt.endpoint_id, "failed first attempt not indexed");
+        }
+    }
+
+    /// Puts attempt `attempt.number`'s item, with what it moves the delivery to and, if it
+    /// failed, the index's keys, unless one is there already (false).
+    async fn put_attempt(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        attempt: &Attempt,
+        update: &DeliveryUpdate,
+    ) -> Result<bool, StoreError> {
+        let mut item = self.attempt_item(event_pk(tenant, event), attempt);
+        add_outcome(&mut item, update);
+        index_failure(&mut item, tenant, event, attempt);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        Ok(conditional(put, "PutItem")?.is_some())
+    }
+
+    /// The endpoint's failed attempts made from `since` to `until` (inclusive, by attempt
+    /// time), oldest first: one Query of the `FailedAttempts` index. Pass the page's `next` as
+    /// `after` for the next page.
+    pub async fn endpoint_failures(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<FailurePage, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        // `fail_sk` of a time t is `<t>#…`, so `<until + 1 ms>` is above every attempt of
+        // `until` and below the next millisecond's.
+        let mut lo = failure_time(now_ms(since));
+        let hi = failure_time(now_ms(until).saturating_add(1));
+        // The page before ended at `after`: the Query starts there (inclusive) and skips it.
+        if let Some(after) = after.filter(|after| *after > lo.as_str()) {
+            lo = after.to_owned();
+        }
+        // One more than a page says whether there is another, plus `after` itself.
+        let asked = limit + 1 + usize::from(after.is_some());
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(FAILED_ATTEMPTS_INDEX)
+            .key_condition_expression("fail_pk = :pk AND fail_sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(failure_pk(tenant, endpoint)))
+            .expression_attribute_values(":lo", s(lo))
+            .expression_attribute_values(":hi", s(hi))
+            .limit(i32::try_from(asked).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(StoreError::aws("Query"))?;
+        let mut attempts = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let sk = get_s(&item, "fail_sk")?;
+            if Some(sk) == after {
+                continue;
+            }
+            let event = failure_event(sk).ok_or_else(|| StoreError::Corrupt(format!("fail_sk `{sk}`")))?;
+            let event = parse("fail_sk", EventId::parse(event)).map_err(|e| e.in_item(&item))?;
+            attempts.push((sk.to_owned(), event, attempt_from_item(&item).map_err(|e| e.in_item(&item))?));
+        }
+        let next = if attempts.len() > limit {
+            attempts.truncate(limit);
+            attempts.last().map(|(sk, _, _)| sk.clone())
+        } else {
+            // A Query stops at 1 MB too: a short page then goes on where it stopped.
+            out.last_evaluated_key.as_ref().and_then(|key| key.get("fail_sk")).and_then(|v| v.as_s().ok()).cloned()
+        };
+        Ok(FailurePage { attempts: attempts.into_iter().map(|(_, event, attempt)| (event, attempt)).collect(), next })
     }
 
     /// Marks a pending delivery paused (its endpoint is disabled). Returns false if it was not
@@ -450,17 +566,7 @@ impl Store {
         attempt: &Attempt,
         update: DeliveryUpdate,
     ) -> Result<RecordOutcome, StoreError> {
-        let mut item = self.attempt_item(event_pk(tenant, event), attempt);
-        add_outcome(&mut item, &update);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        if conditional(put, "PutItem")?.is_none() {
+        if !self.put_attempt(tenant, event, attempt, &update).await? {
             // Whoever wrote it may have stopped before moving the delivery on.
             self.move_on_from_record(tenant, event, &attempt.endpoint_id, attempt.number).await?;
             return Ok(RecordOutcome::AlreadyRecorded);

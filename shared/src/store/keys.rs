@@ -119,6 +119,28 @@ pub(super) fn attempt_sk(endpoint: &EndpointId, number: u32) -> String {
     format!("{ATTEMPT_SK_PREFIX}{endpoint}#{number:06}")
 }
 
+/// The `FailedAttempts` index's partition of an endpoint's failed attempts: the endpoint's own
+/// key, on the index, which takes one write per failed attempt.
+pub fn failure_pk(tenant: &TenantId, endpoint: &EndpointId) -> String {
+    endpoint_pk(tenant, endpoint)
+}
+
+/// A failed attempt's place in its endpoint's index partition: by time (milliseconds, 13
+/// digits, so text order is time order until 2286), then event and attempt number.
+pub fn failure_sk(at_ms: i64, event: &EventId, number: u32) -> String {
+    format!("{}#{event}#{number:06}", failure_time(at_ms))
+}
+
+/// The time part of [`failure_sk`], also a bound of a window's Query.
+pub(super) fn failure_time(at_ms: i64) -> String {
+    format!("{:013}", at_ms.clamp(0, 9_999_999_999_999))
+}
+
+/// The event id in a [`failure_sk`].
+pub(super) fn failure_event(sk: &str) -> Option<&str> {
+    sk.split('#').nth(1)
+}
+
 /// Which listing partition an event's entry lives in: FNV-1a of its random part.
 pub fn listing_shard(event: &EventId) -> usize {
     let hash = event
@@ -180,6 +202,17 @@ mod tests {
         let (min, max) = (counts.iter().min().copied().unwrap(), counts.iter().max().copied().unwrap());
         // 1 000 expected in each: every shard within 15 %.
         assert!(min >= 850 && max <= 1150, "{counts:?}");
+    }
+
+    #[test]
+    fn failure_keys_sort_by_time_and_name_their_event() {
+        let event = EventId::generate();
+        let early = failure_sk(999, &event, 12);
+        let late = failure_sk(1_700_000_000_000, &event, 1);
+        assert!(early < late, "{early} {late}");
+        assert_eq!(early, format!("0000000000999#{event}#000012"));
+        assert_eq!(failure_event(&late), Some(event.as_str()));
+        assert_eq!(failure_time(-5), failure_time(0), "a window from before 1970 starts at 0");
     }
 
     #[test]

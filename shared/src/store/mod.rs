@@ -15,10 +15,18 @@
 //! | event, and its idempotency key's claim (`state`, `fingerprint`) | `TEN#<tenant>#EV#<random part of the id>` | `EVT` |
 //! | listing entry and first round (the event's summary, every first attempt with what it left its delivery as) | `TEN#<tenant>#EVL#<shard 00–31>` | `ROUND#<event>` |
 //! | delivery (once touched after its round: claimed, paused, holding a rate slot, resent) | `TEN#<tenant>#EV#<random part>` | `DLV#<endpoint>` |
-//! | attempt     | `TEN#<tenant>#EV#<random part>` | `ATT#<endpoint>#<nnnnnn>` |
+//! | attempt after the first round (retry, resend, test send); also a failed first attempt, beside its round entry | `TEN#<tenant>#EV#<random part>` | `ATT#<endpoint>#<nnnnnn>` |
 //! | endpoint health window | `TEN#<tenant>#EP#<endpoint>` | `HEALTH#<endpoint>#<5-minute window>` |
 //! | rate limiter | `RATE#<tenant>#<key>` | `RATE`                  |
 //! | endpoint's in-flight leases, slow-lane mark | `TEN#<tenant>#EP#<endpoint>` | `INFLIGHT#<endpoint>` |
+//!
+//! One sparse global secondary index, [`FAILED_ATTEMPTS_INDEX`] (projection ALL): only the item
+//! of a failed delivery attempt carries its keys (a test send's does not), so a success costs it
+//! nothing and a failure one index write.
+//!
+//! | index entry | `fail_pk`             | `fail_sk`                |
+//! |-------------|-----------------------|--------------------------|
+//! | failed attempt | `TEN#<tenant>#EP#<endpoint>` | `<attempt time, ms, 13 digits>#<event>#<nnnnnn>` |
 //!
 //! A tenant's id is part of every key it can reach, so one tenant cannot name another's items.
 
@@ -41,7 +49,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use time::OffsetDateTime;
 
-pub use deliveries::{DeliveryUpdate, RecordOutcome};
+pub use deliveries::{DeliveryUpdate, FailurePage, RecordOutcome};
 pub use endpoints::{EndpointCreation, HealthChange};
 pub use event_types::{EventTypeChanged, EventTypeCreated, EventTypeDefinition, MAX_EVENT_TYPES, MAX_EXAMPLE_BYTES};
 pub use events::{ClaimState, Creation, EXPUNGED_PAYLOAD, EventFilter, EventSummary, MAX_PAGE_SIZE, Page};
@@ -55,6 +63,9 @@ pub use tenants::{
     ApiKey, ApiKeyId, ApiKeyInfo, KEY_ROTATION_GRACE, MAX_KEY_ROTATION_GRACE, RotatedKey, Tenant, TenantState,
     TenantStatus, TenantUpdate,
 };
+
+/// The sparse index of failed attempts, by endpoint and time (`template.yaml`).
+pub const FAILED_ATTEMPTS_INDEX: &str = "FailedAttempts";
 
 /// What went wrong with the table, by what it means for the caller.
 #[derive(Debug, thiserror::Error)]
