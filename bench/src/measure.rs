@@ -204,13 +204,7 @@ pub async fn run() -> anyhow::Result<Measured> {
     let (cpus, cpu_model) = machine();
     let date = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))?;
-    let aws_endpoint = endpoint_from_env()?;
-    // Secrets at rest are sealed as in a deployment: one key, shared with the function processes.
-    let encryption_key = hookline_shared::crypto::SecretBox::generate_key_base64();
-    hookline_shared::crypto::install(hookline_shared::crypto::SecretBox::from_base64(&encryption_key)?);
-    let plain = local_clients(&aws_endpoint).await;
-    let prefix = format!("bench{:08x}", rand::rng().random::<u32>());
-    let sink = Sink::start()?;
+    let Setup { aws_endpoint, encryption_key, plain, prefix, sink } = setup().await?;
 
     eprintln!("bench: raw moto rates ({RAW_CALLS} sequential SendMessage, {RAW_CALLS} PutItem)");
     let raw = provision(&plain, &Resources::from_template()?, &format!("{prefix}-raw")).await?;
@@ -325,15 +319,30 @@ async fn run_scenarios(
 
 /// `HOOKLINE_BENCH_ONLY=a,b`: runs only those scenarios and prints what they asked of AWS, by
 /// function, operation and item, to stderr; writes nothing (a tool for finding where requests
-/// come from, not a result).
-pub async fn scenarios_only(keys: &str) -> anyhow::Result<()> {
-    let wanted: Vec<&str> = keys.split(',').map(str::trim).collect();
+
+/// What every bench run starts from: moto's address, the sealing key (installed here, and
+/// handed to the function processes), plain clients, a fresh resource prefix and the sink.
+struct Setup {
+    aws_endpoint: String,
+    encryption_key: String,
+    plain: hookline_shared::aws::Clients,
+    prefix: String,
+    sink: Sink,
+}
+
+async fn setup() -> anyhow::Result<Setup> {
     let aws_endpoint = endpoint_from_env()?;
+    // Secrets at rest are sealed as in a deployment: one key, shared with the function processes.
     let encryption_key = hookline_shared::crypto::SecretBox::generate_key_base64();
     hookline_shared::crypto::install(hookline_shared::crypto::SecretBox::from_base64(&encryption_key)?);
     let plain = local_clients(&aws_endpoint).await;
     let prefix = format!("bench{:08x}", rand::rng().random::<u32>());
-    let sink = Sink::start()?;
+    Ok(Setup { aws_endpoint, encryption_key, plain, prefix, sink: Sink::start()? })
+}
+/// come from, not a result).
+pub async fn scenarios_only(keys: &str) -> anyhow::Result<()> {
+    let wanted: Vec<&str> = keys.split(',').map(str::trim).collect();
+    let Setup { aws_endpoint, plain, prefix, sink, .. } = setup().await?;
     for run in run_scenarios(&plain, &aws_endpoint, &sink, &prefix, |key| wanted.contains(&key)).await? {
         let d = run.deliveries.max(1) as f64;
         eprintln!(

@@ -3,7 +3,7 @@ use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_n, opt_s, opt_ts, parse, s, ts};
 use super::keys::{ATTEMPT_SK_PREFIX, DELIVERY_SK_PREFIX, attempt_sk, delivery_sk};
-use super::keys::{failure_event, failure_pk, failure_sk, failure_time, listing_pk, listing_shard, listing_sk};
+use super::keys::{failure_event, failure_pk, failure_sk, failure_time};
 use super::table::conditional;
 use super::{FAILED_ATTEMPTS_INDEX, MAX_PAGE_SIZE, Store, StoreError, event_pk, now_ms};
 use crate::domain::{Attempt, AttemptError, Delivery, DeliveryStatus, ErrorKind, Event};
@@ -269,17 +269,7 @@ impl Store {
         tenant: &TenantId,
         event: &EventId,
     ) -> Result<Vec<(Attempt, DeliveryUpdate)>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(listing_pk(tenant, listing_shard(event))))
-            .key("sk", s(listing_sk(event)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::aws("GetItem"))?;
-        match out.item {
+        match self.listing_entry(tenant, event, None).await? {
             Some(item) => round_entries(&item),
             None => Ok(Vec::new()),
         }

@@ -283,18 +283,29 @@ impl Store {
     /// Whether the event is listed: its first round was recorded (so it was queued), or a
     /// takeover listed it.
     pub async fn is_listed(&self, tenant: &TenantId, event: &EventId) -> Result<bool, StoreError> {
+        Ok(self.listing_entry(tenant, event, Some("pk")).await?.is_some())
+    }
+
+    /// An event's listing entry (its first round's record), read strongly consistent; only
+    /// `projection`'s attributes if given.
+    pub(super) async fn listing_entry(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        projection: Option<&str>,
+    ) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("pk", s(listing_pk(tenant, listing_shard(event))))
             .key("sk", s(listing_sk(event)))
-            .projection_expression("pk")
+            .set_projection_expression(projection.map(str::to_owned))
             .consistent_read(true)
             .send()
             .await
             .map_err(StoreError::aws("GetItem"))?;
-        Ok(out.item.is_some())
+        Ok(out.item)
     }
 
     /// An event's listing entry, without its round: what a listing shows of the event.
