@@ -317,9 +317,6 @@ async fn run_scenarios(
     Ok(scenarios)
 }
 
-/// `HOOKLINE_BENCH_ONLY=a,b`: runs only those scenarios and prints what they asked of AWS, by
-/// function, operation and item, to stderr; writes nothing (a tool for finding where requests
-
 /// What every bench run starts from: moto's address, the sealing key (installed here, and
 /// handed to the function processes), plain clients, a fresh resource prefix and the sink.
 struct Setup {
@@ -339,6 +336,9 @@ async fn setup() -> anyhow::Result<Setup> {
     let prefix = format!("bench{:08x}", rand::rng().random::<u32>());
     Ok(Setup { aws_endpoint, encryption_key, plain, prefix, sink: Sink::start()? })
 }
+
+/// `HOOKLINE_BENCH_ONLY=a,b`: runs only those scenarios and prints what they asked of AWS, by
+/// function, operation and item, to stderr; writes nothing (a tool for finding where requests
 /// come from, not a result).
 pub async fn scenarios_only(keys: &str) -> anyhow::Result<()> {
     let wanted: Vec<&str> = keys.split(',').map(str::trim).collect();
