@@ -221,6 +221,16 @@ def main() -> int:
     for n in range(4):
         more = api.call("POST", "/v1/events", body={"event_type": "order.created", "payload": {"order": n + 2}}, expect=202)
         published.add(field(more, "id"))
+
+    # An event is listed once its first round has run: wait for the four to be delivered.
+    def all_delivered():
+        for published_id in published:
+            event = api.call("GET", "/v1/events/{id}", published_id, expect=200)
+            if any(d["status"] != "delivered" for d in field(event, "deliveries") or []):
+                return None
+        return True
+
+    wait_for("the four new events delivered", all_delivered)
     seen, cursor, pages = [], None, 0
     while True:
         query = {"limit": 2} if cursor is None else {"limit": 2, "cursor": cursor}
