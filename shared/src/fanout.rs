@@ -1,5 +1,6 @@
 //! The one way an event reaches endpoints: write it with the ids of its subscribed endpoints
-//! (each a pending delivery until touched), then put one message per delivery on the queue. Ingest publishes tenants' events
+//! (each a pending delivery until touched), then queue its first round (one message for all of
+//! them). Ingest publishes tenants' events
 //! through it and the deliver function Hookline's operational events ([`crate::operational`]),
 //! so both are stored, signed and retried the same way.
 
@@ -50,18 +51,8 @@ pub async fn fan_out_if_subscribed(
     write_and_queue(store, queue, outgoing, endpoint_ids).await.map(Some)
 }
 
-/// Writes the event with a pending delivery for each endpoint subscribed to its type now, and
-/// queues nothing: for batched ingest, which queues many events' deliveries together with
-/// [`enqueue_many`].
-pub async fn write_event(store: &Store, outgoing: Outgoing) -> Result<Event, StoreError> {
-    let event = new_event(store, outgoing).await?;
-    store.put_event(&event).await?;
-    Ok(event)
-}
-
-/// The event with the endpoints subscribed to its type now, not written yet: ingest writes a
-/// new idempotent event only once its first round is queued (the written event then says the
-/// round is queued, which saves marking the idempotency key).
+/// The event with the endpoints subscribed to its type now, not written yet: ingest writes it
+/// itself, in one put that is also the idempotency key's claim (`Store::create_event`).
 pub async fn new_event(store: &Store, outgoing: Outgoing) -> Result<Event, StoreError> {
     let endpoint_ids = subscribers(store, &outgoing).await?;
     Ok(event_of(outgoing, endpoint_ids))

@@ -115,7 +115,8 @@ enum Staged {
 async fn stage(state: &AppState, tenant: &TenantId, policy: &IngestPolicy, new: NewEvent) -> Result<Staged, ApiError> {
     check_event_type(policy, &new.event_type)?;
     check_schema(state, tenant, policy, &new).await?;
-    let fingerprint = event_fingerprint(&new.event_type, &new.payload);
+    // Only a keyed event is compared with an earlier one, so only it pays for the digest.
+    let fingerprint = new.idempotency_key.as_ref().map(|_| event_fingerprint(&new.event_type, &new.payload));
     let id = match &new.idempotency_key {
         Some(key) => EventId::keyed(tenant, key),
         None => EventId::generate(),
@@ -131,11 +132,11 @@ async fn stage(state: &AppState, tenant: &TenantId, policy: &IngestPolicy, new: 
         },
     )
     .await?;
-    if event.idempotency_key.is_none() {
+    let Some(fingerprint) = fingerprint else {
         take_quota(state, tenant, &policy.quotas).await?;
         state.store.create_event(&event, None).await?;
         return Ok(Staged::Written { event, first_round: true, delay: Duration::ZERO, takeover: false });
-    }
+    };
     stage_once(state, tenant, &policy.quotas, event, fingerprint).await
 }
 

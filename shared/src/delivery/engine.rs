@@ -515,11 +515,6 @@ impl Deliverer {
             self.store.get_delivery(tenant_id, event_id, endpoint_id).await?
         };
         let Some(delivery) = delivery else {
-            if let Some(wait) = not_written_yet(event_id, now_ms) {
-                // Ingest writes a new idempotent event just after queueing its round; a
-                // delivery continuing from that round can come first.
-                return Ok(Err(Outcome::RetryIn(wait)));
-            }
             tracing::warn!("no delivery record (expired or never written); dropping the message");
             return Ok(Err(Outcome::Done));
         };
@@ -671,10 +666,6 @@ impl Deliverer {
             self.store.get_event(tenant_id, event_id).await?
         };
         let Some(event) = event else {
-            let now_ms = crate::store::now_ms(OffsetDateTime::now_utc());
-            if let Some(wait) = not_written_yet(event_id, now_ms) {
-                return Ok(Err(Outcome::RetryIn(wait)));
-            }
             tracing::warn!("event expired; dropping the delivery");
             return Ok(Err(Outcome::Done));
         };
@@ -844,14 +835,6 @@ impl Deliverer {
     }
 }
 
-/// An event made this recently may not be written yet (ingest writes a new idempotent event
-/// right after queueing its round, within its own timeout): how long to wait before looking
-/// again, or `None` if it is older and so gone for good (expired, or its request failed).
-fn not_written_yet(event: &crate::ids::EventId, now_ms: i64) -> Option<Duration> {
-    const INGEST_TIMEOUT_MS: i64 = 30_000;
-    (now_ms - event.made_at_ms() < INGEST_TIMEOUT_MS).then_some(Duration::from_secs(5))
-}
-
 /// An attempt made and judged, not yet recorded.
 struct Made {
     pending: PendingDispatch,
@@ -908,18 +891,4 @@ fn missed(slot: RateSlot) -> bool {
 
 fn describe_failure(result: &HttpResult) -> Option<String> {
     result.error.as_ref().map(|err| format!("{}: {}", err.kind.as_str(), err.message))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_event_made_within_ingest_s_timeout_is_waited_for_and_an_older_one_is_gone() {
-        let id = crate::ids::EventId::generate();
-        let made = id.made_at_ms();
-        assert_eq!(not_written_yet(&id, made + 100), Some(Duration::from_secs(5)));
-        assert_eq!(not_written_yet(&id, made + 29_000), Some(Duration::from_secs(5)));
-        assert_eq!(not_written_yet(&id, made + 31_000), None);
-    }
 }

@@ -162,22 +162,19 @@ impl ClaimState {
 impl Store {
     /// Writes a new event: one item, in the event's own partition, that holds its payload, its
     /// subscribed endpoints (its deliveries, pending until touched: `store/deliveries.rs`) and,
-    /// with an idempotency key, the key's claim. A keyed event's id carries the key's digest
-    /// ([`EventId::keyed`]), so the put is conditional and a repeat of the key finds the first
-    /// event instead. An event without endpoints is listed at once (no round will list it).
-    pub async fn create_event(&self, event: &Event, fingerprint: Option<&str>) -> Result<Creation, StoreError> {
+    /// with `claim` (its fingerprint), the idempotency key's claim. A keyed event's id carries
+    /// the key's digest ([`EventId::keyed`]), so a claiming put is conditional and a repeat of
+    /// the key finds the first event instead. An event without endpoints is listed at once (no round will list it).
+    pub async fn create_event(&self, event: &Event, claim: Option<&str>) -> Result<Creation, StoreError> {
         let mut item = self.event_item(event);
-        let keyed = event.idempotency_key.is_some();
-        if keyed {
+        if let Some(fingerprint) = claim {
             item.insert("state".to_owned(), s(ClaimState::Accepted.as_str()));
-            if let Some(fingerprint) = fingerprint {
-                item.insert("fingerprint".to_owned(), s(fingerprint));
-            }
+            item.insert("fingerprint".to_owned(), s(fingerprint));
         }
         let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
-        let put = if keyed { put.condition_expression("attribute_not_exists(pk)") } else { put };
+        let put = if claim.is_some() { put.condition_expression("attribute_not_exists(pk)") } else { put };
         if conditional(put.send().await, "PutItem")?.is_none() {
-            return self.taken(&event.tenant_id, event.id.random_part()).await;
+            return self.taken(&event.tenant_id, &event.id).await;
         }
         if event.endpoint_ids.is_empty() {
             self.list_event(event).await?;
@@ -185,20 +182,10 @@ impl Store {
         Ok(Creation::Created)
     }
 
-    /// Writes an event that may be written already (a synthetic test-send event, a
-    /// resumed request's): the same item again is harmless.
+    /// Writes an event that may be written already (a synthetic test-send event, an
+    /// operational one): without a claim, the same item again is harmless.
     pub async fn put_event(&self, event: &Event) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(self.event_item(event)))
-            .send()
-            .await
-            .map_err(StoreError::aws("PutItem"))?;
-        if event.endpoint_ids.is_empty() {
-            self.list_event(event).await?;
-        }
-        Ok(())
+        self.create_event(event, None).await.map(|_| ())
     }
 
     fn event_item(&self, event: &Event) -> Item {
@@ -214,13 +201,13 @@ impl Store {
         item
     }
 
-    /// The event an earlier request wrote under the key whose digest is `random_part`.
-    async fn taken(&self, tenant: &TenantId, random_part: &str) -> Result<Creation, StoreError> {
+    /// The event an earlier request wrote under the key `event`'s id carries the digest of.
+    async fn taken(&self, tenant: &TenantId, event: &EventId) -> Result<Creation, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(super::keys::event_pk_of(tenant, random_part)))
+            .key("pk", s(event_pk(tenant, event)))
             .key("sk", s(EVENT_SK))
             .consistent_read(true)
             .send()
@@ -476,14 +463,16 @@ impl Store {
             }
             items.extend(out.items.unwrap_or_default());
         }
-        let sk = |item: &Item| opt_s(item, "sk").unwrap_or_default().to_owned();
+        fn sk(item: &Item) -> &str {
+            opt_s(item, "sk").unwrap_or_default()
+        }
         items.retain(|item| {
             let key = sk(item);
-            let seen = Some(key.as_str()) == after;
-            let read_by_all = boundary.as_ref().is_none_or(|b| if newest_first { key >= *b } else { key <= *b });
+            let seen = Some(key) == after;
+            let read_by_all = boundary.as_deref().is_none_or(|b| if newest_first { key >= b } else { key <= b });
             !seen && read_by_all
         });
-        items.sort_by_key(sk);
+        items.sort_by(|a, b| sk(a).cmp(sk(b)));
         if newest_first {
             items.reverse();
         }

@@ -75,11 +75,7 @@ pub(super) const RATE_SK: &str = "RATE";
 /// An event's own partition, by the id's random part: an idempotency key's digest for a keyed
 /// event ([`EventId::keyed`]), so the key alone finds it.
 pub fn event_pk(tenant: &TenantId, event: &EventId) -> String {
-    event_pk_of(tenant, event.random_part())
-}
-
-pub(super) fn event_pk_of(tenant: &TenantId, random_part: &str) -> String {
-    format!("TEN#{tenant}#EV#{random_part}")
+    format!("TEN#{tenant}#EV#{}", event.random_part())
 }
 
 /// The partition of an endpoint's busy items (health windows, in-flight leases): its own, so
@@ -223,7 +219,6 @@ mod tests {
         let repeat = EventId::keyed(&tenant, "order-7");
         assert_ne!(first, repeat);
         assert_eq!(event_pk(&tenant, &first), event_pk(&tenant, &repeat));
-        assert_eq!(event_pk(&tenant, &first), event_pk_of(&tenant, &EventId::key_part(&tenant, "order-7")));
         assert_eq!(listing_shard(&first), listing_shard(&repeat));
         assert!(listing_pk(&tenant, listing_shard(&first)).starts_with(&tenant_pk(&tenant)));
     }
