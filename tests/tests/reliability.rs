@@ -244,6 +244,26 @@ async fn a_key_whose_first_request_died_is_taken_over_and_finished() {
     assert_eq!(hookline.queued_messages().await, 0, "a finished key queues nothing more");
 }
 
+#[tokio::test]
+async fn a_key_repeated_long_after_its_round_ran_queues_nothing() {
+    let hookline = Hookline::start().await;
+    let tenant = hookline.create_tenant("shop").await;
+    let receiver = Receiver::start().await;
+    endpoints(&hookline, &tenant, &receiver, 1).await;
+    let payload = json!({"order": 10});
+    let claimed_for = claim_key(&hookline, &tenant, "order-10", &payload, Duration::from_secs(31)).await;
+    // Its first request succeeded (which leaves the claim `accepted`) and its round ran,
+    // which listed the event.
+    let tenant_id = TenantId::parse(&tenant.id).unwrap();
+    let event = hookline.store().get_event(&tenant_id, &claimed_for).await.unwrap().unwrap();
+    hookline.store().list_event(&event).await.unwrap();
+
+    let body = json!({"event_type": "a.b", "payload": payload, "idempotency_key": "order-10"});
+    let again = hookline.publish(&tenant, body).await;
+    assert_eq!(again["id"], claimed_for.as_str());
+    assert_eq!(hookline.queued_messages().await, 0, "a listed event's key queues nothing, however old its claim");
+}
+
 /// The endpoint's circuit as the API shows it: (openings, open until), or `None` if closed.
 async fn circuit(hookline: &Hookline, tenant: &Tenant, endpoint: &str) -> Option<(u64, OffsetDateTime)> {
     let shown = hookline.endpoint(tenant, endpoint).await;

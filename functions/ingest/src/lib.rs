@@ -287,11 +287,11 @@ async fn stage_once(
             take_quota(state, tenant, quotas).await?;
             Ok(Staged::Written { event: first, first_round: false, delay: Duration::ZERO, takeover: true })
         }
+        // Its round recorded, or a backup or takeover queued already: nothing more to queue.
+        ClaimState::Accepted if state.store.is_listed(tenant, &first.id).await? => Ok(Staged::Queued(queued())),
         ClaimState::Accepted if age >= ABANDONED_CLAIM_AFTER => {
             Ok(Staged::Written { event: first, first_round: false, delay: Duration::ZERO, takeover: true })
         }
-        // Its round recorded, or a backup or takeover queued already: nothing more to queue.
-        ClaimState::Accepted if state.store.is_listed(tenant, &first.id).await? => Ok(Staged::Queued(queued())),
         ClaimState::Accepted => {
             let delay = ABANDONED_CLAIM_AFTER.saturating_sub(age).max(Duration::from_secs(1));
             Ok(Staged::Written { event: first, first_round: false, delay, takeover: false })
