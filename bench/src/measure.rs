@@ -337,6 +337,29 @@ async fn setup() -> anyhow::Result<Setup> {
     Ok(Setup { aws_endpoint, encryption_key, plain, prefix, sink: Sink::start()? })
 }
 
+/// `HOOKLINE_BENCH_ONLY=cpu`: runs only section 2 (the deliver handler's CPU time against a
+/// bare POST) and prints it to stderr; writes nothing. Built in another Cargo profile
+/// (`--profile small`), it says what that profile does to the handler's speed.
+pub async fn handler_cpu_only() -> anyhow::Result<()> {
+    let Setup { plain, prefix, sink, .. } = setup().await?;
+    let stack = Stack::start(&plain, &plain, &format!("{prefix}-cpu"), &sink).await?;
+    let cpu = handler_cpu(&stack, &plain, &sink).await?;
+    anyhow::ensure!(cpu.failures == 0, "{} deliveries were reported failed", cpu.failures);
+    let per = |total: Duration, n: u64| total.as_secs_f64() * 1e3 / n.max(1) as f64;
+    eprintln!(
+        "handler_cpu_ms_per_delivery={:.4} handler_wall_ms_per_delivery={:.4} bare_post_cpu_ms={:.4} \
+         deliveries={} batches={} handler_cpu_ms={} bare_posts={}",
+        per(cpu.handler_cpu, cpu.deliveries),
+        per(cpu.handler_wall, cpu.deliveries),
+        per(cpu.bare_cpu, cpu.bare_posts),
+        cpu.deliveries,
+        cpu.batches,
+        cpu.handler_cpu.as_millis(),
+        cpu.bare_posts,
+    );
+    Ok(())
+}
+
 /// `HOOKLINE_BENCH_ONLY=a,b`: runs only those scenarios and prints what they asked of AWS, by
 /// function, operation and item, to stderr; writes nothing (a tool for finding where requests
 /// come from, not a result).
@@ -347,7 +370,7 @@ pub async fn scenarios_only(keys: &str) -> anyhow::Result<()> {
         let d = run.deliveries.max(1) as f64;
         eprintln!(
             "{}: {} deliveries, {} messages in {} batches, {} receives ({} empty), {} POSTs at the sink, {} failed \
-             first; published in {:.1} s, lag {:.1} s",
+             first; published in {:.1} s, lag {:.1} s; billed {:.1} ms per POST, {:.1} ms per batch",
             run.spec.title,
             run.deliveries,
             run.messages,
@@ -357,7 +380,9 @@ pub async fn scenarios_only(keys: &str) -> anyhow::Result<()> {
             run.sink_posts,
             run.failed_first,
             run.publish_wall.as_secs_f64(),
-            run.drain_wall.as_secs_f64()
+            run.drain_wall.as_secs_f64(),
+            run.ingest_billed.as_secs_f64() * 1e3 / run.posts.max(1) as f64,
+            run.deliver_billed.as_secs_f64() * 1e3 / run.batches.max(1) as f64,
         );
         for (function, counts) in [("ingest", &run.ingest), ("deliver", &run.deliver)] {
             for ((service, op), count) in counts {
@@ -478,7 +503,7 @@ async fn handler_cpu(stack: &Stack, clients: &Clients, sink: &Sink) -> anyhow::R
         anyhow::ensure!(result?.status().is_success(), "the sink refused a POST");
     }
     // A bare POST costs a few hundredths of a millisecond: repeat the pass until the CPU time
-    // spans enough 10 ms ticks to be read to a few percent.
+    // is long enough that a stray wake-up or page fault does not move it.
     let cpu_before = process_cpu_time()?;
     let mut bare_posts = 0;
     while process_cpu_time()? - cpu_before < BARE_CPU_FLOOR && bare_posts < 100 * deliveries {

@@ -26,6 +26,12 @@ pub const LAMBDA_PER_INVOCATION: f64 = 0.20 / 1e6;
 pub const LAMBDA_ARM_PER_GB_SECOND: f64 = 0.000_013_333_4;
 /// The functions' memory (`template.yaml`: 256 MB).
 pub const LAMBDA_MEMORY_GB: f64 = 0.25;
+
+/// What Lambda bills for an invocation that ran `wall`: its wall time rounded up to the next
+/// millisecond.
+pub fn lambda_billed(wall: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(wall.as_micros().div_ceil(1000)).unwrap_or(u64::MAX))
+}
 /// API Gateway HTTP API: per request (up to 512 KB).
 pub const API_GATEWAY_HTTP_PER_REQUEST: f64 = 1.00 / 1e6;
 /// EventBridge: PutEvents, per event (64 KB chunk) published.
@@ -79,6 +85,15 @@ mod tests {
     fn eventbridge_matches_the_issue_figures() {
         assert!((eventbridge_per_million(1, 1.0) - 1.20).abs() < 1e-9);
         assert!((eventbridge_per_million(3, 1.0) - 0.5333).abs() < 1e-3);
+    }
+
+    #[test]
+    fn lambda_bills_each_invocation_rounded_up_to_the_millisecond() {
+        use std::time::Duration;
+        assert_eq!(lambda_billed(Duration::from_micros(1)), Duration::from_millis(1));
+        assert_eq!(lambda_billed(Duration::from_micros(12_000)), Duration::from_millis(12));
+        assert_eq!(lambda_billed(Duration::from_micros(12_001)), Duration::from_millis(13));
+        assert_eq!(lambda_billed(Duration::ZERO), Duration::ZERO);
     }
 
     #[test]

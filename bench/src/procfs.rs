@@ -1,24 +1,14 @@
-//! What the benchmark reads from `/proc`: process CPU time, peak resident memory, the machine.
+//! What the benchmark reads of its own process and the machine: CPU time, peak resident memory
+//! (`/proc`), the CPU.
 
 use std::time::Duration;
 
-/// Linux reports `/proc/<pid>/stat` times in USER_HZ ticks, which is 100 on every architecture
-/// Linux supports for user space (`getconf CLK_TCK`).
-const TICKS_PER_SECOND: u64 = 100;
-
 /// User plus system CPU time of this process so far, every thread included (also threads that
-/// have exited). Resolution: one tick, 10 ms.
+/// have exited): `CLOCK_PROCESS_CPUTIME_ID`, read to the nanosecond (`/proc/self/stat` counts
+/// 10 ms ticks, too coarse for a release build's few hundred milliseconds).
 pub fn process_cpu_time() -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // The command name (field 2) is in parentheses and may hold spaces; count after it.
-    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| anyhow::anyhow!("odd /proc/self/stat"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 (utime) and 15 (stime) of proc(5); `rest` starts at field 3.
-    let ticks = |i: usize| -> anyhow::Result<u64> {
-        Ok(fields.get(i).ok_or_else(|| anyhow::anyhow!("short /proc/self/stat"))?.parse()?)
-    };
-    let total = ticks(11)? + ticks(12)?;
-    Ok(Duration::from_millis(total * 1000 / TICKS_PER_SECOND))
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Ok(Duration::new(u64::try_from(now.tv_sec)?, u32::try_from(now.tv_nsec)?))
 }
 
 /// Peak resident set size (`VmHWM`) of a process, in KiB.

@@ -111,6 +111,11 @@ pub struct Run {
     pub publish_wall: Duration,
     /// From the last event published to the last delivery's arrival.
     pub drain_wall: Duration,
+    /// Lambda's billed duration (each invocation's wall time rounded up to 1 ms): ingest's is
+    /// each POST's response time through the in-process routes, deliver's each batch's
+    /// `Handler::handle`, against moto and the local sink.
+    pub ingest_billed: Duration,
+    pub deliver_billed: Duration,
 }
 
 /// What a scenario costs, per delivery (counts) and per million deliveries (dollars).
@@ -151,9 +156,8 @@ impl Run {
         self.messages as f64 / self.batches.max(1) as f64
     }
 
-    /// The bill, with the deliver handler's CPU time per message (section 2) as its billed
-    /// duration. Ingest's duration is not measured and not included.
-    pub fn cost(&self, cpu_per_message: Duration) -> Cost {
+    /// The bill, with both functions' measured billed durations.
+    pub fn cost(&self) -> Cost {
         let d = self.deliveries.max(1) as f64;
         let all = self.all();
         let million = 1e6;
@@ -164,7 +168,7 @@ impl Run {
         let dynamodb_provisioned = million * (wru * provisioned_per_wru() + rru * provisioned_per_rru());
         let invocations = (self.batches + self.posts) as f64 / d;
         let lambda_invocations = million * invocations * LAMBDA_PER_INVOCATION;
-        let seconds = cpu_per_message.as_secs_f64() * self.messages as f64 / d;
+        let seconds = (self.ingest_billed + self.deliver_billed).as_secs_f64() / d;
         let lambda_duration = million * seconds * LAMBDA_MEMORY_GB * LAMBDA_ARM_PER_GB_SECOND;
         let rest = sqs + lambda_invocations + lambda_duration;
         let retries_per_delivery = self.failed_first as f64 / d;
@@ -211,9 +215,9 @@ pub async fn run(
 
     let publisher = tokio::spawn(publish(stack.api.clone(), stack.key.clone(), spec));
     let mut publisher = Some(publisher);
-    let mut published: Option<(u64, Duration, Instant)> = None;
+    let mut published: Option<Published> = None;
     let deliveries = spec.events * spec.fan_out;
-    let (mut messages, mut batches) = (0u64, 0u64);
+    let (mut messages, mut batches, mut deliver_billed) = (0u64, 0u64, Duration::ZERO);
     let deadline = Instant::now() + PATIENCE;
     loop {
         if let Some(done) = publisher.take_if(|p| p.is_finished()) {
@@ -232,10 +236,10 @@ pub async fn run(
         {
             messages += batch.records.len() as u64;
             batches += 1;
-            batcher.invoke(batch).await?;
+            deliver_billed += prices::lambda_billed(batcher.invoke(batch).await?);
         }
     }
-    let (posts, publish_wall, last_published) =
+    let Published { posts, wall: publish_wall, last: last_published, billed: ingest_billed } =
         published.ok_or_else(|| anyhow::anyhow!("{}: the publisher did not finish", spec.key))?;
     let drain_wall = last_published.elapsed();
     let sink_after = sink.stats().await?;
@@ -253,33 +257,44 @@ pub async fn run(
         failed_first: sink_after.failed - sink_before.failed,
         publish_wall,
         drain_wall,
+        ingest_billed,
+        deliver_billed,
     }))
 }
 
-/// Publishes the scenario's events, one per `spec.interval`; returns the POSTs made, the
-/// time taken and when the last one was answered.
-async fn publish(api: Api, key: String, spec: &'static Spec) -> anyhow::Result<(u64, Duration, Instant)> {
+struct Published {
+    posts: u64,
+    wall: Duration,
+    /// When the last POST was answered.
+    last: Instant,
+    /// Ingest's billed duration: each POST's response time rounded up to 1 ms.
+    billed: Duration,
+}
+
+/// Publishes the scenario's events, one per `spec.interval`.
+async fn publish(api: Api, key: String, spec: &'static Spec) -> anyhow::Result<Published> {
     let mut ticks = tokio::time::interval(spec.interval * u32::try_from(spec.per_post).unwrap_or(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = Instant::now();
-    let mut posts = 0;
-    let mut n = 0;
+    let (mut posts, mut n, mut billed) = (0, 0, Duration::ZERO);
     while n < spec.events {
         ticks.tick().await;
         let count = spec.per_post.min(spec.events - n);
+        let posted = Instant::now();
         if spec.per_post == 1 {
             api.publish(&key, n, spec.key, spec.fan_out).await?;
         } else {
             api.publish_batch(&key, n..n + count, spec.key, spec.fan_out).await?;
         }
+        billed += prices::lambda_billed(posted.elapsed());
         posts += 1;
         n += count;
     }
-    Ok((posts, started.elapsed(), Instant::now()))
+    Ok(Published { posts, wall: started.elapsed(), last: Instant::now(), billed })
 }
 
 /// `bench/results.json`: per scenario, the figures issue 12 tracks, plus the prices used.
-pub fn results_json(date: &str, runs: &[Run], cpu_per_message: Duration) -> Value {
+pub fn results_json(date: &str, runs: &[Run]) -> Value {
     let mut results = serde_json::Map::new();
     results.insert("date".to_owned(), json!(date));
     results.insert("prices".to_owned(), prices::as_json());
@@ -288,9 +303,9 @@ pub fn results_json(date: &str, runs: &[Run], cpu_per_message: Duration) -> Valu
         json!(format!(
             "make bench: per delivery; events arrive one per {} ms (d: one per {} ms; a_quiet: one per {} ms) while \
              an emulated event source mapping (long polls of up to 10 messages, batches closed at {} messages or {} s \
-             after their first message, as template.yaml) feeds one deliver instance; Lambda duration = deliver \
-             handler CPU per message (section 2); ingest duration not included; API Gateway not included in \
-             usd_per_million",
+             after their first message, as template.yaml) feeds one deliver instance; Lambda duration = each \
+             invocation's wall time rounded up to 1 ms (ingest: each POST; deliver: each batch's handler), against \
+             moto and a local sink; API Gateway not included in usd_per_million",
             EVENT_INTERVAL.as_millis(),
             FLAKY_INTERVAL.as_millis(),
             QUIET_INTERVAL.as_millis(),
@@ -302,7 +317,7 @@ pub fn results_json(date: &str, runs: &[Run], cpu_per_message: Duration) -> Valu
         results.entry(spec.key.to_owned()).or_insert(Value::Null);
     }
     for run in runs {
-        let cost = run.cost(cpu_per_message);
+        let cost = run.cost();
         let round = |x: f64| (x * 1e4).round() / 1e4;
         results.insert(
             run.spec.key.to_owned(),
@@ -316,10 +331,13 @@ pub fn results_json(date: &str, runs: &[Run], cpu_per_message: Duration) -> Valu
                 "sqs_requests": round(cost.sqs_requests),
                 "aws_requests": round(cost.requests),
                 "usd_per_million": round(cost.total),
+                "lambda_usd_per_million": round(cost.lambda_invocations + cost.lambda_duration),
                 "usd_per_million_provisioned": round(cost.total_provisioned),
                 "api_gateway_usd_per_million": round(cost.api_gateway),
                 "eventbridge_usd_per_million": round(cost.eventbridge),
                 "batch_fill": round(run.batch_fill()),
+                "ingest_billed_ms_per_post": round(run.ingest_billed.as_secs_f64() * 1e3 / run.posts.max(1) as f64),
+                "deliver_billed_ms_per_batch": round(run.deliver_billed.as_secs_f64() * 1e3 / run.batches.max(1) as f64),
                 "batches": run.batches,
                 "receives": run.receives,
                 "empty_receives": run.empty_receives,

@@ -121,10 +121,14 @@ impl Batcher {
     }
 
     /// Runs the batch through the deliver handler (one invocation) and deletes what it did not
-    /// report as failed.
-    pub async fn invoke(&self, event: SqsEvent) -> anyhow::Result<()> {
+    /// report as failed. Returns how long the handler ran: the invocation's duration (the delete
+    /// is the event source mapping's work, not billed to the function).
+    pub async fn invoke(&self, event: SqsEvent) -> anyhow::Result<Duration> {
+        let started = Instant::now();
         let response = self.poller.handler().handle(event.clone()).await;
-        self.poller.acknowledge(&event, &response).await
+        let ran = started.elapsed();
+        self.poller.acknowledge(&event, &response).await?;
+        Ok(ran)
     }
 }
 
