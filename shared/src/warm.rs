@@ -1,7 +1,8 @@
 //! What an HTTP function keeps per warm instance instead of reading per request: which tenant
 //! an API key names, the tenant's ingest policy (quotas, registered types, `suspended`) and its
 //! state, for at most [`MAX_AUTH_TTL`]; and the events-per-minute quota, counted in memory and
-//! added to DynamoDB at most once per [`QUOTA_FLUSH_INTERVAL`] per tenant.
+//! added to DynamoDB at most once per [`QUOTA_FLUSH_INTERVAL`] per tenant, and only once the
+//! instance holds a hundredth of the limit ([`EventQuota`]).
 //!
 //! A revoked key, a deleted or suspended tenant, a changed quota or a newly registered type is
 //! therefore seen by every instance within the TTL (`HOOKLINE_AUTH_CACHE_SECONDS`, at most 10).
@@ -21,6 +22,14 @@ use crate::store::{IngestPolicy, Store, StoreError, TenantState};
 pub const MAX_AUTH_TTL: Duration = Duration::from_secs(10);
 /// How often, at most, an instance adds its count of a tenant's events to DynamoDB.
 pub const QUOTA_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// An instance adds its count once it holds at least `limit / QUOTA_FLUSH_SHARE` events (and
+/// at least one): a quiet tenant's events are added a few at a time, not one write each.
+pub const QUOTA_FLUSH_SHARE: u32 = 100;
+
+/// The fewest events an instance holds before it adds them to the window item.
+fn flush_batch(limit: u32) -> u32 {
+    (limit / QUOTA_FLUSH_SHARE).max(1)
+}
 
 /// A map of values read at an instant, good for `ttl`.
 #[derive(Debug)]
@@ -133,15 +142,19 @@ pub enum QuotaDecision {
 }
 
 /// The events-per-minute quota, counted in memory and added to the tenant's window item at
-/// most once per [`QUOTA_FLUSH_INTERVAL`].
+/// most once per [`QUOTA_FLUSH_INTERVAL`], and only once the instance holds a hundredth of the
+/// limit ([`QUOTA_FLUSH_SHARE`]; one event for a limit under 200). The first event of each
+/// window is added at once, so an instance learns the others' count early. A tenant publishing
+/// an event a second against the default 600 costs a write per 6 events, not one per event.
 ///
 /// Overshoot bound: an instance refuses once its view of the window (the total DynamoDB gave it
 /// at its last flush plus its own events since) reaches the limit. What it cannot see is what
-/// other instances accepted since its last flush, at most one second's worth. So with `n`
-/// instances publishing for one tenant, a window can take at most the limit plus what the other
-/// `n − 1` instances accept in one second each, and never more than `n ×` the limit. One
-/// instance alone is exact. Counts not yet flushed when an instance is shut down (at most one
-/// second's worth) are not added: the quota then errs towards accepting.
+/// other instances accepted since their last flush: at most one second's worth or a hundredth
+/// of the limit each, whichever is more. So with `n` instances publishing for one tenant, a
+/// window can take at most the limit plus that much from each of the other `n − 1`, and never
+/// more than `n ×` the limit. One instance alone is exact. Counts not yet added when the minute
+/// ends or an instance is shut down (as much, at most) are never added: the quota then errs
+/// towards accepting.
 #[derive(Debug, Default)]
 pub struct EventQuota {
     windows: Mutex<HashMap<TenantId, Window>>,
@@ -161,7 +174,9 @@ impl EventQuota {
             return QuotaDecision::Refuse { wait };
         }
         window.pending += 1;
-        let due = window.flushed_at.is_none_or(|at| now.duration_since(at) >= QUOTA_FLUSH_INTERVAL);
+        let due = window
+            .flushed_at
+            .is_none_or(|at| now.duration_since(at) >= QUOTA_FLUSH_INTERVAL && window.pending >= flush_batch(limit));
         if !due {
             return QuotaDecision::Accept { flush: None };
         }
@@ -218,6 +233,35 @@ mod tests {
         // A new minute starts a new window.
         let next = minute_ms + 60_000;
         assert_eq!(quota.take(&t, 3, next, later), QuotaDecision::Accept { flush: Some(1) });
+    }
+
+    #[test]
+    fn a_quiet_tenant_s_events_are_added_a_hundredth_of_the_limit_at_a_time() {
+        let quota = EventQuota::default();
+        let t = tenant();
+        let start = Instant::now();
+        let minute_ms = 3 * 60_000;
+        // One event a second against a limit of 600: the window's first event is added at
+        // once, then every sixth (600 / 100), however long apart they are.
+        let at = |i: u32| (minute_ms + i64::from(i) * 1_000, start + Duration::from_secs(u64::from(i)));
+        let (ms, now) = at(0);
+        assert_eq!(quota.take(&t, 600, ms, now), QuotaDecision::Accept { flush: Some(1) });
+        for i in 1..6 {
+            let (ms, now) = at(i);
+            assert_eq!(quota.take(&t, 600, ms, now), QuotaDecision::Accept { flush: None }, "event {i}");
+        }
+        let (ms, now) = at(6);
+        assert_eq!(quota.take(&t, 600, ms, now), QuotaDecision::Accept { flush: Some(6) });
+        // Six held events are not added sooner than a second after the last flush.
+        let burst = now + Duration::from_millis(500);
+        for i in 0..6 {
+            assert_eq!(quota.take(&t, 600, ms + 500, burst), QuotaDecision::Accept { flush: None }, "burst {i}");
+        }
+        let later = now + QUOTA_FLUSH_INTERVAL;
+        assert_eq!(quota.take(&t, 600, ms + 1_000, later), QuotaDecision::Accept { flush: Some(7) });
+        // Under a limit of 200 every event is due once a second has passed, as before.
+        assert_eq!(flush_batch(199), 1);
+        assert_eq!(flush_batch(600), 6);
     }
 
     #[test]

@@ -221,8 +221,8 @@ pub const RESERVED_MESSAGE: &str =
 
 /// Counts the event against the tenant's events-per-minute quota, or refuses it with a 429
 /// that says when the next window opens. Counted in this instance's memory and added to the
-/// tenant's window item at most once a second (`warm::EventQuota`, which states the bound on
-/// overshoot across instances).
+/// tenant's window item at most once a second, a hundredth of the limit at a time
+/// (`warm::EventQuota`, which states the bound on overshoot across instances).
 async fn take_quota(state: &AppState, tenant: &TenantId, quotas: &Quotas) -> Result<(), ApiError> {
     let Some(limit) = quotas.events_per_minute else { return Ok(()) };
     let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
