@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::attrs::{Item, get_n, get_s, get_ts, n, opt_s, parse, s, ts};
-use super::keys::{EVENT_SK, LISTING_SK_PREFIX, event_pk, listing_pk, listing_pks, listing_shard, listing_sk};
+use super::keys::{EVENT_SK, LISTING_SK_PREFIX, event_listing_pk, event_pk, listing_pks, listing_sk};
 use super::table::conditional;
 use super::{Store, StoreError};
 use crate::domain::{DeliveryStatus, Event, EventType};
@@ -285,7 +285,7 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(listing_pk(tenant, listing_shard(event))))
+            .key("pk", s(event_listing_pk(tenant, event)))
             .key("sk", s(listing_sk(event)))
             .set_projection_expression(projection.map(str::to_owned))
             .consistent_read(true)
@@ -298,7 +298,7 @@ impl Store {
     /// An event's listing entry, without its round: what a listing shows of the event.
     pub(super) fn listing_item(&self, event: &Event) -> Item {
         let mut item: Item = [
-            ("pk".to_owned(), s(listing_pk(&event.tenant_id, listing_shard(&event.id)))),
+            ("pk".to_owned(), s(event_listing_pk(&event.tenant_id, &event.id))),
             ("sk".to_owned(), s(listing_sk(&event.id))),
             ("expires_at".to_owned(), n(self.expires_at())),
         ]
@@ -583,7 +583,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(listing_pk(tenant, listing_shard(id))))
+            .key("pk", s(event_listing_pk(tenant, id)))
             .key("sk", s(listing_sk(id)))
             .update_expression("SET payload_expunged = :yes")
             .condition_expression("attribute_exists(pk)")

@@ -150,6 +150,11 @@ pub(super) fn listing_pk(tenant: &TenantId, shard: usize) -> String {
     format!("TEN#{tenant}#EVL#{shard:02}")
 }
 
+/// The listing partition that holds `event`'s entry.
+pub(super) fn event_listing_pk(tenant: &TenantId, event: &EventId) -> String {
+    listing_pk(tenant, listing_shard(event))
+}
+
 /// Listing entries sort by event id, so by time. Named for what most of them hold: the
 /// event's first round.
 pub(super) fn listing_sk(event: &EventId) -> String {
@@ -220,6 +225,6 @@ mod tests {
         assert_ne!(first, repeat);
         assert_eq!(event_pk(&tenant, &first), event_pk(&tenant, &repeat));
         assert_eq!(listing_shard(&first), listing_shard(&repeat));
-        assert!(listing_pk(&tenant, listing_shard(&first)).starts_with(&tenant_pk(&tenant)));
+        assert!(event_listing_pk(&tenant, &first).starts_with(&tenant_pk(&tenant)));
     }
 }
