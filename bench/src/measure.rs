@@ -381,8 +381,8 @@ pub async fn scenarios_only(keys: &str) -> anyhow::Result<()> {
             run.failed_first,
             run.publish_wall.as_secs_f64(),
             run.drain_wall.as_secs_f64(),
-            run.ingest_billed.as_secs_f64() * 1e3 / run.posts.max(1) as f64,
-            run.deliver_billed.as_secs_f64() * 1e3 / run.batches.max(1) as f64,
+            run.ingest_ms_per_post(),
+            run.deliver_ms_per_batch(),
         );
         for (function, counts) in [("ingest", &run.ingest), ("deliver", &run.deliver)] {
             for ((service, op), count) in counts {

@@ -26,12 +26,6 @@ pub const LAMBDA_PER_INVOCATION: f64 = 0.20 / 1e6;
 pub const LAMBDA_ARM_PER_GB_SECOND: f64 = 0.000_013_333_4;
 /// The functions' memory (`template.yaml`: 256 MB).
 pub const LAMBDA_MEMORY_GB: f64 = 0.25;
-
-/// What Lambda bills for an invocation that ran `wall`: its wall time rounded up to the next
-/// millisecond.
-pub fn lambda_billed(wall: std::time::Duration) -> std::time::Duration {
-    std::time::Duration::from_millis(u64::try_from(wall.as_micros().div_ceil(1000)).unwrap_or(u64::MAX))
-}
 /// API Gateway HTTP API: per request (up to 512 KB).
 pub const API_GATEWAY_HTTP_PER_REQUEST: f64 = 1.00 / 1e6;
 /// EventBridge: PutEvents, per event (64 KB chunk) published.
@@ -75,6 +69,12 @@ pub fn as_json() -> Value {
         "eventbridge_put_events_per_million": EVENTBRIDGE_PUT_EVENTS_PER_EVENT * 1e6,
         "eventbridge_api_destinations_per_million_invocations": EVENTBRIDGE_API_DESTINATION_PER_INVOCATION * 1e6,
     })
+}
+
+/// What Lambda bills for an invocation that ran `wall`: its wall time rounded up to the next
+/// millisecond.
+pub fn lambda_billed(wall: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(wall.as_micros().div_ceil(1000)).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

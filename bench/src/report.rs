@@ -483,8 +483,8 @@ fn costs(t: &mut Table, run: &Run) {
             run.batches,
             run.posts,
             dollars(cost.lambda_invocations),
-            run.ingest_billed.as_secs_f64() * 1e3 / run.posts.max(1) as f64,
-            run.deliver_billed.as_secs_f64() * 1e3 / run.batches.max(1) as f64,
+            run.ingest_ms_per_post(),
+            run.deliver_ms_per_batch(),
             (run.ingest_billed + run.deliver_billed).as_secs_f64() * 1e3 / d,
             dollars(cost.lambda_duration),
             dollars(

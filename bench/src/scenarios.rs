@@ -151,6 +151,16 @@ impl Run {
         (n(&self.ingest) + n(&self.deliver)) as f64 / self.deliveries.max(1) as f64
     }
 
+    /// Ingest's mean billed duration per POST, in ms.
+    pub fn ingest_ms_per_post(&self) -> f64 {
+        self.ingest_billed.as_secs_f64() * 1e3 / self.posts.max(1) as f64
+    }
+
+    /// Deliver's mean billed duration per batch (invocation), in ms.
+    pub fn deliver_ms_per_batch(&self) -> f64 {
+        self.deliver_billed.as_secs_f64() * 1e3 / self.batches.max(1) as f64
+    }
+
     /// Mean messages per non-empty batch.
     pub fn batch_fill(&self) -> f64 {
         self.messages as f64 / self.batches.max(1) as f64
@@ -336,8 +346,8 @@ pub fn results_json(date: &str, runs: &[Run]) -> Value {
                 "api_gateway_usd_per_million": round(cost.api_gateway),
                 "eventbridge_usd_per_million": round(cost.eventbridge),
                 "batch_fill": round(run.batch_fill()),
-                "ingest_billed_ms_per_post": round(run.ingest_billed.as_secs_f64() * 1e3 / run.posts.max(1) as f64),
-                "deliver_billed_ms_per_batch": round(run.deliver_billed.as_secs_f64() * 1e3 / run.batches.max(1) as f64),
+                "ingest_billed_ms_per_post": round(run.ingest_ms_per_post()),
+                "deliver_billed_ms_per_batch": round(run.deliver_ms_per_batch()),
                 "batches": run.batches,
                 "receives": run.receives,
                 "empty_receives": run.empty_receives,
